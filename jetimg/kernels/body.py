@@ -1,0 +1,232 @@
+"""The per-jet body of the recipe (SPEC.md steps 1-5), written once.
+
+``make_jet_body(jit, asinh, atan2)`` compiles the same Python source for the
+CPU (``numba.njit``) and for CUDA (``numba.cuda.jit(device=True)``), with the
+target's own ``asinh`` and ``atan2`` for the per-constituent kinematics. The
+body never allocates: the caller hands it one jet, one image and a scratch
+block. All kinematics are float64; the image is accumulated in float32.
+
+Shapes: jet (M, 4) (E, px, py, pz) in GeV, float32 or float64; image
+(npix, npix) float32; six scratch rows (M,) float64 (see ``new_scratch``).
+
+The body returns ``(code, jet_pt, jet_eta, jet_phi, jet_mass)``: ``code >= 0``
+is the number of valid constituents; ``code < 0`` marks an invalid jet (its
+image is zeroed): ``-(1 + 4 * slot + reason)``, see :func:`decode_invalid`.
+"""
+
+import math
+
+N_SCRATCH = 6  # scratch rows the body takes: px, py, pz, w, x, y
+
+# Invalid-slot reasons, in the order the body tests them.
+REASONS = ("not finite", "negative energy", "zero energy with non-zero momentum",
+           "positive energy with zero transverse momentum")
+
+PI = math.pi
+TWO_PI = 2.0 * math.pi
+SNAP = 1e-9        # |x'|, |y'| below this count as 0 before pixelation (SPEC step 4)
+ROT_TOL = 1e-12    # relative test for "no principal axis" (SPEC step 2)
+
+
+def decode_invalid(code):
+    """(slot, reason) of a negative body code.
+
+    >>> decode_invalid(-(1 + 4 * 7 + 1))
+    (7, 'negative energy')
+    """
+    k = -int(code) - 1
+    return k // 4, REASONS[k % 4]
+
+
+def make_jet_body(jit, asinh, atan2):
+    """The per-jet body compiled by ``jit`` using the given asinh/atan2."""
+
+    @jit
+    def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate,
+                 flip, npix, dx, dy, intensity, threshold, normalise):
+        # Scratch rows, (M,) float64 each: px, py, pz (later the flat pixel
+        # index), E (later the weight w), x, y. Separate arrays, not rows of
+        # one block: LLVM then vectorises the per-constituent loops.
+        n_slots = jet.shape[0]
+        for r in range(npix):
+            for c in range(npix):
+                image[r, c] = 0.0
+
+        # Pass 1: padding, validity, compaction, leading constituent, sums.
+        k = 0
+        lead = 0
+        lead_pt2 = -1.0
+        sum_e = 0.0
+        sum_px = 0.0
+        sum_py = 0.0
+        sum_pz = 0.0
+        for m in range(n_slots):
+            e = float(jet[m, 0])
+            px = float(jet[m, 1])
+            py = float(jet[m, 2])
+            pz = float(jet[m, 3])
+            if e == 0.0 and px == 0.0 and py == 0.0 and pz == 0.0:
+                continue  # padding (-0.0 == 0.0 too)
+            reason = -1
+            if not (math.isfinite(e) and math.isfinite(px)
+                    and math.isfinite(py) and math.isfinite(pz)):
+                reason = 0
+            elif e < 0.0:
+                reason = 1
+            elif e == 0.0:
+                reason = 2
+            elif px == 0.0 and py == 0.0:
+                reason = 3
+            if reason >= 0:
+                for r in range(npix):
+                    for c in range(npix):
+                        image[r, c] = 0.0
+                return -(1 + 4 * m + reason), 0.0, 0.0, 0.0, 0.0
+            pt2 = px * px + py * py
+            if pt2 > lead_pt2:  # strict: the first slot wins ties
+                lead_pt2 = pt2
+                lead = k
+            px_s[k] = px
+            py_s[k] = py
+            pz_s[k] = pz
+            w_s[k] = e
+            sum_e += e
+            sum_px += px
+            sum_py += py
+            sum_pz += pz
+            k += 1
+
+        if k == 0:
+            return 0, 0.0, 0.0, 0.0, 0.0
+        jet_pt = math.sqrt(sum_px * sum_px + sum_py * sum_py)
+        jet_eta = math.asinh(sum_pz / jet_pt) if jet_pt > 0.0 else 0.0
+        jet_phi = math.atan2(sum_py, sum_px)
+        m2 = sum_e * sum_e - (sum_px * sum_px + sum_py * sum_py + sum_pz * sum_pz)
+        jet_mass = math.sqrt(m2) if m2 > 0.0 else 0.0
+
+        # Pass 2: eta, phi relative to the leading constituent, weights, centroid.
+        lead_pt = math.sqrt(lead_pt2)
+        ux = px_s[lead] / lead_pt
+        uy = py_s[lead] / lead_pt
+        sw = 0.0
+        swx = 0.0
+        swy = 0.0
+        for i in range(k):
+            px = px_s[i]
+            py = py_s[i]
+            pt = math.sqrt(px * px + py * py)
+            eta = asinh(pz_s[i] / pt)
+            dphi = atan2(ux * py - uy * px, ux * px + uy * py)
+            dphi = dphi - TWO_PI if dphi >= PI else dphi  # [-pi, pi)
+            w = pt if intensity == 0 else w_s[i]
+            w_s[i] = w
+            x_s[i] = eta
+            y_s[i] = dphi
+            sw += w
+            swx += w * eta
+            swy += w * dphi
+
+        # Step 1: the centre.
+        if center == 0:      # centroid
+            eta_c = swx / sw
+            phi_c = swy / sw
+        elif center == 1:    # summed four-vector
+            eta_c = jet_eta
+            d = jet_phi - math.atan2(py_s[lead], px_s[lead])
+            phi_c = d - TWO_PI * math.floor((d + PI) / TWO_PI)
+            if phi_c >= PI:
+                phi_c -= TWO_PI
+        else:                # leading constituent
+            eta_c = x_s[lead]
+            phi_c = 0.0
+
+        # Step 2 (moments): x, y about the centre.
+        sxx = 0.0
+        syy = 0.0
+        sxy = 0.0
+        for i in range(k):
+            x = x_s[i] - eta_c
+            y = y_s[i] - phi_c
+            x_s[i] = x
+            y_s[i] = y
+            w = w_s[i]
+            sxx += w * x * x
+            syy += w * y * y
+            sxy += w * x * y
+
+        cos_b = 1.0
+        sin_b = 0.0
+        if rotate and k > 1:
+            tol = ROT_TOL * (sxx + syy)
+            if not (abs(sxx - syy) <= tol and abs(sxy) <= tol):
+                alpha = 0.5 * math.atan2(2.0 * sxy, sxx - syy)
+                beta = 0.5 * PI - alpha
+                cos_b = math.cos(beta)
+                sin_b = math.sin(beta)
+
+        # Step 2 (rotation) and step 3 (flip sums).
+        w_xpos = 0.0
+        w_xneg = 0.0
+        w_ypos = 0.0
+        w_yneg = 0.0
+        for i in range(k):
+            x = x_s[i]
+            y = y_s[i]
+            xr = x * cos_b - y * sin_b
+            yr = x * sin_b + y * cos_b
+            x_s[i] = xr
+            y_s[i] = yr
+            w = w_s[i]
+            w_xpos += w if xr > 0.0 else 0.0
+            w_xneg += w if xr < 0.0 else 0.0
+            w_ypos += w if yr > 0.0 else 0.0
+            w_yneg += w if yr < 0.0 else 0.0
+        sign_x = -1.0 if (flip and w_xpos > w_xneg) else 1.0
+        sign_y = -1.0 if (flip and w_yneg > w_ypos) else 1.0
+
+        # Step 4: pixelate and crop; remember each constituent's pixel.
+        half_x = 0.5 * npix * dx
+        half_y = 0.5 * npix * dy
+        for i in range(k):
+            x = sign_x * x_s[i]
+            y = sign_y * y_s[i]
+            x = 0.0 if abs(x) < SNAP else x
+            y = 0.0 if abs(y) < SNAP else y
+            col = math.floor((x + half_x) / dx)
+            row = math.floor((y + half_y) / dy)
+            if col >= 0.0 and col < npix and row >= 0.0 and row < npix:
+                image[int(row), int(col)] += w_s[i]
+                pz_s[i] = row * npix + col
+            else:
+                pz_s[i] = -1.0
+
+        # Threshold and step 5 over the touched pixels only: the first visit
+        # of a pixel thresholds it and marks it negative, the second scales it.
+        if threshold > 0.0 or normalise != 2:
+            total = 0.0
+            peak = 0.0
+            for i in range(k):
+                p = pz_s[i]
+                if p >= 0.0:
+                    r = int(p) // npix
+                    c = int(p) - r * npix
+                    v = float(image[r, c])
+                    if v > 0.0:
+                        if v < threshold:
+                            image[r, c] = 0.0
+                        else:
+                            total += v
+                            peak = max(peak, v)
+                            image[r, c] = -v
+            scale = total if normalise == 0 else (peak if normalise == 1 else 1.0)
+            for i in range(k):
+                p = pz_s[i]
+                if p >= 0.0:
+                    r = int(p) // npix
+                    c = int(p) - r * npix
+                    v = float(image[r, c])
+                    if v < 0.0:
+                        image[r, c] = -v / scale
+        return k, jet_pt, jet_eta, jet_phi, jet_mass
+
+    return jet_body

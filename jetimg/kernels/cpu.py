@@ -1,0 +1,91 @@
+"""The recipe on the CPU: the per-jet body under ``numba.njit``, looped over jets.
+
+``fill_images_cpu`` runs the jets of a chunk in parallel over ``n_threads``
+of numba's threads (``prange`` over contiguous blocks of jets, one scratch
+block per thread);
+``fill_images_serial_cpu`` is the same loop on the calling thread, for callers
+such as Dask's threads that bring their own parallelism. Both release the GIL
+and are cached on disk (``cache=True``), so a process compiles them once.
+
+Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; images
+(N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
+n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code).
+"""
+
+import hashlib
+import pathlib
+
+import numpy as np
+from numba import njit, prange
+
+from .body import N_SCRATCH, make_jet_body
+from .fastmath import fast_asinh, fast_atan2
+
+# reassoc lets LLVM vectorise the weighted sums; no nnan/ninf: NaN checks stay.
+FASTMATH = {"reassoc", "contract", "nsz"}
+
+# numba's disk cache only notices edits of the file that defines a cached
+# function; the loops below close over this hash of the files they inline,
+# so an edit of the body or the math also invalidates the cache.
+_HERE = pathlib.Path(__file__).parent
+SOURCE_HASH = int(hashlib.sha256(b"".join(
+    (_HERE / name).read_bytes() for name in ("body.py", "fastmath.py", "cpu.py"))).hexdigest()[:15], 16)
+
+jet_body_cpu = make_jet_body(njit(inline="always", fastmath=FASTMATH, error_model="numpy"),
+                             fast_asinh, fast_atan2)
+
+
+@njit(inline="always")
+def new_scratch(n_slots):
+    """The body's scratch: a tuple of N_SCRATCH separate (M,) float64 rows."""
+    return (np.empty(n_slots), np.empty(n_slots), np.empty(n_slots),
+            np.empty(n_slots), np.empty(n_slots), np.empty(n_slots))
+
+
+def _make_loops(body, source_hash):
+    @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+    def fill_block(jets, lo, hi, scratch, center, rotate, flip, npix, dx, dy,
+                   intensity, threshold, normalise, images, jet_pt, jet_eta,
+                   jet_phi, jet_mass, n_constituents, valid, codes):
+        for n in range(lo, hi):
+            code, pt, eta, phi, mass = body(
+                jets[n], images[n], scratch[0], scratch[1], scratch[2], scratch[3],
+                scratch[4], scratch[5], center, rotate, flip, npix, dx, dy,
+                intensity, threshold, normalise)
+            codes[n] = code
+            ok = code >= 0
+            valid[n] = 1 if ok else 0
+            n_constituents[n] = code if ok else 0
+            jet_pt[n] = pt
+            jet_eta[n] = eta
+            jet_phi[n] = phi
+            jet_mass[n] = mass
+
+    @njit(parallel=True, nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+    def fill_images_cpu(jets, center, rotate, flip, npix, dx, dy, intensity,
+                        threshold, normalise, images, jet_pt, jet_eta, jet_phi,
+                        jet_mass, n_constituents, valid, codes, n_threads):
+        assert source_hash >= 0  # the cache key holds the sources' hash
+        n_jets = jets.shape[0]
+        n_blocks = min(n_threads, max(n_jets, 1))
+        for b in prange(n_blocks):
+            scratch = new_scratch(jets.shape[1])
+            fill_block(jets, b * n_jets // n_blocks, (b + 1) * n_jets // n_blocks,
+                       scratch, center, rotate, flip, npix, dx, dy, intensity,
+                       threshold, normalise, images, jet_pt, jet_eta, jet_phi,
+                       jet_mass, n_constituents, valid, codes)
+
+    @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
+    def fill_images_serial_cpu(jets, center, rotate, flip, npix, dx, dy, intensity,
+                               threshold, normalise, images, jet_pt, jet_eta,
+                               jet_phi, jet_mass, n_constituents, valid, codes):
+        assert source_hash >= 0
+        scratch = new_scratch(jets.shape[1])
+        fill_block(jets, 0, jets.shape[0], scratch, center, rotate, flip, npix,
+                   dx, dy, intensity, threshold, normalise, images, jet_pt,
+                   jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
+
+    return fill_images_cpu, fill_images_serial_cpu
+
+
+fill_images_cpu, fill_images_serial_cpu = _make_loops(jet_body_cpu, SOURCE_HASH)

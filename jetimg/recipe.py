@@ -1,0 +1,165 @@
+"""The preprocessing recipe: every option of SPEC.md in one checked, hashable object.
+
+>>> r = Recipe(npix=32, normalise="max")
+>>> r.npix, r.normalise, r.center
+(32, 'max', 'centroid')
+>>> Recipe.from_attrs(r.to_attrs()) == r
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .errors import RecipeError
+
+__all__ = ["Recipe", "DEFAULT_PIXEL_SIZE"]
+
+#: (dx, dy): a 180 x 180 grid over |eta| < 2.6 and the full phi circle.
+DEFAULT_PIXEL_SIZE = (5.2 / 180.0, 2.0 * math.pi / 180.0)
+
+CENTERS = ("centroid", "jet", "leading")
+INTENSITIES = ("pt", "e")
+NORMALISES = ("sum", "max", "none")
+INVALIDS = ("raise", "skip")
+
+# Integer codes the kernels take (numba kernels take numbers, not strings).
+CENTER_CODE = {name: i for i, name in enumerate(CENTERS)}
+INTENSITY_CODE = {name: i for i, name in enumerate(INTENSITIES)}
+NORMALISE_CODE = {name: i for i, name in enumerate(NORMALISES)}
+
+
+def _choice(name, value, valid):
+    if not isinstance(value, str) or value.lower() not in valid:
+        raise RecipeError(f"{name}={value!r} is not valid; choose one of "
+                          + ", ".join(repr(v) for v in valid))
+    return value.lower()
+
+
+def _boolean(name, value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise RecipeError(f"{name}={value!r} is not valid; choose True or False")
+
+
+def _positive_float(name, value):
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise RecipeError(f"{name}={value!r} is not a number") from None
+    if not (math.isfinite(out) and out > 0):
+        raise RecipeError(f"{name}={value!r} must be a finite number > 0")
+    return out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How jets become images; the options of SPEC.md, checked when built.
+
+    Parameters
+    ----------
+    center : {"centroid", "jet", "leading"}
+        What goes to (0, 0): the pT-weighted centroid, the summed four-vector's
+        direction, or the leading (highest-pT) constituent.
+    rotate : bool
+        Rotate the major principal axis to the vertical (y, phi) direction.
+    flip : bool
+        Flip so that more intensity sits at x < 0 and at y > 0.
+    npix : int
+        Image side in pixels (images are npix x npix).
+    pixel_size : (float, float)
+        Pixel width (dx along eta, dy along phi); default (5.2/180, 2 pi/180).
+    intensity : {"pt", "e"}
+        Pixel weight: transverse momentum or energy of the constituents (GeV).
+    threshold : float
+        Raw pixel intensities below this (GeV) are set to zero; default 0.
+    normalise : {"sum", "max", "none"}
+        Divide each image by its sum or its maximum, or keep raw GeV.
+    invalid : {"raise", "skip"}
+        An invalid jet (NaN/Inf, negative energy, E > 0 with pT = 0) raises
+        :class:`~jetimg.errors.InvalidJetError`, or is skipped: all-zero
+        image, ``valid = 0``.
+    """
+
+    center: str = "centroid"
+    rotate: bool = True
+    flip: bool = True
+    npix: int = 40
+    pixel_size: tuple = field(default=DEFAULT_PIXEL_SIZE)
+    intensity: str = "pt"
+    threshold: float = 0.0
+    normalise: str = "sum"
+    invalid: str = "raise"
+
+    def __post_init__(self):
+        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
+        put("center", _choice("center", self.center, CENTERS))
+        put("rotate", _boolean("rotate", self.rotate))
+        put("flip", _boolean("flip", self.flip))
+        if isinstance(self.npix, bool) or not isinstance(self.npix, int | float) \
+                or int(self.npix) != self.npix or not 1 <= int(self.npix) <= 4096:
+            raise RecipeError(f"npix={self.npix!r} is not valid; choose an integer from 1 to 4096")
+        put("npix", int(self.npix))
+        ps = self.pixel_size
+        if isinstance(ps, int | float):
+            ps = (ps, ps)
+        try:
+            dx, dy = ps
+        except (TypeError, ValueError):
+            raise RecipeError(f"pixel_size={self.pixel_size!r} is not valid; "
+                              "give two numbers (dx, dy)") from None
+        put("pixel_size", (_positive_float("pixel_size[0]", dx),
+                           _positive_float("pixel_size[1]", dy)))
+        put("intensity", _choice("intensity", self.intensity, INTENSITIES))
+        try:
+            threshold = float(self.threshold)
+        except (TypeError, ValueError):
+            raise RecipeError(f"threshold={self.threshold!r} is not a number") from None
+        if not (math.isfinite(threshold) and threshold >= 0):
+            raise RecipeError(f"threshold={self.threshold!r} must be a finite number >= 0 (GeV)")
+        put("threshold", threshold)
+        put("normalise", _choice("normalise", self.normalise, NORMALISES))
+        put("invalid", _choice("invalid", self.invalid, INVALIDS))
+
+    @classmethod
+    def from_options(cls, recipe=None, **options):
+        """A recipe from an optional base recipe and keyword overrides.
+
+        Unknown option names are an error listing the valid ones.
+
+        >>> Recipe.from_options(Recipe(npix=20), flip=False).npix
+        20
+        """
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise RecipeError(f"unknown recipe option(s) {', '.join(unknown)}; "
+                              f"valid options are {', '.join(names)}")
+        if recipe is None:
+            return cls(**options)
+        if not isinstance(recipe, cls):
+            raise RecipeError(f"recipe must be a jetimg.Recipe, not {type(recipe).__name__}")
+        return dataclasses.replace(recipe, **options) if options else recipe
+
+    def to_attrs(self):
+        """A plain JSON-able dict of every option (pixel_size as [dx, dy])."""
+        out = dataclasses.asdict(self)
+        out["pixel_size"] = list(self.pixel_size)
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs):
+        """The recipe stored by :meth:`to_attrs` (unknown keys are an error)."""
+        try:
+            return cls.from_options(**dict(attrs))
+        except TypeError:
+            raise RecipeError(f"recipe attributes {attrs!r} are not a mapping") from None
+
+    def differences(self, other):
+        """Names of the options where this recipe and ``other`` differ."""
+        return [f.name for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
