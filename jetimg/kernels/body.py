@@ -101,6 +101,7 @@ def make_jet_body(jit, asinh, atan2):
         jet_pt = math.sqrt(sum_px * sum_px + sum_py * sum_py)
         jet_eta = math.asinh(sum_pz / jet_pt) if jet_pt > 0.0 else 0.0
         jet_phi = math.atan2(sum_py, sum_px)
+        jet_phi = PI if jet_phi == -PI else jet_phi  # (-pi, pi]
         m2 = sum_e * sum_e - (sum_px * sum_px + sum_py * sum_py + sum_pz * sum_pz)
         jet_mass = math.sqrt(m2) if m2 > 0.0 else 0.0
 
@@ -125,6 +126,11 @@ def make_jet_body(jit, asinh, atan2):
             sw += w
             swx += w * eta
             swy += w * dphi
+
+        # The leading constituent is at dphi = 0 exactly, as phi_ref - phi_ref
+        # is; rounding in the cross product must not put it off the axis (with
+        # center="leading" it sits on the centre, where it must not sway the flips).
+        y_s[lead] = 0.0
 
         # Step 1: the centre.
         if center == 0:      # centroid
@@ -192,8 +198,10 @@ def make_jet_body(jit, asinh, atan2):
             y = sign_y * y_s[i]
             x = 0.0 if abs(x) < SNAP else x
             y = 0.0 if abs(y) < SNAP else y
-            col = math.floor((x + half_x) / dx)
-            row = math.floor((y + half_y) / dy)
+            # A point on the centre lands in pixel npix//2 even where
+            # fl(npix*d/2)/d rounds below npix/2 (SPEC step 4).
+            col = math.floor((x + half_x) / dx) if x != 0.0 else float(npix // 2)
+            row = math.floor((y + half_y) / dy) if y != 0.0 else float(npix // 2)
             if col >= 0.0 and col < npix and row >= 0.0 and row < npix:
                 image[int(row), int(col)] += w_s[i]
                 pz_s[i] = row * npix + col

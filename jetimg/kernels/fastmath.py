@@ -18,6 +18,7 @@ evenly spaced points (numpy.polynomial.Polynomial.fit):
 import math
 
 from llvmlite import ir
+import numba
 from numba import njit, types
 from numba.core.extending import intrinsic
 
@@ -109,3 +110,14 @@ def fast_atan2(y, x):
     a = 1.5707963267948966 - a if ay > ax else a
     a = 3.141592653589793 - a if x < 0.0 else a
     return -a if y < 0.0 else a
+
+
+if numba.config.DISABLE_JIT:  # pure-Python run (NUMBA_DISABLE_JIT=1): no intrinsics
+    def fast_log(x):  # noqa: F811
+        return math.log(x)
+
+    def fast_asinh(z):  # noqa: F811
+        return math.asinh(z)
+
+    def fast_atan2(y, x):  # noqa: F811
+        return math.atan2(y, x)

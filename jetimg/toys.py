@@ -1,0 +1,573 @@
+"""Realistic toy jets for tests and benchmarks.
+
+Shapes used here: a jet is (M, 4) and jets are (N, M, 4), four-vectors in
+(E, px, py, pz) order in GeV, zero-padded; pts, etas, phis are (..., M).
+
+`toy_jets` draws top-like (three-prong) and QCD-like (one- or two-prong) jets
+of massless constituents, vectorised over jets. `write_toptag` stores jets in
+the layout of the Top Quark Tagging Reference Dataset (a pandas HDFStore file,
+key "table", columns E_0, PX_0, PY_0, PZ_0, ..., truth_*, ttv,
+is_signal_new). Only NumPy is imported here; pandas and PyTables (the `toys`
+extra) are imported by `write_toptag` when it runs.
+"""
+
+import os
+import warnings
+
+import numpy as np
+
+__all__ = ["jets_from_ptetaphi", "toy_jets", "write_toptag", "toptag_columns"]
+
+KINDS = ("mixed", "top", "qcd")
+FORMATS = ("fixed", "table")
+
+# Jets are generated in blocks of this many, so that memory stays bounded.
+_BLOCK_JETS = 20_000
+
+# Jet radius: every constituent lies within this distance of the jet axis.
+_R_JET = 0.8
+# Physics knobs of the toy (GeV and radians).
+_M_TOP, _SIGMA_M_TOP = 165.0, 9.0
+_M_W, _SIGMA_M_W = 80.4, 4.0
+_P_QCD_TWO_PRONG = 0.6
+_QCD_MASS_MIN, _QCD_MASS_SCALE = 15.0, 30.0
+_FRAG_ALPHA = 0.4  # Dirichlet concentration of momentum fractions in a prong
+_FRAG_FLOOR = 0.004  # added to gamma draws: no vanishing fractions
+_LAM_A, _LAM_B = -4.0, 4.5  # prong multiplicity 1 + Poisson(a + b ln pT)
+_LAM_QCD_SCALE = 1.25  # QCD prongs fragment a bit more (gluon-like)
+_LAM_SOFT = 15.0  # wide-angle soft particles per jet
+_SOFT_PT_MIN, _SOFT_PT_SCALE = 0.2, 0.6
+
+
+def jets_from_ptetaphi(pts, etas, phis):
+    """Massless four-vectors (E, px, py, pz) from pT, eta and phi.
+
+    Parameters
+    ----------
+    pts, etas, phis : array_like, shape (..., M)
+        Transverse momentum (GeV), pseudorapidity and azimuth (rad) of each
+        slot; broadcast against each other. A slot with pT == 0 is padding.
+
+    Returns
+    -------
+    ndarray, shape (..., M, 4), float64
+        E = pT cosh(eta), px = pT cos(phi), py = pT sin(phi),
+        pz = pT sinh(eta), in GeV. Padding slots are exactly +0.0. Values are
+        not checked: a NaN or negative pT goes through as given.
+
+    Examples
+    --------
+    >>> p4 = jets_from_ptetaphi([[100.0, 0.0]], [[0.0, 1.0]], [[0.0, 2.0]])
+    >>> p4.shape
+    (1, 2, 4)
+    >>> p4[0].tolist()
+    [[100.0, 100.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    pts, etas, phis = np.broadcast_arrays(
+        np.asarray(pts, dtype=np.float64),
+        np.asarray(etas, dtype=np.float64),
+        np.asarray(phis, dtype=np.float64),
+    )
+    p4s = np.empty(pts.shape + (4,), dtype=np.float64)
+    p4s[..., 0] = pts * np.cosh(etas)
+    p4s[..., 1] = pts * np.cos(phis)
+    p4s[..., 2] = pts * np.sin(phis)
+    p4s[..., 3] = pts * np.sinh(etas)
+    p4s[pts == 0] = 0.0
+    return p4s
+
+
+def toy_jets(
+    n, kind="mixed", n_slots=200, seed=0, pt=600.0, eta_max=2.0, wrap_fraction=None
+):
+    """Draw toy top-like and QCD-like jets of massless constituents.
+
+    Top-like jets have three prongs (b and the two W-daughter quarks) placed
+    so that the jet mass is about 175 GeV and the W-pair mass about 80 GeV;
+    QCD-like jets have one hard core and, 60% of the time, a softer second
+    prong (mass falling from about 20 GeV). Each prong fragments into
+    constituents with Dirichlet momentum fractions and an angular spread of
+    0.01-0.1 growing for softer ones, plus about 15 soft (0.2-2 GeV)
+    particles spread over the jet disc; all lie within 0.8 of the jet axis.
+    About 77 constituents for top and 59 for QCD (20-120), sorted by pT and
+    truncated to `n_slots`. Jet masses: top median about 175 GeV, QCD about
+    60 GeV with a falling tail.
+
+    Parameters
+    ----------
+    n : int
+        Number of jets N (>= 0).
+    kind : {"mixed", "top", "qcd"}
+        "mixed": N // 2 top and N - N // 2 QCD jets in an order shuffled by
+        the seed.
+    n_slots : int
+        Slots per jet M (>= 1). Jets with more constituents lose the softest:
+        with `wrap_fraction` None, ``toy_jets(n, n_slots=M)`` is
+        ``toy_jets(n)`` cut (or zero-padded) to M slots.
+    seed : int
+        Seed of ``np.random.default_rng``; the output is a pure function of
+        all arguments.
+    pt : float
+        Mean jet pT in GeV (5% spread). The prong geometry is tuned for the
+        default 600 GeV.
+    eta_max : float
+        Jet eta is uniform in (-eta_max, eta_max).
+    wrap_fraction : float or None
+        None: jet phi uniform in (-pi, pi], so that about 20% of jets
+        straddle phi = +-pi. A number in [0, 1]: exactly
+        round(wrap_fraction * N) jets, chosen at random, have constituents on
+        both sides of phi = +-pi (when they have two at different phi) and
+        no other jet does.
+
+    Returns
+    -------
+    jets : ndarray, shape (N, M, 4), float32
+        (E, px, py, pz) in GeV, constituents sorted by pT = hypot(px, py)
+        (from the stored float32 values) descending, then zero padding.
+        Every constituent has pT > 0 and E > 0.
+    labels : ndarray, shape (N,), int8
+        1 for top-like, 0 for QCD-like.
+
+    Examples
+    --------
+    >>> jets, labels = toy_jets(6, seed=1)
+    >>> jets.shape, jets.dtype, labels.dtype
+    ((6, 200, 4), dtype('float32'), dtype('int8'))
+    >>> int(labels.sum())
+    3
+    >>> bool((jets[:, 0, 0] > 0).all() and (jets[:, -1] == 0).all())
+    True
+    """
+    n = _check_int("n", n, 0)
+    n_slots = _check_int("n_slots", n_slots, 1)
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {', '.join(map(repr, KINDS))}")
+    pt = float(pt)
+    eta_max = float(eta_max)
+    if not (np.isfinite(pt) and pt > 0):
+        raise ValueError(f"pt={pt!r} GeV must be finite and > 0")
+    if not (np.isfinite(eta_max) and eta_max >= 0):
+        raise ValueError(f"eta_max={eta_max!r} must be finite and >= 0")
+    if wrap_fraction is not None:
+        wrap_fraction = float(wrap_fraction)
+        if not 0.0 <= wrap_fraction <= 1.0:
+            raise ValueError(f"wrap_fraction={wrap_fraction!r} must be in [0, 1] or None")
+
+    rng = np.random.default_rng(seed)
+    if kind == "top":
+        labels = np.ones(n, dtype=np.int8)
+    elif kind == "qcd":
+        labels = np.zeros(n, dtype=np.int8)
+    else:
+        labels = np.zeros(n, dtype=np.int8)
+        labels[: n // 2] = 1
+        labels = rng.permutation(labels)
+    wraps = None
+    if wrap_fraction is not None:
+        wraps = np.zeros(n, dtype=bool)
+        wraps[: int(round(wrap_fraction * n))] = True
+        wraps = rng.permutation(wraps)
+
+    jets = np.zeros((n, n_slots, 4), dtype=np.float32)
+    for start in range(0, n, _BLOCK_JETS):
+        stop = min(start + _BLOCK_JETS, n)
+        _fill_block(
+            rng,
+            jets[start:stop],
+            labels[start:stop] == 1,
+            pt,
+            eta_max,
+            None if wraps is None else wraps[start:stop],
+        )
+    return jets, labels
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} must be an integer")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be >= {minimum}")
+    return int(value)
+
+
+def _unit_vectors(rng, size):
+    angle = rng.uniform(0.0, 2.0 * np.pi, size)
+    return np.cos(angle), np.sin(angle)
+
+
+def _prongs(rng, is_top, jet_pt):
+    """Prong pT fractions, (deta, dphi) offsets from the axis, presence: (B, 3)."""
+    b = is_top.size
+    # Top: t -> b W, W -> q q'. Small-angle masses:
+    # m_W^2 = z (1 - z) pT_W^2 dR_qq^2, m_t^2 = m_W^2 / x_W + x_b x_W pT^2 dR_bW^2.
+    m_t = np.clip(rng.normal(_M_TOP, _SIGMA_M_TOP, b), 140.0, 210.0)
+    m_w = np.clip(rng.normal(_M_W, _SIGMA_M_W, b), 65.0, 95.0)
+    x_b = rng.uniform(0.2, 0.5, b)
+    x_w = 1.0 - x_b
+    z = rng.uniform(0.25, 0.75, b)
+    dr_qq = m_w / (x_w * jet_pt * np.sqrt(z * (1.0 - z)))
+    dr_bw = np.sqrt(np.maximum(m_t**2 - m_w**2 / x_w, 100.0) / (x_b * x_w)) / jet_pt
+    ux, uy = _unit_vectors(rng, b)
+    vx, vy = _unit_vectors(rng, b)
+    w_x, w_y = -x_b * dr_bw * ux, -x_b * dr_bw * uy
+    top_frac = np.stack([x_b, x_w * z, x_w * (1.0 - z)], axis=1)
+    top_x = np.stack([x_w * dr_bw * ux, w_x + (1 - z) * dr_qq * vx, w_x - z * dr_qq * vx], 1)
+    top_y = np.stack([x_w * dr_bw * uy, w_y + (1 - z) * dr_qq * vy, w_y - z * dr_qq * vy], 1)
+
+    # QCD: a hard core and, sometimes, a soft prong with a falling mass.
+    two = rng.random(b) < _P_QCD_TWO_PRONG
+    zs = 0.05 + 0.40 * rng.random(b) ** 2
+    m2 = _QCD_MASS_MIN + rng.exponential(_QCD_MASS_SCALE, b)
+    dr = np.minimum(m2 / (jet_pt * np.sqrt(zs * (1.0 - zs))), 0.6)
+    zs = np.where(two, zs, 0.0)
+    dr = np.where(two, dr, 0.0)
+    qx, qy = _unit_vectors(rng, b)
+    zero = np.zeros(b)
+    qcd_frac = np.stack([1.0 - zs, zs, zero], axis=1)
+    qcd_x = np.stack([zs * dr * qx, -(1.0 - zs) * dr * qx, zero], axis=1)
+    qcd_y = np.stack([zs * dr * qy, -(1.0 - zs) * dr * qy, zero], axis=1)
+
+    t = is_top[:, None]
+    frac = np.where(t, top_frac, qcd_frac)
+    dx = np.where(t, top_x, qcd_x)
+    dy = np.where(t, top_y, qcd_y)
+    return frac, dx, dy, frac > 0
+
+
+def _fill_block(rng, out, is_top, pt, eta_max, wraps):
+    """Draw len(out) jets into out, a zeroed float32 (B, M, 4) view."""
+    b, n_slots = out.shape[:2]
+    if b == 0:
+        return
+    jet_pt = pt * np.clip(1.0 + 0.05 * rng.standard_normal(b), 0.8, 1.2)
+    jet_eta = rng.uniform(-eta_max, eta_max, b)
+    frac, deta_off, dphi_off, present = _prongs(rng, is_top, jet_pt)
+    prong_pt = frac * jet_pt[:, None]
+
+    # Hard constituents: 1 + Poisson(a + b ln pT) per prong, Dirichlet fractions.
+    lam = _LAM_A + _LAM_B * np.log(np.maximum(prong_pt, 1.0))
+    lam = np.maximum(lam, 1.0) * np.where(is_top, 1.0, _LAM_QCD_SCALE)[:, None]
+    counts = np.where(present, 1 + rng.poisson(np.where(present, lam, 0.0)), 0)
+    pid = np.repeat(np.arange(3 * b), counts.ravel())
+    g = rng.gamma(_FRAG_ALPHA, size=pid.size) + _FRAG_FLOOR
+    z = g / np.bincount(pid, weights=g, minlength=3 * b)[pid]
+    pt_h = z * prong_pt.ravel()[pid]
+    sigma = np.clip(0.1 / np.sqrt(pt_h), 0.01, 0.1)
+    deta_h = deta_off.ravel()[pid] + sigma * rng.standard_normal(pid.size)
+    dphi_h = dphi_off.ravel()[pid] + sigma * rng.standard_normal(pid.size)
+    jid_h = pid // 3
+
+    # Soft wide-angle particles, uniform over the jet disc.
+    n_soft = rng.poisson(_LAM_SOFT, b)
+    jid_s = np.repeat(np.arange(b), n_soft)
+    pt_s = _SOFT_PT_MIN + rng.exponential(_SOFT_PT_SCALE, jid_s.size)
+    r = _R_JET * np.sqrt(rng.random(jid_s.size))
+    cx, cy = _unit_vectors(rng, jid_s.size)
+
+    pts = np.concatenate([pt_h, pt_s])
+    detas = np.concatenate([deta_h, r * cx])
+    dphis = np.concatenate([dphi_h, r * cy])
+    jid = np.concatenate([jid_h, jid_s])
+    # Keep everything inside the jet radius (pulls the rare stray inwards).
+    dist = np.hypot(detas, dphis)
+    scale = np.where(dist > _R_JET, _R_JET / np.maximum(dist, _R_JET), 1.0)
+    detas *= scale
+    dphis *= scale
+
+    # Slot of each constituent in its jet: hard ones first, then soft ones.
+    n_hard = counts.sum(axis=1)
+    n_all = n_hard + n_soft
+    pos_h = np.arange(jid_h.size) - np.repeat(np.cumsum(n_hard) - n_hard, n_hard)
+    pos_s = n_hard[jid_s] + np.arange(jid_s.size) - np.repeat(np.cumsum(n_soft) - n_soft, n_soft)
+    pos = np.concatenate([pos_h, pos_s])
+    width = int(n_all.max())
+    grid_pt = np.zeros((b, width))
+    grid_eta = np.zeros((b, width))
+    grid_phi = np.zeros((b, width))
+    grid_pt[jid, pos] = pts
+    grid_eta[jid, pos] = detas
+    grid_phi[jid, pos] = dphis
+
+    # Hardest first, softest truncated.
+    keep = min(n_slots, width)
+    order = np.argsort(-grid_pt, axis=1)[:, :keep]
+    grid_pt = np.take_along_axis(grid_pt, order, axis=1)
+    grid_eta = np.take_along_axis(grid_eta, order, axis=1)
+    grid_phi = np.take_along_axis(grid_phi, order, axis=1)
+    valid = grid_pt > 0
+
+    if wraps is None:
+        jet_phi = np.pi - rng.uniform(0.0, 2.0 * np.pi, b)
+    else:
+        # Put the phi = +-pi seam strictly inside (wrapping jets) or strictly
+        # outside (the others) each jet's span of constituent dphi.
+        lo = np.where(valid, grid_phi, np.inf).min(axis=1)
+        hi = np.where(valid, grid_phi, -np.inf).max(axis=1)
+        inside = np.pi - (lo + rng.uniform(0.1, 0.9, b) * (hi - lo))
+        gap = 2.0 * np.pi - (hi - lo) - 2e-3
+        outside = -np.pi - lo + 1e-3 + rng.random(b) * gap
+        jet_phi = np.where(wraps, inside, outside)
+        jet_phi = np.pi - np.mod(np.pi - jet_phi, 2.0 * np.pi)
+
+    grid_eta += jet_eta[:, None]
+    grid_phi += jet_phi[:, None]
+    p4s = out[:, :keep]
+    p4s[..., 0] = grid_pt * np.cosh(grid_eta)
+    p4s[..., 1] = grid_pt * np.cos(grid_phi)
+    p4s[..., 2] = grid_pt * np.sin(grid_phi)
+    p4s[..., 3] = grid_pt * np.sinh(grid_eta)
+    p4s[~valid] = 0.0
+
+    # Float32 rounding can swap near-equal neighbours: re-sort those rows.
+    pt32 = np.hypot(p4s[..., 1].astype(np.float64), p4s[..., 2].astype(np.float64))
+    bad = np.flatnonzero((np.diff(pt32, axis=1) > 0).any(axis=1))
+    if bad.size:
+        order = np.argsort(-pt32[bad], axis=1, kind="stable")
+        p4s[bad] = np.take_along_axis(p4s[bad], order[..., None], axis=1)
+
+
+def toptag_columns(n_slots=200, labels=True):
+    """Column names of the top-tagging reference layout, in order.
+
+    Parameters
+    ----------
+    n_slots : int
+        Constituent slots M.
+    labels : bool
+        Whether the last column, is_signal_new, is present.
+
+    Returns
+    -------
+    list of str
+        E_0, PX_0, PY_0, PZ_0, ..., PZ_{M-1}, truth_E, truth_PX, truth_PY,
+        truth_PZ, ttv[, is_signal_new].
+
+    Examples
+    --------
+    >>> toptag_columns(2, labels=False)[:5]
+    ['E_0', 'PX_0', 'PY_0', 'PZ_0', 'E_1']
+    >>> toptag_columns(2)[-6:]
+    ['truth_E', 'truth_PX', 'truth_PY', 'truth_PZ', 'ttv', 'is_signal_new']
+    """
+    names = [f"{c}_{i}" for i in range(n_slots) for c in ("E", "PX", "PY", "PZ")]
+    names += ["truth_E", "truth_PX", "truth_PY", "truth_PZ", "ttv"]
+    if labels:
+        names.append("is_signal_new")
+    return names
+
+
+def write_toptag(
+    path,
+    jets,
+    labels=None,
+    format="fixed",
+    complib=None,
+    complevel=5,
+    truth=None,
+    chunk_rows=100_000,
+):
+    """Write jets as a Top Quark Tagging Reference Dataset HDF5 file.
+
+    The file is a pandas HDFStore with key "table" and columns E_0, PX_0,
+    PY_0, PZ_0, ..., PZ_{M-1}, truth_E, truth_PX, truth_PY, truth_PZ
+    (float32), ttv (int64, 0) and is_signal_new (int64, the labels). It is
+    written to a temporary name beside `path` and renamed when complete.
+    "table" is appended in chunks of `chunk_rows` rows (then the row index is
+    built, as pandas does by default). "fixed" with more than `chunk_rows`
+    rows is written by pandas for its first two rows, to get pandas' exact
+    layout and attributes; then PyTables replaces the row-dependent arrays
+    (axis1, blockI_values) by full-length ones of the same atom, filters and
+    attributes and fills them chunk by chunk. Either way
+    ``pandas.read_hdf(path, "table")`` reads back what pandas would have
+    written in one go.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; an existing file is replaced.
+    jets : array_like, shape (N, M, 4)
+        (E, px, py, pz) in GeV, stored as float32.
+    labels : array_like of int, shape (N,), optional
+        1 = top, 0 = QCD, stored as int64 column is_signal_new; omitted
+        when None.
+    format : {"fixed", "table"}
+        pandas' storage format. "table" needs N >= 1.
+    complib : str, optional
+        PyTables compression library ("zlib", "blosc", "blosc:lz4", "lzo",
+        "bzip2", ...); None writes uncompressed.
+    complevel : int
+        Compression level 0-9, used when `complib` is given.
+    truth : array_like, shape (N, 4), optional
+        Truth four-vector (E, px, py, pz) in GeV per jet; zeros when None.
+    chunk_rows : int
+        Rows per chunk written (bounds the extra memory to about
+        chunk_rows * (4 M + 4) * 4 bytes, twice that for "table").
+
+    Returns
+    -------
+    str or os.PathLike
+        `path`, as given.
+    """
+    pd, tables = _import_toys_extra()
+    jets = np.asarray(jets)
+    if jets.ndim != 3 or jets.shape[2] != 4 or jets.shape[1] < 1:
+        raise ValueError(f"jets must have shape (N, M, 4) with M >= 1, got {jets.shape}")
+    if not np.issubdtype(jets.dtype, np.number) or np.iscomplexobj(jets):
+        raise TypeError(f"jets must be real numbers, got dtype {jets.dtype}")
+    n, m = jets.shape[:2]
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+        if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+            raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+    if truth is not None:
+        truth = np.asarray(truth)
+        if truth.shape != (n, 4):
+            raise ValueError(f"truth must have shape ({n}, 4), got {truth.shape}")
+    if format not in FORMATS:
+        raise ValueError(f"format={format!r} is not one of {', '.join(map(repr, FORMATS))}")
+    if complib is not None and complib not in tables.filters.all_complibs:
+        raise ValueError(
+            f"complib={complib!r} is not one of None, {', '.join(tables.filters.all_complibs)}"
+        )
+    complevel = _check_int("complevel", complevel, 0)
+    if complevel > 9:
+        raise ValueError(f"complevel={complevel!r} must be in 0-9")
+    chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
+    if format == "table" and n == 0:
+        raise ValueError('format="table" cannot store 0 jets (pandas writes no table)')
+
+    source = _ToptagRows(pd, jets, labels, truth)
+    store_kw = {} if complib is None else {"complib": complib, "complevel": complevel}
+    target = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(target))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tables.NaturalNameWarning)
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            if format == "table":
+                _write_table(pd, tmp, source, store_kw, chunk_rows)
+            elif n <= chunk_rows:
+                with pd.HDFStore(tmp, mode="w", **store_kw) as store:
+                    store.put("table", source.frame(0, n), format="fixed", track_times=False)
+            else:
+                _write_fixed_chunked(pd, tables, tmp, source, store_kw, chunk_rows)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _import_toys_extra():
+    try:
+        import pandas as pd
+        import tables
+    except ImportError as err:
+        raise ImportError(
+            "write_toptag needs pandas and PyTables (tables); "
+            "install them with: pip install 'jetimg[toys]'"
+        ) from err
+    return pd, tables
+
+
+class _ToptagRows:
+    """Rows [start, stop) of the top-tagging columns as arrays or a frame."""
+
+    def __init__(self, pd, jets, labels, truth):
+        self.pd, self.jets, self.labels, self.truth = pd, jets, labels, truth
+        self.n, m = jets.shape[:2]
+        names = toptag_columns(m, labels is not None)
+        self.float_names = names[: 4 * m + 4]
+        self.int_names = names[4 * m + 4 :]
+
+    def floats(self, start, stop):
+        rows = stop - start
+        out = np.empty((rows, len(self.float_names)), dtype=np.float32)
+        out[:, :-4] = self.jets[start:stop].reshape(rows, out.shape[1] - 4)
+        out[:, -4:] = 0.0 if self.truth is None else self.truth[start:stop]
+        return out
+
+    def ints(self, start, stop):
+        out = np.zeros((stop - start, len(self.int_names)), dtype=np.int64)
+        if self.labels is not None:
+            out[:, 1] = self.labels[start:stop]
+        return out
+
+    def frame(self, start, stop):
+        pd = self.pd
+        index = pd.RangeIndex(start, stop)
+        parts = [
+            pd.DataFrame(self.floats(start, stop), index=index, columns=self.float_names),
+            pd.DataFrame(self.ints(start, stop), index=index, columns=self.int_names),
+        ]
+        return pd.concat(parts, axis=1)
+
+    def block(self, items, start, stop):
+        """Values of the named columns, rows first, from whichever part holds them."""
+        for names, get in ((self.float_names, self.floats), (self.int_names, self.ints)):
+            if set(items) <= set(names):
+                values = get(start, stop)
+                if list(items) == names:
+                    return values
+                return values[:, [names.index(item) for item in items]]
+        raise RuntimeError(f"pandas mixed float and int columns in one block: {items}")
+
+
+def _write_table(pd, tmp, source, store_kw, chunk_rows):
+    with pd.HDFStore(tmp, mode="w", **store_kw) as store:
+        for start in range(0, source.n, chunk_rows):
+            stop = min(start + chunk_rows, source.n)
+            store.append(
+                "table",
+                source.frame(start, stop),
+                format="table",
+                index=False,
+                expectedrows=source.n,
+            )
+        store.create_table_index("table")
+
+
+def _write_fixed_chunked(pd, tables, tmp, source, store_kw, chunk_rows):
+    n = source.n
+    with pd.HDFStore(tmp, mode="w", **store_kw) as store:
+        store.put("table", source.frame(0, 2), format="fixed", track_times=False)
+    with tables.open_file(tmp, mode="a") as h5:
+        group = h5.get_node("/table")
+        fills = [("axis1", None)]
+        for i in range(int(group._v_attrs.nblocks)):
+            items = [x.decode() for x in h5.get_node(group, f"block{i}_items").read()]
+            fills.append((f"block{i}_values", items))
+        for key, items in fills:
+            old = h5.get_node(group, key)
+            attrs = {k: old._v_attrs[k] for k in old._v_attrs._f_list("user")}
+            rows_first = key == "axis1" or bool(attrs.get("transposed", False))
+            shape = (n,) + old.shape[1:] if rows_first else old.shape[:-1] + (n,)
+            if key == "axis1" and attrs.get("kind") != "integer":
+                raise RuntimeError(f"unexpected pandas index layout: kind={attrs.get('kind')!r}")
+            chunked = isinstance(old, tables.CArray)
+            atom, filters = old.atom, old.filters
+            old._f_remove()
+            if chunked:
+                new = h5.create_carray(
+                    group, key, atom=atom, shape=shape, filters=filters, track_times=False
+                )
+                step = max(chunk_rows // new.chunkshape[0 if rows_first else -1], 1)
+                step *= new.chunkshape[0 if rows_first else -1]
+            else:
+                new = h5.create_array(group, key, atom=atom, shape=shape, track_times=False)
+                step = chunk_rows
+            for k, v in attrs.items():
+                new._v_attrs[k] = v
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                if items is None:
+                    values = np.arange(start, stop, dtype=atom.dtype)
+                    new[start:stop] = values
+                elif rows_first:
+                    new[start:stop] = source.block(items, start, stop)
+                else:
+                    new[..., start:stop] = source.block(items, start, stop).T
