@@ -469,7 +469,7 @@ def _import_toys_extra():
     except ImportError as err:
         raise ImportError(
             "write_toptag needs pandas and PyTables (tables); "
-            "install them with: pip install 'jetimg[toys]'"
+            "install them with: pip install 'jetimg[pandas]'"
         ) from err
     return pd, tables
 

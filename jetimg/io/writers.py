@@ -1,0 +1,302 @@
+"""Image stores: a Zarr v3 group or an HDF5 file with SPEC.md's arrays and attributes.
+
+A store is made in three steps, each opening it by path, so that any Dask
+worker (thread, process or dask.distributed worker) can do the middle one:
+
+1. :func:`create_store` makes every array at its full length, chunked and
+   compressed, and the attributes with ``complete: false``;
+2. :func:`write_rows` writes rows ``[start, start + n)`` of every array (tasks
+   write disjoint, chunk-aligned row ranges, so Zarr needs no lock; HDF5 takes
+   the lock it is given);
+3. :func:`mark_complete` sets ``complete: true``, the last write of a build.
+
+:func:`open_store` reads a store back: a mapping of array names to arrays and
+its attributes.
+
+Arrays (N rows): images (N, npix, npix) float32, labels (N,) int8 when the
+input has labels, jet_pt / jet_eta / jet_phi / jet_mass (N,) float32,
+n_constituents (N,) int16, valid (N,) int8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+
+from ..errors import InputError, JetimgError
+
+__all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
+           "mark_complete", "open_store", "remove_store", "store_size"]
+
+PER_JET = {"jet_pt": "float32", "jet_eta": "float32", "jet_phi": "float32",
+           "jet_mass": "float32", "n_constituents": "int16", "valid": "int8"}
+
+#: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
+CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
+DEFAULT_CODEC = "blosc-lz4"
+
+
+def store_format(path):
+    """"zarr" or "hdf5" from the output's suffix, else an error."""
+    suffix = pathlib.Path(str(path).rstrip("/")).suffix.lower()
+    if suffix == ".zarr":
+        return "zarr"
+    if suffix in (".h5", ".hdf5"):
+        return "hdf5"
+    raise InputError(f"output {path}: unknown suffix {suffix or '(none)'!r}; "
+                     "use .zarr for a Zarr group or .h5/.hdf5 for an HDF5 file")
+
+
+def array_specs(n_rows, npix, has_labels):
+    """name -> (shape, dtype) of every array of a store."""
+    specs = {"images": ((n_rows, npix, npix), "float32")}
+    if has_labels:
+        specs["labels"] = ((n_rows,), "int8")
+    for name, dtype in PER_JET.items():
+        specs[name] = ((n_rows,), dtype)
+    return specs
+
+
+def _zarr_codecs(codec):
+    from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
+
+    return {
+        "blosc-lz4": [BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle)],
+        "blosc-lz4-noshuffle": [BloscCodec(cname="lz4", clevel=5,
+                                           shuffle=BloscShuffle.noshuffle)],
+        "zstd": [ZstdCodec(level=3)],
+        "blosc-zstd": [BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)],
+        "none": None,
+    }[codec]
+
+
+def _hdf5_filter(codec):
+    import hdf5plugin
+
+    return {
+        "blosc-lz4": hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE),
+        "blosc-lz4-noshuffle": hdf5plugin.Blosc(cname="lz4", clevel=5,
+                                                shuffle=hdf5plugin.Blosc.NOSHUFFLE),
+        "zstd": hdf5plugin.Zstd(clevel=3),
+        "blosc-zstd": hdf5plugin.Blosc(cname="zstd", clevel=3,
+                                       shuffle=hdf5plugin.Blosc.SHUFFLE),
+        "none": {},
+    }[codec]
+
+
+def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chunk_rows=None,
+                 codec=DEFAULT_CODEC):
+    """Make an empty store at ``path`` (which must not exist) with ``complete: false``.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``*.zarr`` (Zarr v3 group) or ``*.h5`` / ``*.hdf5`` (HDF5 file).
+    n_rows : int
+        Rows (jets) of every array.
+    npix : int
+        Image side.
+    has_labels : bool
+        Whether to make the ``labels`` array.
+    attrs : dict
+        Attributes (jetimg_version, recipe, input, input_rows, n_jets); ``complete``
+        is set to false here and only :func:`mark_complete` sets it true.
+    chunk_rows : int
+        Rows per chunk of the per-jet arrays (writes must be aligned to it).
+    image_chunk_rows : int, optional
+        Rows per chunk of ``images`` (a divisor of ``chunk_rows``; default the same).
+    codec : str
+        One of :data:`CODECS`.
+    """
+    if codec not in CODECS:
+        raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(CODECS)}")
+    fmt = store_format(path)
+    attrs = {**attrs, "complete": False}
+    specs = array_specs(n_rows, npix, has_labels)
+    chunk_rows = max(1, min(int(chunk_rows), max(n_rows, 1)))
+    image_chunk_rows = max(1, min(int(image_chunk_rows or chunk_rows), chunk_rows))
+    rows_of = {name: image_chunk_rows if name == "images" else chunk_rows for name in specs}
+    if fmt == "zarr":
+        import zarr
+
+        group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+        compressors = _zarr_codecs(codec)
+        for name, (shape, dtype) in specs.items():
+            # write_empty_chunks: zarr would otherwise compare every chunk with
+            # the fill value before writing it, which slows writes several times.
+            group.create_array(name, shape=shape, dtype=dtype,
+                               chunks=(rows_of[name],) + shape[1:], fill_value=0,
+                               compressors=compressors,
+                               config={"write_empty_chunks": True})
+        group.attrs.update(attrs)
+    else:
+        import h5py
+
+        with h5py.File(path, "w-") as f:
+            filt = _hdf5_filter(codec)
+            for name, (shape, dtype) in specs.items():
+                f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=0,
+                                 chunks=(rows_of[name],) + shape[1:] if n_rows else None,
+                                 **filt)
+            for key, value in attrs.items():
+                f.attrs[key] = _h5_attr(value)
+
+
+def _h5_attr(value):
+    # Mappings (the recipe) are stored as JSON text; open_store decodes them.
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
+def write_rows(path, start, outputs, lock=None):
+    """Write rows ``[start, start + n)`` of every array in ``outputs`` into the store.
+
+    ``outputs`` maps array names (images, labels, jet_pt, ...) to arrays of n
+    rows. ``lock`` (a context manager) guards HDF5 writes; Zarr needs none when
+    writers keep to their own chunks.
+    """
+    n = len(outputs["images"])
+    if store_format(path) == "zarr":
+        import zarr
+
+        group = zarr.open_group(str(path), mode="r+")
+        for name, values in outputs.items():
+            group[name][start:start + n] = values
+        return
+    import contextlib
+
+    import h5py
+
+    with lock if lock is not None else contextlib.nullcontext():
+        with h5py.File(path, "r+") as f:
+            for name, values in outputs.items():
+                f[name][start:start + n] = values
+
+
+def set_attrs(path, **attrs):
+    """Update attributes of a store in place."""
+    if store_format(path) == "zarr":
+        import zarr
+
+        zarr.open_group(str(path), mode="r+").attrs.update(attrs)
+    else:
+        import h5py
+
+        with h5py.File(path, "r+") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = _h5_attr(value)
+
+
+def mark_complete(path):
+    """Set ``complete: true``: every row has been written."""
+    set_attrs(path, complete=True)
+
+
+class Store:
+    """A store opened for reading: ``store["images"]``, ``store.attrs``, ``len(store)``.
+
+    Arrays are the backend's lazy arrays (zarr.Array or h5py.Dataset): index
+    them to read rows. Use as a context manager to close an HDF5 file.
+    """
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+        self.format = store_format(path)
+        if not self.path.exists():
+            raise InputError(f"store not found: {path}")
+        if self.format == "zarr":
+            import zarr
+
+            try:
+                self._group = zarr.open_group(str(path), mode="r")
+            except Exception as exc:
+                raise InputError(f"{path} is not a Zarr group ({exc})") from None
+            self.attrs = dict(self._group.attrs)
+            self._file = None
+        else:
+            import h5py
+
+            try:
+                self._file = h5py.File(path, "r")
+            except OSError:
+                raise InputError(f"{path} is not an HDF5 file") from None
+            self._group = self._file
+            self.attrs = {k: _decode_attr(v) for k, v in self._file.attrs.items()}
+
+    def __getitem__(self, name):
+        try:
+            return self._group[name]
+        except KeyError:
+            raise InputError(f"store {self.path} has no array {name!r} "
+                             f"(it has {', '.join(self.keys())})") from None
+
+    def __contains__(self, name):
+        return name in self.keys()
+
+    def keys(self):
+        if self.format == "zarr":
+            return sorted(self._group.array_keys())
+        return sorted(self._group.keys())
+
+    def __len__(self):
+        return int(self["images"].shape[0])
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _decode_attr(value):
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def open_store(path):
+    """Open an image store for reading (see :class:`Store`)."""
+    return Store(path)
+
+
+def remove_store(path):
+    """Delete a store (a Zarr directory or an HDF5 file) if it exists."""
+    path = pathlib.Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def store_size(path):
+    """Bytes on disk of a store (a file, or every file under a directory)."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def check_writable(path):
+    """Raise a clear error if ``path``'s folder does not exist or cannot be written."""
+    parent = pathlib.Path(path).resolve().parent
+    if not parent.is_dir():
+        raise JetimgError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise JetimgError(f"cannot write {path}: folder {parent} is not writable")
