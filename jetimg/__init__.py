@@ -1,17 +1,44 @@
 """jetimg: high-throughput jet-image preprocessing for boosted-jet tagging.
 
 The recipe (SPEC.md) as numba kernels: centre, rotate, flip, pixelate, crop
-and normalise the constituents of each jet.
+and normalise the constituents of each jet; a Dask pipeline from top-tagging
+files to Zarr/HDF5 image stores.
 
 >>> import jetimg
 >>> jetimg.Recipe().npix
 40
+
+Heavy parts (numba, Dask, h5py) load on first use, so ``import jetimg`` and
+``jetimg --version`` stay fast.
 """
 
+import importlib
+
 from ._version import __version__
-from .core import preprocess
-from .errors import InputError, InvalidJetError, JetimgError, RecipeError
+from .errors import InputError, InvalidJetError, JetimgError, OutputExistsError, RecipeError
 from .recipe import Recipe
 
-__all__ = ["__version__", "preprocess", "Recipe", "JetimgError", "InputError",
-           "InvalidJetError", "RecipeError"]
+_LAZY = {
+    "preprocess": "jetimg.core",
+    "build": "jetimg.pipeline",
+    "BuildResult": "jetimg.pipeline",
+    "open_jets": "jetimg.io.readers",
+    "open_store": "jetimg.io.writers",
+    "toys": "jetimg.toys",
+}
+
+__all__ = ["__version__", "Recipe", "JetimgError", "InputError", "InvalidJetError",
+           "OutputExistsError", "RecipeError", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if module.__name__.endswith(name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jetimg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

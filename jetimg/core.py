@@ -3,7 +3,6 @@
 Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix).
 """
 
-import numba
 import numpy as np
 
 from .errors import InputError, InvalidJetError
@@ -89,15 +88,17 @@ def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, **options):
     """
     recipe = Recipe.from_options(recipe, **options)
     jets = check_jets(jets)
+    import numba
+
     from .kernels.cpu import fill_images_cpu, fill_images_serial_cpu
 
     out = empty_outputs(jets.shape[0], recipe.npix)
     codes = np.empty(jets.shape[0], dtype=np.int64)
     args = (jets, CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
-         recipe.pixel_size[0], recipe.pixel_size[1], INTENSITY_CODE[recipe.intensity],
-         recipe.threshold, NORMALISE_CODE[recipe.normalise], out["images"],
-         out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
-         out["n_constituents"], out["valid"], codes)
+            recipe.pixel_size[0], recipe.pixel_size[1], INTENSITY_CODE[recipe.intensity],
+            recipe.threshold, NORMALISE_CODE[recipe.normalise], out["images"],
+            out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
+            out["n_constituents"], out["valid"], codes)
     if parallel:
         fill_images_cpu(*args, numba.get_num_threads())
     else:

@@ -42,25 +42,30 @@ def new_scratch(n_slots):
             np.empty(n_slots), np.empty(n_slots), np.empty(n_slots))
 
 
-def _make_loops(body, source_hash):
-    @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-    def fill_block(jets, lo, hi, scratch, center, rotate, flip, npix, dx, dy,
-                   intensity, threshold, normalise, images, jet_pt, jet_eta,
-                   jet_phi, jet_mass, n_constituents, valid, codes):
-        for n in range(lo, hi):
-            code, pt, eta, phi, mass = body(
-                jets[n], images[n], scratch[0], scratch[1], scratch[2], scratch[3],
-                scratch[4], scratch[5], center, rotate, flip, npix, dx, dy,
-                intensity, threshold, normalise)
-            codes[n] = code
-            ok = code >= 0
-            valid[n] = 1 if ok else 0
-            n_constituents[n] = code if ok else 0
-            jet_pt[n] = pt
-            jet_eta[n] = eta
-            jet_phi[n] = phi
-            jet_mass[n] = mass
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def fill_block(jets, lo, hi, scratch, center, rotate, flip, npix, dx, dy, intensity,
+               threshold, normalise, images, jet_pt, jet_eta, jet_phi, jet_mass,
+               n_constituents, valid, codes):
+    """Run the body on jets [lo, hi) with one scratch block."""
+    for n in range(lo, hi):
+        code, pt, eta, phi, mass = jet_body_cpu(
+            jets[n], images[n], scratch[0], scratch[1], scratch[2], scratch[3],
+            scratch[4], scratch[5], center, rotate, flip, npix, dx, dy,
+            intensity, threshold, normalise)
+        codes[n] = code
+        ok = code >= 0
+        valid[n] = 1 if ok else 0
+        n_constituents[n] = code if ok else 0
+        jet_pt[n] = pt
+        jet_eta[n] = eta
+        jet_phi[n] = phi
+        jet_mass[n] = mass
 
+
+def _make_loops(source_hash):
+    # The loops close over nothing but the sources' hash (an int): numba keys
+    # its disk cache on the pickled closure, and a dispatcher does not pickle
+    # the same way twice; the kernels above are globals.
     @njit(parallel=True, nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
     def fill_images_cpu(jets, center, rotate, flip, npix, dx, dy, intensity,
                         threshold, normalise, images, jet_pt, jet_eta, jet_phi,
@@ -88,4 +93,4 @@ def _make_loops(body, source_hash):
     return fill_images_cpu, fill_images_serial_cpu
 
 
-fill_images_cpu, fill_images_serial_cpu = _make_loops(jet_body_cpu, SOURCE_HASH)
+fill_images_cpu, fill_images_serial_cpu = _make_loops(SOURCE_HASH)

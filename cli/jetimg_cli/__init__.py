@@ -1,0 +1,1 @@
+"""The ``jetimg`` command line: a thin click shell over the jetimg library."""

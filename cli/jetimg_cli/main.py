@@ -1,0 +1,210 @@
+"""``jetimg``: click commands only; each calls one documented library function.
+
+Heavy imports (numba, Dask, Zarr) happen inside the commands, so
+``jetimg --version`` and ``--help`` stay fast.
+"""
+
+import functools
+import math
+import sys
+
+import click
+
+from jetimg import JetimgError, __version__
+from jetimg.recipe import CENTERS, DEFAULT_PIXEL_SIZE, INTENSITIES, NORMALISES, Recipe
+
+
+def user_errors(func):
+    """Turn jetimg's user errors and Ctrl-C into one line on stderr and exit 1 / 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except JetimgError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: the output was removed (nothing of an existing "
+                       "output was changed)", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def human_bytes(n):
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1000
+
+
+class PixelSize(click.ParamType):
+    name = "DX,DY"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            parts = [float(v) for v in str(value).split(",")]
+        except ValueError:
+            self.fail(f"{value!r} is not one or two numbers 'DX,DY'", param, ctx)
+        if len(parts) not in (1, 2):
+            self.fail(f"{value!r} is not one or two numbers 'DX,DY'", param, ctx)
+        return tuple(parts) * (2 // len(parts))
+
+
+def recipe_options(func):
+    """The click options of every Recipe field (SPEC.md names)."""
+    options = [
+        click.option("--center", type=click.Choice(CENTERS), default="centroid", show_default=True,
+                     help="What goes to (0, 0): pT-weighted centroid, jet axis or leading constituent."),
+        click.option("--rotate/--no-rotate", default=True, show_default=True,
+                     help="Turn the principal axis vertical."),
+        click.option("--flip/--no-flip", default=True, show_default=True,
+                     help="Flip so the most intensity sits at x<0, y>0."),
+        click.option("--npix", type=int, default=40, show_default=True, help="Image side in pixels."),
+        click.option("--pixel-size", type=PixelSize(), default=None,
+                     help=f"Pixel width in eta and phi [default: {DEFAULT_PIXEL_SIZE[0]:.6g},"
+                          f"{DEFAULT_PIXEL_SIZE[1]:.6g}]."),
+        click.option("--intensity", type=click.Choice(INTENSITIES), default="pt", show_default=True,
+                     help="Pixel weight: pT or E of the constituents."),
+        click.option("--threshold", type=float, default=0.0, show_default=True,
+                     help="Zero pixels below this raw intensity (GeV)."),
+        click.option("--normalise", type=click.Choice(NORMALISES), default="sum", show_default=True,
+                     help="Divide each image by its sum or maximum, or keep GeV."),
+        click.option("--skip-invalid", is_flag=True,
+                     help="Give invalid jets (NaN, E<0, ...) an empty image and valid=0 "
+                          "instead of stopping."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def recipe_from(kwargs):
+    """Pop the recipe options out of a command's kwargs into a Recipe."""
+    fields = dict(center=kwargs.pop("center"), rotate=kwargs.pop("rotate"),
+                  flip=kwargs.pop("flip"), npix=kwargs.pop("npix"),
+                  intensity=kwargs.pop("intensity"), threshold=kwargs.pop("threshold"),
+                  normalise=kwargs.pop("normalise"),
+                  invalid="skip" if kwargs.pop("skip_invalid") else "raise")
+    pixel_size = kwargs.pop("pixel_size")
+    if pixel_size is not None:
+        fields["pixel_size"] = pixel_size
+    return Recipe(**fields)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jetimg")
+def cli():
+    """jetimg: jet images from constituent four-vectors, fast.
+
+    \b
+    Example:
+      jetimg build train.h5 -o train_img.zarr
+      jetimg info train_img.zarr
+    """
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str),
+              help="Image store to write: *.zarr (Zarr v3 group) or *.h5 / *.hdf5.")
+@recipe_options
+@click.option("--key", default=None, help="Dataset / pandas key of the jets (default: found).")
+@click.option("--labels-key", default=None,
+              help="Labels dataset or column (default: is_signal_new / labels when present).")
+@click.option("--chunk-size", type=int, default=None,
+              help="Jets per Dask task [default: 50000].")
+@click.option("--limit", type=int, default=None, help="Take only the first N rows.")
+@click.option("--workers", type=int, default=None, help="Local threads or processes [default: cores].")
+@click.option("--scheduler", default="threads", show_default=True,
+              help="threads, processes, synchronous, or a dask.distributed address "
+                   "(tcp://host:8786; input and output must be on storage every worker sees).")
+@click.option("--layout", type=click.Choice(["store", "pandas-images"]), default="store",
+              show_default=True,
+              help="'pandas-images': the challenge's train_img.h5 layout (img_0..., is_signal_new, mass).")
+@click.option("--codec", default=None, help="Chunk compression [default: blosc-lz4].")
+@click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True,
+              help="Where the kernels run.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new store is complete.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def build(input, output, **kwargs):
+    """Turn a constituents file into an image store (one row per jet, in order).
+
+    INPUT is the top-tagging layout (pandas HDFStore key "table", fixed or
+    table format) or a plain (N, M, 4) array in HDF5, Zarr or .npy.
+
+    \b
+    Examples:
+      jetimg build train.h5 -o train_img.zarr
+      jetimg build test.h5 -o test_img.h5 --npix 32 --limit 10000
+      jetimg build train.h5 -o train_img.h5 --layout pandas-images
+    """
+    import jetimg
+    from jetimg.io.writers import DEFAULT_CODEC
+    from jetimg.pipeline import DEFAULT_CHUNK_SIZE
+
+    recipe = recipe_from(kwargs)
+    kwargs.pop("device")
+    quiet = kwargs.pop("quiet")
+    kwargs["chunk_size"] = kwargs["chunk_size"] or DEFAULT_CHUNK_SIZE
+    kwargs["codec"] = kwargs["codec"] or DEFAULT_CODEC
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="jets", file=sys.stderr,
+                                    show_pos=True, show_eta=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        result = jetimg.build(input, output, recipe, progress=progress, **kwargs)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    invalid = f", {result.n_invalid} invalid jets skipped" if result.n_invalid else ""
+    click.echo(f"{result.n_jets} jets in {result.seconds:.1f} s "
+               f"({result.jets_per_second:,.0f} jets/s) -> {result.output} "
+               f"({human_bytes(result.output_bytes)}){invalid}")
+
+
+@cli.command()
+@click.argument("store", type=click.Path(path_type=str))
+@user_errors
+def info(store):
+    """Rows, recipe, labels, completeness and size of an image store.
+
+    \b
+    Example:
+      jetimg info train_img.zarr
+    """
+    from jetimg.io.writers import store_size
+    from jetimg.pipeline import store_info
+
+    info = store_info(store)
+    click.echo(f"store        {store} ({info['format']}, {human_bytes(store_size(store))})")
+    click.echo(f"rows         {info['n_rows']} of {info['attrs'].get('input_rows', '?')} "
+               f"in {info['attrs'].get('input', '?')}")
+    click.echo(f"complete     {'yes' if info['complete'] else 'NO (an interrupted or failed build)'}")
+    click.echo(f"images       {info['images_shape']} float32")
+    if info["label_counts"] is not None:
+        counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items())
+        click.echo(f"labels       {counts}")
+    else:
+        click.echo("labels       none")
+    click.echo(f"invalid      {info['n_invalid']}")
+    recipe = info["attrs"].get("recipe", {})
+    click.echo("recipe       " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
+    click.echo(f"jetimg       {info['attrs'].get('jetimg_version', '?')}")
+    if not info["complete"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()
