@@ -40,6 +40,17 @@ def empty_outputs(n_jets, npix):
     return out
 
 
+def _check_out(out, n_jets, npix):
+    want = {"images": ((n_jets, npix, npix), np.float32),
+            **{name: ((n_jets,), dtype) for name, dtype in OUTPUT_DTYPES.items()}}
+    for name, (shape, dtype) in want.items():
+        a = out.get(name)
+        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype \
+                or not a.flags.c_contiguous or not a.flags.writeable:
+            raise InputError(f"out[{name!r}] must be a writeable C-contiguous {np.dtype(dtype)} "
+                             f"array of shape {shape}")
+
+
 def invalid_reason(jet, code):
     """The human-readable reason of a negative kernel code for ``jet`` (M, 4)."""
     slot, reason = decode_invalid(code)
@@ -47,7 +58,7 @@ def invalid_reason(jet, code):
     return f"slot {slot}: {reason} (E={e:g}, px={px:g}, py={py:g}, pz={pz:g} GeV)"
 
 
-def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, **options):
+def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, out=None, **options):
     """Jet images and per-jet quantities of a chunk of jets, as SPEC.md defines them.
 
     Parameters
@@ -63,6 +74,9 @@ def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, **options):
     row_offset : int
         Added to the row named in an :class:`InvalidJetError` (the chunk's
         first row in its file).
+    out : dict, optional
+        Arrays to fill instead of new ones, as :func:`empty_outputs` makes
+        them (reusing them saves the page faults of fresh memory per chunk).
 
     Returns
     -------
@@ -92,7 +106,10 @@ def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, **options):
 
     from .kernels.cpu import fill_images_cpu, fill_images_serial_cpu
 
-    out = empty_outputs(jets.shape[0], recipe.npix)
+    if out is None:
+        out = empty_outputs(jets.shape[0], recipe.npix)
+    else:
+        _check_out(out, jets.shape[0], recipe.npix)
     codes = np.empty(jets.shape[0], dtype=np.int64)
     args = (jets, CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
             recipe.pixel_size[0], recipe.pixel_size[1], INTENSITY_CODE[recipe.intensity],

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 
 from ._version import __version__
-from .core import preprocess
+from .core import empty_outputs, preprocess
 from .errors import InputError, JetimgError, OutputExistsError
 from .io import writers
 from .io.readers import open_jets
@@ -84,6 +84,18 @@ class FileLock:
         self.__init__(state["path"])
 
 
+_local = threading.local()
+
+
+def _buffers(n_jets, npix):
+    """Output arrays of this thread, reused from chunk to chunk (the write
+    finishes before the task returns): fresh memory per chunk costs page faults."""
+    key = (n_jets, npix)
+    if getattr(_local, "key", None) != key:
+        _local.key, _local.out = key, empty_outputs(n_jets, npix)
+    return _local.out
+
+
 def process_chunk(source, target, start, stop, recipe, lock=None):
     """Read rows [start, stop) of ``source``, make their images, write them to ``target``.
 
@@ -91,9 +103,10 @@ def process_chunk(source, target, start, stop, recipe, lock=None):
     task of :func:`build`; it takes only picklable arguments.
     """
     jets, labels = source.read(start, stop)
-    out = preprocess(jets, recipe, parallel=False, row_offset=start)
+    out = preprocess(jets, recipe, parallel=False, row_offset=start,
+                     out=_buffers(stop - start, recipe.npix))
     if labels is not None:
-        out["labels"] = labels
+        out = {**out, "labels": labels}
     writers.write_rows(target, start, out, lock=lock)
     return stop - start, int(np.count_nonzero(out["valid"] == 0))
 

@@ -1204,7 +1204,7 @@ def _looks_like(head):
         return "an empty file"
     if head.startswith(b"PK\x03\x04"):
         return "a zip archive (an .npz? save one (N, M, 4) array with np.save)"
-    if head.startswith(b"root"):
+    if head.startswith(b"root") and any(b < 32 for b in head[4:8]):  # magic + binary version
         return "a ROOT file (convert it to HDF5 or .npy first)"
     if head.startswith(b"PAR1"):
         return "a Parquet file"
