@@ -107,9 +107,11 @@ def cli():
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("input", type=click.Path(dir_okay=True, path_type=str), required=False)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str),
               help="Image store to write: *.zarr (Zarr v3 group) or *.h5 / *.hdf5.")
+@click.option("--sample", is_flag=True,
+              help="Use the sample shipped with jetimg (Pythia 8 top and QCD jets) as INPUT.")
 @recipe_options
 @click.option("--key", default=None, help="Dataset / pandas key of the jets (default: found).")
 @click.option("--labels-key", default=None,
@@ -138,6 +140,7 @@ def build(input, output, **kwargs):
 
     \b
     Examples:
+      jetimg build --sample -o sample_img.zarr
       jetimg build train.h5 -o train_img.zarr
       jetimg build test.h5 -o test_img.h5 --npix 32 --limit 10000
       jetimg build train.h5 -o train_img.h5 --layout pandas-images
@@ -146,6 +149,14 @@ def build(input, output, **kwargs):
     from jetimg.io.writers import DEFAULT_CODEC
     from jetimg.pipeline import DEFAULT_CHUNK_SIZE
 
+    if kwargs.pop("sample"):
+        if input is not None:
+            raise click.UsageError("give INPUT or --sample, not both")
+        from jetimg.data import sample_path
+
+        input = str(sample_path())
+    elif input is None:
+        raise click.UsageError("missing INPUT (or --sample for the shipped sample)")
     recipe = recipe_from(kwargs)
     kwargs.pop("device")
     quiet = kwargs.pop("quiet")
