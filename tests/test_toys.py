@@ -318,5 +318,5 @@ def test_write_bad_arguments(tmp_path, small, kwargs, match):
 
 def test_write_names_the_extra_when_pandas_is_missing(tmp_path, small, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(ImportError, match=r"pip install 'jetimg\[toys\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'jetimg\[pandas\]'"):
         write_toptag(tmp_path / "x.h5", small[0])
