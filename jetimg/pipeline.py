@@ -195,6 +195,12 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     if codec not in writers.CODECS:
         raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(writers.CODECS)}")
     chunk_size, image_rows = _chunk_rows(chunk_size)
+    if workers is not None and (isinstance(workers, bool)
+                                or not isinstance(workers, int | np.integer) or workers < 1):
+        raise InputError(f"workers={workers!r} must be a positive integer (or None: all cores)")
+    if isinstance(scheduler, str) and scheduler not in SCHEDULERS and "://" not in scheduler:
+        raise InputError(f"scheduler={scheduler!r} is not valid; choose one of "
+                         f"{', '.join(SCHEDULERS)} or a dask.distributed address (tcp://host:8786)")
     exists = output.exists() or output.is_symlink()
     if exists and not overwrite:
         raise OutputExistsError(f"output {output} already exists; "
@@ -308,10 +314,10 @@ def _run_distributed(source, store, n_rows, chunk_size, recipe, scheduler, progr
     own = not isinstance(scheduler, Client)
     try:
         client = Client(scheduler, timeout="20s") if own else scheduler
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
         raise JetimgError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     try:
-        lock = Lock(f"jetimg-{os.path.abspath(store)}", client=client) if hdf5 else None
+        lock = Lock(f"jetimg-{os.path.abspath(store)}") if hdf5 else None
         futures = [client.submit(process_chunk, source, str(store), s,
                                  min(s + chunk_size, n_rows), recipe, lock, pure=False)
                    for s in range(0, n_rows, chunk_size)]

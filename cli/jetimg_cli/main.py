@@ -160,8 +160,10 @@ def build(input, output, **kwargs):
     recipe = recipe_from(kwargs)
     kwargs.pop("device")
     quiet = kwargs.pop("quiet")
-    kwargs["chunk_size"] = kwargs["chunk_size"] or DEFAULT_CHUNK_SIZE
-    kwargs["codec"] = kwargs["codec"] or DEFAULT_CODEC
+    if kwargs["chunk_size"] is None:
+        kwargs["chunk_size"] = DEFAULT_CHUNK_SIZE
+    if kwargs["codec"] is None:
+        kwargs["codec"] = DEFAULT_CODEC
     bar = None
 
     def progress(done, total):
