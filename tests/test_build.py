@@ -430,7 +430,7 @@ def test_distributed_local_cluster(inputs, tmp_path, local_cluster):
 
 
 def test_distributed_local_cluster_hdf5(inputs, tmp_path, local_cluster):
-    # BUG (library): jetimg/pipeline.py _run_distributed makes the HDF5 write
+    # Regression test (fixed): jetimg/pipeline.py _run_distributed makes the HDF5 write
     # lock with ``distributed.Lock(name, client=client)``, but
     # distributed.Lock takes (name, scheduler_rpc, loop): every HDF5 build on
     # a dask.distributed scheduler dies with "TypeError: Lock.__init__() got an
@@ -552,7 +552,7 @@ def test_bad_options(inputs, tmp_path, options, match):
 
 @pytest.mark.parametrize("workers", [0, -1])
 def test_bad_workers(inputs, tmp_path, workers):
-    # BUG (library): jetimg/pipeline.py takes ``workers or os.cpu_count()``:
+    # Regression test (fixed): jetimg/pipeline.py takes ``workers or os.cpu_count()``:
     # workers=0 silently means "all cores" and workers=-1 reaches
     # ThreadPoolExecutor, whose ValueError is no JetimgError (the CLI prints a
     # traceback). Fails until build() checks workers like chunk_size.
@@ -562,7 +562,7 @@ def test_bad_workers(inputs, tmp_path, workers):
 
 
 def test_bad_scheduler_name(inputs, tmp_path):
-    # BUG (library): a scheduler that is neither a local name nor an address
+    # Regression test (fixed): a scheduler that is neither a local name nor an address
     # ("thread", a typo) goes to distributed.Client, whose ValueError ("missing
     # port number") is no JetimgError (the CLI prints a traceback). Fails until
     # _run_distributed turns ValueError into a JetimgError naming the choices.

@@ -308,7 +308,7 @@ def local_cluster():
 
 @pytest.mark.parametrize("fmt", ["zarr", "h5"])
 def test_scheduler_address(inputs, tmp_path, local_cluster, fmt):
-    # BUG (library), fmt="h5" only: an HDF5 output on a dask.distributed
+    # Regression test (fixed), fmt="h5" only: an HDF5 output on a dask.distributed
     # scheduler fails with a TypeError (pipeline.py passes client= to
     # distributed.Lock, which has no such argument); see
     # test_build.py::test_distributed_local_cluster_hdf5.
@@ -568,7 +568,7 @@ def test_installed_command_errors(inputs, bad_files, tmp_path_factory, tmp_path)
 # ---------------------------------------------------------------------------
 
 def test_chunk_size_zero_refused(inputs, tmp_path):
-    # BUG (library): cli/jetimg_cli/main.py build() does
+    # Regression test (fixed): cli/jetimg_cli/main.py build() does
     # ``kwargs["chunk_size"] = kwargs["chunk_size"] or DEFAULT_CHUNK_SIZE``, so
     # --chunk-size 0 silently builds with 50,000 instead of being refused as
     # jetimg.build(chunk_size=0) is.
@@ -579,7 +579,7 @@ def test_chunk_size_zero_refused(inputs, tmp_path):
 
 @pytest.mark.parametrize("workers", [0, -1])
 def test_workers_must_be_positive(inputs, tmp_path, workers):
-    # BUG (library): --workers -1 ends in a traceback (ThreadPoolExecutor's
+    # Regression test (fixed): --workers -1 ends in a traceback (ThreadPoolExecutor's
     # ValueError escapes jetimg.build) and --workers 0 silently means "all
     # cores" (``workers or os.cpu_count()`` in pipeline.py _run_chunks).
     failed(invoke("build", inputs.files["npy"].path, "-o", tmp_path / "a.zarr",
@@ -588,7 +588,7 @@ def test_workers_must_be_positive(inputs, tmp_path, workers):
 
 
 def test_scheduler_typo(inputs, tmp_path):
-    # BUG (library): --scheduler thread (a typo of threads) is taken for a
+    # Regression test (fixed): --scheduler thread (a typo of threads) is taken for a
     # dask.distributed address and distributed's ValueError ("missing port
     # number in address 'thread'") escapes as a traceback.
     failed(invoke("build", inputs.files["npy"].path, "-o", tmp_path / "a.zarr",
