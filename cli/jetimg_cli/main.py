@@ -126,7 +126,9 @@ def cli():
 @click.option("--layout", type=click.Choice(["store", "pandas-images"]), default="store",
               show_default=True,
               help="'pandas-images': the challenge's train_img.h5 layout (img_0..., is_signal_new, mass).")
-@click.option("--codec", default=None, help="Chunk compression [default: blosc-lz4].")
+@click.option("--codec", default=None,
+              help="Chunk compression: blosc-lz4-noshuffle, blosc-lz4, zstd, blosc-zstd, "
+                   "none [default: blosc-lz4-noshuffle].")
 @click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True,
               help="Where the kernels run.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new store is complete.")

@@ -37,7 +37,7 @@ PER_JET = {"jet_pt": "float32", "jet_eta": "float32", "jet_phi": "float32",
 
 #: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
 CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
-DEFAULT_CODEC = "blosc-lz4"
+DEFAULT_CODEC = "blosc-lz4-noshuffle"
 
 
 def store_format(path):
@@ -164,7 +164,9 @@ def write_rows(path, start, outputs, lock=None):
 
         group = zarr.open_group(str(path), mode="r+")
         for name, values in outputs.items():
-            group[name][start:start + n] = values
+            # write_empty_chunks is a run-time setting, not stored in zarr.json:
+            # set it on every open, or zarr compares each chunk with the fill value.
+            group[name].with_config({"write_empty_chunks": True})[start:start + n] = values
         return
     import contextlib
 

@@ -1,0 +1,422 @@
+"""End-to-end ``jetimg build`` against an I/O floor, on a realistic top-tagging file.
+
+A script, not a test (benchmarks/ stays out of the test run)::
+
+    python benchmarks/bench_build.py [N] [--repeat R] [--scheduler threads|processes]
+                                     [--workers W] [--chunk-size C] [--seed S]
+                                     [--data-dir DIR] [--inputs uncompressed,zlib]
+                                     [--no-quarter] [--json PATH]
+
+Input: N toy jets (``jetimg.toys.toy_jets(N, seed=S)``, 200 slots) written with
+``jetimg.toys.write_toptag`` in the reference layout (pandas "fixed",
+key "table"), once uncompressed and once zlib-compressed (complevel 5). Both
+are cached in ``DIR`` (default ``bench_data/`` in the repository root,
+git-ignored) with a JSON sidecar, and reused when N and the seed match.
+
+For each input this times:
+
+* ``build``: the installed ``jetimg build INPUT -o OUT.zarr --quiet`` as a
+  subprocess (start-up, imports and numba's cache load included; Zarr output,
+  default recipe and codec; ``--scheduler``/``--workers``/``--chunk-size`` only
+  passed when given). Peak memory is measured twice: ``tree`` is the largest
+  sum of RSS over the command and all its descendants (psutil, polled every
+  20 ms; shared pages of forked workers count once per process, so it
+  over-counts), ``maxrss`` is ``/usr/bin/time``'s ``%M`` (the largest single
+  process among the command and its waited-for descendants).
+* ``floor``: everything a build must do but the images, in this process with
+  the same scheduler kind (threads or processes) and worker count: each task
+  reads its rows with ``jetimg.open_jets(INPUT).read(start, stop)`` (same chunk
+  size) and writes the same rows of a Zarr store made by
+  ``jetimg.io.writers.create_store`` (same shape, chunking and codec) with
+  ``write_rows``. The rows written are the real images and per-jet values of
+  the file's first chunk (from ``jetimg.preprocess``, made before timing),
+  repeated for every chunk, with each chunk's own labels: the compressor does
+  the same work as in a build (each store chunk is compressed on its own, so
+  repetition gives it no advantage). No start-up cost is included.
+
+and for the uncompressed input also ``build`` with ``--limit N/4`` (same file),
+to show that peak memory does not grow with N. The page cache is warm for every
+run (the input was just written or read); nothing is flushed between runs.
+Outputs are deleted after each run. Targets printed beside the results:
+build/floor <= 1.5, 1.2M jets in under 30 s from uncompressed input, peak
+memory under 2 GB and flat in N.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import psutil
+
+import jetimg
+from jetimg.io import writers
+from jetimg.pipeline import DEFAULT_CHUNK_SIZE, _chunk_rows
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GB = 1e9
+TARGET_RATIO = 1.5
+TARGET_SECONDS_1M2 = 30.0
+TARGET_PEAK_BYTES = 2e9
+
+
+# ---------------------------------------------------------------------------
+# Input files (cached)
+# ---------------------------------------------------------------------------
+
+def input_paths(data_dir, n, seed):
+    stem = f"toptag_n{n}_seed{seed}"
+    return {"uncompressed": data_dir / f"{stem}.h5", "zlib": data_dir / f"{stem}_zlib5.h5"}
+
+
+def _meta_path(path):
+    return path.with_name(path.name + ".json")
+
+
+def _cached(path, n, seed):
+    meta = _meta_path(path)
+    if not (path.is_file() and meta.is_file()):
+        return False
+    try:
+        info = json.loads(meta.read_text())
+    except ValueError:
+        return False
+    return info.get("n") == n and info.get("seed") == seed and info.get("bytes") == path.stat().st_size
+
+
+def make_inputs(data_dir, n, seed, which):
+    """Write (or reuse) the cached input files; return {name: path}."""
+    from jetimg.toys import toy_jets, write_toptag
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = {k: v for k, v in input_paths(data_dir, n, seed).items() if k in which}
+    missing = [k for k, p in paths.items() if not _cached(p, n, seed)]
+    if not missing:
+        for k, p in paths.items():
+            print(f"# reusing {p} ({p.stat().st_size / GB:.2f} GB)", flush=True)
+        return paths
+    t0 = time.perf_counter()
+    jets, labels = toy_jets(n, seed=seed)
+    print(f"# toy_jets({n}) in {time.perf_counter() - t0:.1f} s", flush=True)
+    for k in missing:
+        p = paths[k]
+        t0 = time.perf_counter()
+        write_toptag(p, jets, labels, format="fixed",
+                     complib=None if k == "uncompressed" else "zlib", complevel=5)
+        seconds = time.perf_counter() - t0
+        _meta_path(p).write_text(json.dumps({
+            "n": n, "seed": seed, "bytes": p.stat().st_size, "format": "fixed",
+            "complib": None if k == "uncompressed" else "zlib", "complevel": 5,
+            "write_seconds": seconds, "jetimg_version": jetimg.__version__}))
+        print(f"# wrote {p} ({p.stat().st_size / GB:.2f} GB) in {seconds:.1f} s", flush=True)
+    del jets, labels
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# The build, as a subprocess
+# ---------------------------------------------------------------------------
+
+def _jetimg_command():
+    exe = shutil.which("jetimg") or str(pathlib.Path(sys.executable).with_name("jetimg"))
+    if not os.path.exists(exe):
+        raise SystemExit("the jetimg command is not on PATH: activate the venv")
+    return exe
+
+
+class TreeRSS:
+    """Largest sum of RSS over a process and its descendants, polled in a thread."""
+
+    def __init__(self, pid, interval=0.02):
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.peak_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            total, count = 0, 0
+            try:
+                procs = [self.proc] + self.proc.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                    count += 1
+                except psutil.Error:
+                    pass
+            if total > self.peak:
+                self.peak, self.peak_procs = total, count
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_build(input_path, out_dir, args, limit=None):
+    """Time ``jetimg build`` as a subprocess, under ``/usr/bin/time`` for ru_maxrss.
+
+    ``ru_maxrss`` is taken by /usr/bin/time (``%M``, its child's and waited-for
+    descendants' largest RSS): a child forked straight from this process would
+    inherit this process's high-water mark (Linux accounts the pre-exec memory).
+    """
+    out = out_dir / f"bench_build_{os.getpid()}.zarr"
+    rss_file = out_dir / f"bench_build_{os.getpid()}.maxrss"
+    writers.remove_store(out)
+    cmd = [_jetimg_command(), "build", str(input_path), "-o", str(out), "--quiet"]
+    if args.scheduler_given:
+        cmd += ["--scheduler", args.scheduler]
+    if args.workers_given:
+        cmd += ["--workers", str(args.workers)]
+    if args.chunk_size_given:
+        cmd += ["--chunk-size", str(args.chunk_size)]
+    if limit is not None:
+        cmd += ["--limit", str(limit)]
+    wrapped = (["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + cmd
+               if os.path.exists("/usr/bin/time") else cmd)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(wrapped, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with TreeRSS(proc.pid) as tree:
+        stdout, stderr = proc.communicate()
+    seconds = time.perf_counter() - t0
+    maxrss = None
+    if rss_file.exists():
+        try:
+            maxrss = int(rss_file.read_text().split()[-1]) * 1024  # KiB
+        except (ValueError, IndexError):
+            pass
+        rss_file.unlink()
+    if proc.returncode != 0:
+        writers.remove_store(out)
+        raise SystemExit(f"jetimg build failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    m = re.search(r"in ([0-9.]+) s", stdout)
+    size = writers.store_size(out)
+    writers.remove_store(out)
+    return {"seconds": seconds, "internal_seconds": float(m.group(1)) if m else None,
+            "peak_tree_bytes": tree.peak, "peak_tree_procs": tree.peak_procs,
+            "maxrss_bytes": maxrss, "output_bytes": size, "command": " ".join(cmd[1:]),
+            "stdout": stdout.strip()}
+
+
+# ---------------------------------------------------------------------------
+# The floor: read + write, no images
+# ---------------------------------------------------------------------------
+
+_TEMPLATE = {}
+
+
+def _template(path):
+    if path not in _TEMPLATE:
+        with np.load(path) as z:
+            _TEMPLATE[path] = {k: z[k] for k in z.files}
+    return _TEMPLATE[path]
+
+
+def floor_task(source, store, start, stop, template_path):
+    jets, labels = source.read(start, stop)
+    n = stop - start
+    out = {k: v[:n] for k, v in _template(template_path).items()}
+    if labels is not None:
+        out["labels"] = labels
+    writers.write_rows(store, start, out)
+    return n
+
+
+def run_floor(input_path, out_dir, args, template_path):
+    source = jetimg.open_jets(input_path)
+    n_rows = source.n_rows
+    chunk, image_rows = _chunk_rows(args.chunk_size)
+    store = out_dir / f"bench_floor_{os.getpid()}.zarr"
+    writers.remove_store(store)
+    t0 = time.perf_counter()
+    writers.create_store(store, n_rows=n_rows, npix=40, has_labels=source.has_labels,
+                         attrs={"n_jets": n_rows}, chunk_rows=chunk,
+                         image_chunk_rows=image_rows, codec=writers.DEFAULT_CODEC)
+    pool_cls = (concurrent.futures.ProcessPoolExecutor if args.scheduler == "processes"
+                else concurrent.futures.ThreadPoolExecutor)
+    with pool_cls(args.workers) as pool:
+        futures = [pool.submit(floor_task, source, str(store), s, min(s + chunk, n_rows),
+                               str(template_path)) for s in range(0, n_rows, chunk)]
+        rows = sum(f.result() for f in futures)
+    writers.mark_complete(store)
+    seconds = time.perf_counter() - t0
+    size = writers.store_size(store)
+    writers.remove_store(store)
+    source.close()
+    assert rows == n_rows
+    return {"seconds": seconds, "output_bytes": size}
+
+
+def warm_up(out_dir, template_path):
+    """Import zarr and write a tiny store once, so the first floor is not charged for it."""
+    store = out_dir / f"bench_warm_{os.getpid()}.zarr"
+    writers.remove_store(store)
+    writers.create_store(store, n_rows=10, npix=40, has_labels=True, attrs={},
+                         chunk_rows=10, codec=writers.DEFAULT_CODEC)
+    out = {k: v[:10] for k, v in _template(str(template_path)).items()}
+    writers.write_rows(store, 0, {**out, "labels": np.zeros(10, np.int8)})
+    writers.remove_store(store)
+
+
+def make_template(input_path, data_dir, chunk):
+    """The first chunk's real outputs, saved for floor tasks (threads or processes)."""
+    path = data_dir / f"floor_template_{os.getpid()}.npz"
+    source = jetimg.open_jets(input_path)
+    jets, _ = source.read(0, min(chunk, source.n_rows))
+    source.close()
+    out = jetimg.preprocess(jets, parallel=False)
+    reps = -(-chunk // len(jets))
+    np.savez(path, **{k: np.ascontiguousarray(np.concatenate([v] * reps)[:chunk])
+                      for k, v in out.items()})
+    return path
+
+
+# ---------------------------------------------------------------------------
+
+def fmt_bytes(b):
+    return "-" if b is None else f"{b / GB:.2f} GB"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=1_200_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--scheduler", choices=["threads", "processes"], default=None)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--chunk-size", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=pathlib.Path, default=ROOT / "bench_data")
+    parser.add_argument("--inputs", default="uncompressed,zlib")
+    parser.add_argument("--no-quarter", action="store_true",
+                        help="skip the --limit N/4 build (memory flatness)")
+    parser.add_argument("--json", type=pathlib.Path, default=None)
+    args = parser.parse_args(argv)
+    args.scheduler_given = args.scheduler is not None
+    args.workers_given = args.workers is not None
+    args.chunk_size_given = args.chunk_size is not None
+    args.scheduler = args.scheduler or "threads"
+    args.workers = args.workers or os.cpu_count() or 1
+    args.chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
+    which = [w.strip() for w in args.inputs.split(",") if w.strip()]
+    n = args.n
+
+    print(f"# jetimg {jetimg.__version__}, python {platform.python_version()}, "
+          f"{platform.machine()} {os.cpu_count()} cores, "
+          f"{psutil.virtual_memory().total / GB:.1f} GB RAM, device cpu", flush=True)
+    print(f"# N={n} seed={args.seed} chunk_size={args.chunk_size} scheduler={args.scheduler} "
+          f"workers={args.workers} codec={writers.DEFAULT_CODEC} repeat={args.repeat}", flush=True)
+    paths = make_inputs(args.data_dir, n, args.seed, which)
+    chunk, _ = _chunk_rows(args.chunk_size)
+    template = make_template(paths[which[0]], args.data_dir, chunk)
+    warm_up(args.data_dir, template)
+    try:
+        results = {}
+        for name in which:
+            builds, floors = [], []
+            for _ in range(args.repeat):
+                builds.append(run_build(paths[name], args.data_dir, args))
+                floors.append(run_floor(paths[name], args.data_dir, args, template))
+                print(f"#   {name}: build {builds[-1]['seconds']:.2f} s "
+                      f"(inside {builds[-1]['internal_seconds']} s), "
+                      f"floor {floors[-1]['seconds']:.2f} s", flush=True)
+            results[name] = {"builds": builds, "floors": floors,
+                             "input_bytes": paths[name].stat().st_size}
+        quarter = None
+        if not args.no_quarter and "uncompressed" in paths and n >= 4:
+            quarter = run_build(paths["uncompressed"], args.data_dir, args,
+                                         limit=n // 4)
+            print(f"#   uncompressed --limit {n // 4}: build {quarter['seconds']:.2f} s",
+                  flush=True)
+    finally:
+        template.unlink(missing_ok=True)
+
+    # ---- report ---------------------------------------------------------
+    lines = []
+    p = lines.append
+    p("")
+    p(f"jetimg build vs floor: N={n} jets, chunk {args.chunk_size}, scheduler "
+      f"{args.scheduler}, {args.workers} workers, codec {writers.DEFAULT_CODEC}, "
+      f"Zarr output, best of {args.repeat}")
+    p(f"{'input':<14}{'run':<10}{'seconds':>9}{'in-build s':>11}{'jets/s':>11}"
+      f"{'ratio':>7}{'peak tree':>11}{'maxrss':>10}{'out size':>10}")
+    summary = {}
+    for name, r in results.items():
+        b = min(r["builds"], key=lambda x: x["seconds"])
+        f = min(r["floors"], key=lambda x: x["seconds"])
+        ratio = b["seconds"] / f["seconds"]
+        peak = max(x["peak_tree_bytes"] for x in r["builds"])
+        maxrss = max((x["maxrss_bytes"] or 0) for x in r["builds"])
+        inner = b["internal_seconds"]
+        p(f"{name:<14}{'build':<10}{b['seconds']:>9.2f}{inner if inner is not None else '-':>11}"
+          f"{n / b['seconds']:>11,.0f}{ratio:>7.2f}{fmt_bytes(peak):>11}{fmt_bytes(maxrss):>10}"
+          f"{fmt_bytes(b['output_bytes']):>10}")
+        p(f"{'':<14}{'floor':<10}{f['seconds']:>9.2f}{'':>11}{n / f['seconds']:>11,.0f}"
+          f"{'':>7}{'':>11}{'':>10}{fmt_bytes(f['output_bytes']):>10}")
+        summary[name] = {"build_seconds": b["seconds"], "build_internal_seconds": inner,
+                         "floor_seconds": f["seconds"], "ratio": ratio,
+                         "build_jets_per_s": n / b["seconds"], "floor_jets_per_s": n / f["seconds"],
+                         "peak_tree_bytes": peak, "maxrss_bytes": maxrss,
+                         "input_bytes": r["input_bytes"]}
+    if quarter is not None:
+        nq = n // 4
+        p(f"{'uncompressed':<14}{'N/4':<10}{quarter['seconds']:>9.2f}"
+          f"{quarter['internal_seconds'] if quarter['internal_seconds'] is not None else '-':>11}"
+          f"{nq / quarter['seconds']:>11,.0f}{'':>7}{fmt_bytes(quarter['peak_tree_bytes']):>11}"
+          f"{fmt_bytes(quarter['maxrss_bytes']):>10}{fmt_bytes(quarter['output_bytes']):>10}")
+    p("")
+    p("targets:")
+    if "uncompressed" in summary:
+        s = summary["uncompressed"]
+        scaled = s["build_seconds"] * 1_200_000 / n
+        p(f"  build/floor <= {TARGET_RATIO}: uncompressed {s['ratio']:.2f} "
+          f"[{'met' if s['ratio'] <= TARGET_RATIO else 'NOT met'}]"
+          + (f", zlib {summary['zlib']['ratio']:.2f} "
+             f"[{'met' if summary['zlib']['ratio'] <= TARGET_RATIO else 'NOT met'}]"
+             if "zlib" in summary else ""))
+        p(f"  1.2M jets < {TARGET_SECONDS_1M2:.0f} s (uncompressed): "
+          + (f"{s['build_seconds']:.1f} s" if n == 1_200_000 else
+             f"{scaled:.1f} s scaled linearly from N={n}")
+          + f" [{'met' if scaled < TARGET_SECONDS_1M2 else 'NOT met'}]")
+    peaks = [s["peak_tree_bytes"] for s in summary.values()]
+    p(f"  peak memory < 2 GB: max tree RSS {fmt_bytes(max(peaks))} "
+      f"[{'met' if max(peaks) < TARGET_PEAK_BYTES else 'NOT met'}]")
+    if quarter is not None and "uncompressed" in summary:
+        full = summary["uncompressed"]["peak_tree_bytes"]
+        p(f"  flat in N: tree RSS {fmt_bytes(quarter['peak_tree_bytes'])} at N/4 vs "
+          f"{fmt_bytes(full)} at N (x{full / quarter['peak_tree_bytes']:.2f}) "
+          f"[{'met' if full <= 1.15 * quarter['peak_tree_bytes'] else 'NOT met'}]")
+    text = "\n".join(lines)
+    print(text, flush=True)
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "jetimg_version": jetimg.__version__, "python": platform.python_version(),
+            "cores": os.cpu_count(), "n": n, "seed": args.seed, "chunk_size": args.chunk_size,
+            "scheduler": args.scheduler, "workers": args.workers, "codec": writers.DEFAULT_CODEC,
+            "repeat": args.repeat, "summary": summary, "runs": results, "quarter": quarter,
+        }, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

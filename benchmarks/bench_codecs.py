@@ -1,0 +1,215 @@
+"""Write/read speed and size of image stores for every codec, Zarr and HDF5.
+
+A script, not a test (benchmarks/ stays out of the test run)::
+
+    python benchmarks/bench_codecs.py [--n 100000] [--repeat 3] [--seed 0]
+                                      [--dir DIR] [--json PATH]
+
+Data: the images and per-jet quantities of ``N`` toy jets
+(``jetimg.toys.toy_jets``, default recipe through ``jetimg.preprocess``):
+real-looking 40 x 40 float32 images, about 3% of pixels non-zero, with labels.
+
+For each codec of ``jetimg.io.writers.CODECS`` and each store (Zarr v3 group,
+HDF5 file) a store is made with ``jetimg.io.writers.create_store`` and the
+build's chunking (``DEFAULT_CHUNK_SIZE`` rows per task and per-jet chunk,
+1000 images per image chunk); then, on one thread:
+
+* write: ``create_store`` + ``write_rows`` of every 50,000-row chunk +
+  ``mark_complete`` (what a build does besides reading and computing);
+* read: ``open_store`` and every array read back in the same chunks (the page
+  cache is warm: this is decompression and copying, not disk);
+* size: bytes on disk (``store_size``); ratio: raw bytes / bytes on disk.
+
+Plus Zarr stores of the default codec made and written by hand with the
+arrays' config ``write_empty_chunks`` False (zarr's default: each chunk is
+compared with the fill value before it is written, and skipped when all
+equal) and True, on the same images and on all-zero images (every chunk
+empty, where False skips the writes). ``write_empty_chunks`` is a run-time
+setting that zarr does not store: ``create_store`` passes True, but
+``write_rows`` reopens the arrays by path and so writes with zarr's default
+(False); the by-hand rows write through arrays opened ``with_config``.
+
+Every store is written, read and deleted ``--repeat`` times; the table shows
+the best (least) time of each. One call of everything is made first and not
+timed (imports, numba compilation).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+import jetimg
+from jetimg.io import writers
+from jetimg.pipeline import DEFAULT_CHUNK_SIZE, _chunk_rows
+from jetimg.toys import toy_jets
+
+NPIX = 40
+
+
+def make_outputs(n, seed):
+    jets, labels = toy_jets(n, seed=seed)
+    out = jetimg.preprocess(jets, parallel=True)
+    out["labels"] = labels
+    return out
+
+
+def raw_bytes(outputs):
+    return sum(v.nbytes for v in outputs.values())
+
+
+def create_zarr_by_hand(path, n_rows, chunk_rows, image_rows, codec, write_empty_chunks):
+    """create_store's Zarr group, with the arrays' write_empty_chunks chosen."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    compressors = writers._zarr_codecs(codec)
+    for name, (shape, dtype) in writers.array_specs(n_rows, NPIX, True).items():
+        rows = image_rows if name == "images" else chunk_rows
+        group.create_array(name, shape=shape, dtype=dtype, chunks=(rows,) + shape[1:],
+                           fill_value=0, compressors=compressors,
+                           config={"write_empty_chunks": write_empty_chunks})
+    group.attrs.update({"n_jets": n_rows, "complete": False})
+
+
+def write_store(path, outputs, codec, chunk, image_rows, by_hand=None):
+    n = len(outputs["images"])
+    t0 = time.perf_counter()
+    if by_hand is None:
+        writers.create_store(path, n_rows=n, npix=NPIX, has_labels=True,
+                             attrs={"n_jets": n}, chunk_rows=chunk,
+                             image_chunk_rows=image_rows, codec=codec)
+    else:
+        create_zarr_by_hand(path, n, chunk, image_rows, codec, by_hand)
+    if by_hand is None:
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            writers.write_rows(path, start, {k: v[start:stop] for k, v in outputs.items()})
+    else:
+        # write_empty_chunks is a run-time setting, not stored in zarr.json:
+        # an array reopened by path (as write_rows does) is back to zarr's
+        # default (False), so write through arrays that carry the setting.
+        import zarr
+
+        group = zarr.open_group(str(path), mode="r+")
+        arrays = {k: group[k].with_config({"write_empty_chunks": by_hand}) for k in outputs}
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            for k, v in outputs.items():
+                arrays[k][start:stop] = v[start:stop]
+    writers.mark_complete(path)
+    return time.perf_counter() - t0
+
+
+def read_store(path, outputs, chunk, check=True):
+    n = len(outputs["images"])
+    t0 = time.perf_counter()
+    back = {}
+    with writers.open_store(path) as store:
+        for name in outputs:
+            arr = store[name]
+            parts = [arr[start:min(start + chunk, n)] for start in range(0, n, chunk)]
+            back[name] = parts
+    seconds = time.perf_counter() - t0
+    if check:
+        for name, parts in back.items():
+            if not np.array_equal(np.concatenate(parts), outputs[name]):
+                raise AssertionError(f"{path}: {name} read back differs")
+    return seconds
+
+
+def measure(tmp, label, suffix, outputs, codec, chunk, image_rows, repeat, by_hand=None):
+    writes, reads, size = [], [], None
+    for _ in range(repeat):
+        path = tmp / f"{label}{suffix}"
+        writers.remove_store(path)
+        writes.append(write_store(path, outputs, codec, chunk, image_rows, by_hand))
+        size = writers.store_size(path)
+        reads.append(read_store(path, outputs, chunk))
+        writers.remove_store(path)
+    return {"write_s": min(writes), "read_s": min(reads), "bytes": size,
+            "writes": writes, "reads": reads}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dir", type=pathlib.Path, default=None,
+                        help="where stores are written (default: a temporary folder)")
+    parser.add_argument("--json", type=pathlib.Path, default=None)
+    args = parser.parse_args(argv)
+
+    chunk, image_rows = _chunk_rows(DEFAULT_CHUNK_SIZE)
+    t0 = time.perf_counter()
+    outputs = make_outputs(args.n, args.seed)
+    n = args.n
+    raw = raw_bytes(outputs)
+    nonzero = float(np.count_nonzero(outputs["images"])) / outputs["images"].size
+    print(f"# jetimg {jetimg.__version__}, python {platform.python_version()}, "
+          f"{os.cpu_count()} cores; {n} toy jets -> images in {time.perf_counter() - t0:.1f} s; "
+          f"{raw / 1e6:.0f} MB raw, {100 * nonzero:.1f}% non-zero pixels", flush=True)
+    import h5py
+    import zarr
+
+    print(f"# zarr {zarr.__version__}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}), "
+          f"chunks: {chunk} rows per write and per-jet chunk, {image_rows} images per image chunk, "
+          f"one thread, best of {args.repeat}", flush=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench_codecs_", dir=args.dir))
+    rows = []
+    try:
+        small = {k: v[:2 * chunk if n > 2 * chunk else n] for k, v in outputs.items()}
+        for codec in writers.CODECS:  # warm-up: imports, plugin loading
+            for suffix in (".zarr", ".h5"):
+                measure(tmp, "warm", suffix, {k: v[:1000] for k, v in small.items()},
+                        codec, 500, 500, 1)
+        for codec in writers.CODECS:
+            for suffix, store in ((".zarr", "zarr"), (".h5", "hdf5")):
+                r = measure(tmp, f"{codec}", suffix, outputs, codec, chunk, image_rows,
+                            args.repeat)
+                rows.append({"store": store, "codec": codec, "variant": "", **r})
+                print(f"#   {store} {codec}: write {r['write_s']:.2f} s, read {r['read_s']:.2f} s",
+                      flush=True)
+        zeros = {**outputs, "images": np.zeros_like(outputs["images"])}
+        for data_name, data in (("images", outputs), ("all-zero images", zeros)):
+            for wec in (False, True):
+                r = measure(tmp, f"wec{wec}", ".zarr", data, writers.DEFAULT_CODEC, chunk,
+                            image_rows, args.repeat, by_hand=wec)
+                rows.append({"store": "zarr", "codec": writers.DEFAULT_CODEC,
+                             "variant": f"write_empty_chunks={wec}, {data_name}", **r,
+                             "raw": raw_bytes(data)})
+                print(f"#   zarr write_empty_chunks={wec} ({data_name}): write "
+                      f"{r['write_s']:.2f} s", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    lines = [""]
+    p = lines.append
+    p(f"Image stores: {n} jets (40x40 float32 images + per-jet arrays + labels, "
+      f"{raw / 1e6:.0f} MB raw), one thread, best of {args.repeat}")
+    p(f"{'store':<6}{'codec':<21}{'write s':>8}{'write jets/s':>14}{'read s':>8}"
+      f"{'read jets/s':>13}{'MB on disk':>11}{'ratio':>7}  variant")
+    for r in rows:
+        p(f"{r['store']:<6}{r['codec']:<21}{r['write_s']:>8.2f}{n / r['write_s']:>14,.0f}"
+          f"{r['read_s']:>8.2f}{n / r['read_s']:>13,.0f}{r['bytes'] / 1e6:>11.1f}"
+          f"{r.get('raw', raw) / r['bytes']:>7.1f}  {r['variant']}")
+    print("\n".join(lines), flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "jetimg_version": jetimg.__version__, "n": n, "seed": args.seed,
+            "repeat": args.repeat, "chunk_rows": chunk, "image_chunk_rows": image_rows,
+            "raw_bytes": raw, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
