@@ -594,3 +594,23 @@ def test_scheduler_typo(inputs, tmp_path):
     failed(invoke("build", inputs.files["npy"].path, "-o", tmp_path / "a.zarr",
                   "--scheduler", "thread", "--limit", 10), "thread")
     assert_no_complete_store(tmp_path)
+
+
+def test_build_sample_shipped_with_the_package(tmp_path):
+    """The README's first command: the shipped sample builds with nothing to download."""
+    from click.testing import CliRunner
+
+    from jetimg.data import SAMPLE_SIZE
+    from jetimg_cli.main import cli
+
+    out = tmp_path / "sample_img.zarr"
+    result = CliRunner().invoke(cli, ["build", "--sample", "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    store = jetimg.open_store(out)
+    assert len(store) == SAMPLE_SIZE and store.attrs["complete"] is True
+    labels, mass = store["labels"][:], store["jet_mass"][:]
+    assert abs(int(labels.sum()) - SAMPLE_SIZE // 2) == 0
+    assert 150 < np.median(mass[labels == 1]) < 200 < np.median(mass[labels == 1]) + 100
+    assert np.median(mass[labels == 0]) < np.median(mass[labels == 1]) - 50
+    both = CliRunner().invoke(cli, ["build", "x.h5", "--sample", "-o", str(tmp_path / "b.zarr")])
+    assert both.exit_code != 0 and "not both" in both.output
