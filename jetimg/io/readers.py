@@ -395,6 +395,23 @@ class _Part:
         self._take = None
 
 
+def _assemble(source, n, fetch):
+    """(jets (n, M, 4), labels) of a pandas source from ``fetch(part)`` -> the
+    part's columns of the window; the labels come from a part already read
+    when they share it, else from the source's own label part."""
+    bufs = [fetch(part) for part in source._parts]
+    jets = _gather(bufs, source._parts, n, 4 * source.n_slots)
+    labels = None
+    if source.has_labels:
+        for buf, part in zip(bufs, source._parts):
+            if part.label is not None:
+                labels = buf[:, part.label]
+                break
+        else:
+            labels = fetch(source._label_part)[:, 0]
+    return jets.reshape(n, source.n_slots, 4), labels
+
+
 def _gather(bufs, parts, n, n_flat):
     """Columns of blocks -> (n, n_flat) array in slot order.
 
@@ -439,20 +456,8 @@ class _PandasFixedSource(_HDF5Source):
     def _read(self, handle, start, stop):
         _, datasets = handle
         n = stop - start
-        bufs = []
-        for part in self._parts:
-            bufs.append(self._block(datasets[part.name], part, start, stop))
-        jets = _gather(bufs, self._parts, n, 4 * self.n_slots)
-        labels = None
-        if self.has_labels:
-            for buf, part in zip(bufs, self._parts):
-                if part.label is not None:
-                    labels = buf[:, part.label]
-                    break
-            else:
-                lp = self._label_part
-                labels = self._block(datasets[lp.name], lp, start, stop)[:, 0]
-        return jets.reshape(n, self.n_slots, 4), labels
+        return _assemble(self, n, lambda part: self._block(datasets[part.name], part,
+                                                            start, stop))
 
     @staticmethod
     def _block(ds, part, start, stop):
@@ -489,20 +494,7 @@ class _PandasTableSource(_HDF5Source):
             rows = {self._fields[0]: ds.fields(self._fields[0])[start:stop]}
         else:
             rows = ds.fields(self._fields)[start:stop]
-        bufs = []
-        for part in self._parts:
-            bufs.append(self._columns(rows[part.name], part, n))
-        jets = _gather(bufs, self._parts, n, 4 * self.n_slots)
-        labels = None
-        if self.has_labels:
-            for buf, part in zip(bufs, self._parts):
-                if part.label is not None:
-                    labels = buf[:, part.label]
-                    break
-            else:
-                lp = self._label_part
-                labels = self._columns(rows[lp.name], lp, n)[:, 0]
-        return jets.reshape(n, self.n_slots, 4), labels
+        return _assemble(self, n, lambda part: self._columns(rows[part.name], part, n))
 
     @staticmethod
     def _columns(values, part, n):
