@@ -221,5 +221,10 @@ def info(store):
         sys.exit(1)
 
 
+from jetimg_cli.simulate import simulate  # noqa: E402  (its own module: click only at import)
+
+cli.add_command(simulate)
+
+
 if __name__ == "__main__":  # pragma: no cover
     cli()
