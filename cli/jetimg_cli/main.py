@@ -11,6 +11,7 @@ import sys
 import click
 
 from jetimg import JetimgError, __version__
+from jetimg_cli.progress import progress_bar
 from jetimg.recipe import CENTERS, DEFAULT_PIXEL_SIZE, INTENSITIES, NORMALISES, Recipe
 
 
@@ -166,23 +167,8 @@ def build(input, output, **kwargs):
         kwargs["chunk_size"] = DEFAULT_CHUNK_SIZE
     if kwargs["codec"] is None:
         kwargs["codec"] = DEFAULT_CODEC
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if quiet:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label="jets", file=sys.stderr,
-                                    show_pos=True, show_eta=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
+    with progress_bar(quiet) as progress:
         result = jetimg.build(input, output, recipe, progress=progress, **kwargs)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     invalid = f", {result.n_invalid} invalid jets skipped" if result.n_invalid else ""
     click.echo(f"{result.n_jets} jets in {result.seconds:.1f} s "
                f"({result.jets_per_second:,.0f} jets/s) -> {result.output} "

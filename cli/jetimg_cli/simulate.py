@@ -10,6 +10,8 @@ import time
 
 import click
 
+from jetimg_cli.progress import progress_bar
+
 from jetimg.errors import JetimgError
 
 COMPLIBS = ("zlib", "blosc", "blosc:lz4", "blosc:zstd")
@@ -58,31 +60,17 @@ def simulate(output, n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_min
     if (pthat_min is None) != (pthat_max is None):
         raise click.UsageError("give both --pthat-min and --pthat-max, or neither")
     pthat_range = None if pthat_min is None else (pthat_min, pthat_max)
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if quiet:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label="jets", file=sys.stderr,
-                                    show_pos=True, show_eta=True)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
     start = time.perf_counter()
     try:
-        run(output, n_jets, processes, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
-            seed=seed, progress=progress, pthat_range=pthat_range, complib=complib,
-            complevel=complevel, overwrite=overwrite)
+        with progress_bar(quiet) as progress:
+            run(output, n_jets, processes, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
+                seed=seed, progress=progress, pthat_range=pthat_range, complib=complib,
+                complevel=complevel, overwrite=overwrite)
     except JetimgError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("\ninterrupted: nothing was written", err=True)
         sys.exit(130)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     seconds = time.perf_counter() - start
     click.echo(f"{n_jets} jets ({processes}) in {seconds:.1f} s "
                f"({n_jets / seconds:,.0f} jets/s) -> {output} "
