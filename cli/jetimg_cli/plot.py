@@ -1,0 +1,121 @@
+"""``jetimg plot``: figures of an image store, each one library function + save_figure.
+
+Only click is imported here; matplotlib and dask load when a command runs.
+"""
+
+import click
+
+from jetimg_cli.main import user_errors
+
+
+class IntList(click.ParamType):
+    """A comma-separated list of whole numbers, e.g. ``1,10,100``."""
+
+    name = "N,N,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of whole numbers", param, ctx)
+
+
+def _check_output(ctx, param, value):
+    """Refuse a bad suffix before any plotting."""
+    from jetimg import JetimgError
+    from jetimg.plots.style import figure_format
+
+    try:
+        figure_format(value)
+    except JetimgError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+def _output(default):
+    return click.option("-o", "--output", default=default, show_default=True,
+                        type=click.Path(dir_okay=False, path_type=str), callback=_check_output,
+                        help="Figure file: .png, .pdf or .svg (format from the suffix).")
+
+
+def _save(fig, output):
+    from jetimg.plots.style import save_figure
+
+    path = save_figure(fig, output)
+    click.echo(f"wrote {path}")
+
+
+@click.group()
+def plot():
+    """Figures of an image store: average images, single jets, kinematics.
+
+    \b
+    Example:
+      jetimg plot average train_img.zarr -o average.png
+    """
+
+
+@plot.command()
+@click.argument("store", type=click.Path(path_type=str))
+@_output("average.png")
+@click.option("--n", "n", type=IntList(), default=None,
+              help="Average the first n jets of each class; several (1,10,100) draw the "
+                   "progression of averages side by side.")
+@click.option("--all-jets", is_flag=True, help="One average over all jets, ignoring labels.")
+@user_errors
+def average(store, output, n, all_jets):
+    """Average image per class (top, QCD; all jets without labels) and their difference.
+
+    One shared logarithmic colour scale; invalid jets are left out. The
+    images are streamed over the store's chunks, so any store size works.
+
+    \b
+    Examples:
+      jetimg plot average train_img.zarr -o average.png
+      jetimg plot average train_img.zarr --n 1,10,100,1000,10000 -o progression.pdf
+    """
+    from jetimg.plots.images import plot_average
+
+    if n is not None and len(n) == 0:
+        raise click.BadParameter("give at least one n", param_hint="--n")
+    if n is not None and len(n) == 1:
+        n = n[0]
+    _save(plot_average(store, n=n, by_label=not all_jets), output)
+
+
+@plot.command()
+@click.argument("store", type=click.Path(path_type=str))
+@_output("jets.png")
+@click.option("--rows", type=IntList(), default="0,1,2,3", show_default=True,
+              help="0-based rows of the store to draw.")
+@user_errors
+def jets(store, output, rows):
+    """Single jet images with their label, jet mass and jet pT.
+
+    \b
+    Example:
+      jetimg plot jets train_img.zarr --rows 0,5,9 -o jets.png
+    """
+    from jetimg.plots.images import plot_jets
+
+    _save(plot_jets(store, rows=rows), output)
+
+
+@plot.command()
+@click.argument("store", type=click.Path(path_type=str))
+@_output("kinematics.png")
+@click.option("--bins", type=click.IntRange(min=1), default=50, show_default=True,
+              help="About this many bins per histogram (round widths).")
+@user_errors
+def kinematics(store, output, bins):
+    """Jet mass and jet pT per class, histograms on shared bins (unit area).
+
+    \b
+    Example:
+      jetimg plot kinematics train_img.zarr -o kinematics.pdf
+    """
+    from jetimg.plots.images import plot_kinematics
+
+    _save(plot_kinematics(store, bins=bins), output)

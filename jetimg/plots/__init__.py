@@ -1,0 +1,44 @@
+"""Plots of image stores and of trained taggers; each function returns a matplotlib Figure.
+
+* images: ``plot_average`` (average image per class, a difference panel, or the
+  progression over the first n jets), ``plot_jets`` (single jets),
+  ``plot_kinematics`` (jet mass and pT per class), and ``average_images``,
+  the streamed (dask) average behind them.
+* training: ``plot_roc``, ``plot_scores``, ``plot_history``.
+* style: ``hep_style`` and ``save_figure`` (PNG, PDF or SVG by suffix).
+
+matplotlib loads on first use, so ``import jetimg.plots`` stays cheap.
+
+>>> import jetimg.plots
+>>> "plot_average" in dir(jetimg.plots)
+True
+"""
+
+import importlib
+
+_LAZY = {
+    "average_images": "jetimg.plots.images",
+    "Averages": "jetimg.plots.images",
+    "plot_average": "jetimg.plots.images",
+    "plot_jets": "jetimg.plots.images",
+    "plot_kinematics": "jetimg.plots.images",
+    "hep_style": "jetimg.plots.style",
+    "save_figure": "jetimg.plots.style",
+    "plot_roc": "jetimg.plots.training",
+    "plot_scores": "jetimg.plots.training",
+    "plot_history": "jetimg.plots.training",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'jetimg.plots' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
