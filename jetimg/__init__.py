@@ -25,6 +25,9 @@ _LAZY = {
     "open_jets": "jetimg.io.readers",
     "open_store": "jetimg.io.writers",
     "toys": "jetimg.toys",
+    "verify": "jetimg.integrity",
+    "VerifyReport": "jetimg.integrity",
+    "plots": "jetimg.plots",
 }
 
 __all__ = ["__version__", "Recipe", "JetimgError", "InputError", "InvalidJetError",

@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import os
 import pathlib
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -28,11 +30,11 @@ import numpy as np
 from ._version import __version__
 from .core import empty_outputs, preprocess
 from .errors import InputError, JetimgError, OutputExistsError
-from .io import writers
+from .io import checkpoints, writers
 from .io.readers import open_jets
 from .recipe import Recipe
 
-__all__ = ["build", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS", "SCHEDULERS"]
+__all__ = ["build", "build_progress", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS", "SCHEDULERS"]
 
 DEFAULT_CHUNK_SIZE = 50_000
 IMAGE_CHUNK_ROWS = 1_000
@@ -42,17 +44,20 @@ SCHEDULERS = ("threads", "processes", "synchronous")
 
 @dataclasses.dataclass(frozen=True)
 class BuildResult:
-    """What a build did: ``n_jets`` rows in ``seconds``, ``n_invalid`` skipped."""
+    """What a build did: the store has ``n_jets`` rows, ``n_invalid`` of them
+    skipped jets; this call made ``n_made`` of them (fewer when resuming) in ``seconds``."""
 
     output: str
     n_jets: int
     seconds: float
     output_bytes: int
     n_invalid: int
+    n_made: int
 
     @property
     def jets_per_second(self):
-        return self.n_jets / self.seconds if self.seconds > 0 else float("inf")
+        """Rows made per second by this call."""
+        return self.n_made / self.seconds if self.seconds > 0 else float("inf")
 
 
 class FileLock:
@@ -96,11 +101,13 @@ def _buffers(n_jets, npix):
     return _local.out
 
 
-def process_chunk(source, target, start, stop, recipe, lock=None):
+def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None):
     """Read rows [start, stop) of ``source``, make their images, write them to ``target``.
 
     Returns (rows, invalid jets) of the chunk. This is the body of every Dask
-    task of :func:`build`; it takes only picklable arguments.
+    task of :func:`build`; it takes only picklable arguments. With a
+    ``build_id`` the chunk is recorded as finished once its rows are written
+    (:mod:`jetimg.io.checkpoints`), so an interrupted build can resume.
     """
     jets, labels = source.read(start, stop)
     out = preprocess(jets, recipe, parallel=False, row_offset=start,
@@ -108,6 +115,8 @@ def process_chunk(source, target, start, stop, recipe, lock=None):
     if labels is not None:
         out = {**out, "labels": labels}
     writers.write_rows(target, start, out, lock=lock)
+    if build_id is not None:
+        checkpoints.mark_done(target, build_id, start, stop)
     return stop - start, int(np.count_nonzero(out["valid"] == 0))
 
 
@@ -128,8 +137,8 @@ def _temporary_path(output):
 
 def build(input, output, recipe=None, *, key=None, labels_key=None,
           chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
-          overwrite=False, layout="store", codec=writers.DEFAULT_CODEC, progress=None,
-          **options):
+          overwrite=False, resume=False, layout="store", codec=writers.DEFAULT_CODEC,
+          progress=None, **options):
     """Make the image store of every jet of ``input`` (SPEC.md's recipe and layout).
 
     Parameters
@@ -155,6 +164,11 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     overwrite : bool
         Replace an existing ``output``. The new store is built beside it and
         only replaces it once complete, so a failed build leaves the old one.
+    resume : bool
+        Finish the interrupted Zarr build at ``output``: only the chunks not
+        recorded as written are made (with the chunk size of the first run).
+        Refused when the recipe, input, rows or codec differ from that run;
+        a complete store is left as it is.
     layout : {"store", "pandas-images"}
         "pandas-images" writes the challenge's image-file layout instead
         (pandas HDFStore "table": img_0 ... img_{npix^2-1}, is_signal_new, mass).
@@ -162,7 +176,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         Compression of the store's chunks, one of ``jetimg.io.writers.CODECS``.
     progress : callable, optional
         ``progress(done, total)``: rows written so far and rows to write; called
-        once with ``done = 0`` before the first chunk and after every chunk.
+        once before the first chunk (``done`` > 0 when resuming) and after every chunk.
 
     Returns
     -------
@@ -173,6 +187,10 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     InputError, InvalidJetError, OutputExistsError, JetimgError
         Bad input or options, an invalid jet (``.row``), an existing output.
         A failed build removes what it wrote and leaves any existing output.
+    KeyboardInterrupt
+        Ctrl-C (and SIGTERM under the CLI). The running chunks finish first; a
+        fresh Zarr build at ``output`` is then kept, incomplete, for ``resume``;
+        other outputs are removed as after a failure.
 
     Examples
     --------
@@ -202,9 +220,13 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         raise InputError(f"scheduler={scheduler!r} is not valid; choose one of "
                          f"{', '.join(SCHEDULERS)} or a dask.distributed address (tcp://host:8786)")
     exists = output.exists() or output.is_symlink()
-    if exists and not overwrite:
-        raise OutputExistsError(f"output {output} already exists; "
-                                "use overwrite=True (--overwrite) to replace it")
+    if resume:
+        _check_resumable(output, fmt, layout, overwrite, exists)
+    elif exists and not overwrite:
+        hint = ("it holds an interrupted build: resume=True (--resume) finishes it, "
+                if build_progress(output) is not None else "")
+        raise OutputExistsError(f"output {output} already exists; {hint}"
+                                "overwrite=True (--overwrite) replaces it")
     writers.check_writable(output)
     source = open_jets(input, key=key, labels_key=labels_key)
     n_rows = source.n_rows
@@ -215,23 +237,49 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
             raise InputError(f"limit={limit} is beyond the input's {source.n_rows} rows")
         n_rows = int(limit)
 
-    target = _temporary_path(output) if (exists or layout == "pandas-images") else output
-    store = target if layout == "store" else target.with_suffix(".zarr")
     attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
              "input": pathlib.Path(str(input)).name, "input_rows": int(source.n_rows),
              "n_jets": int(n_rows)}
+    target = output if resume or not (exists or layout == "pandas-images") \
+        else _temporary_path(output)
+    store = target if layout == "store" else target.with_suffix(".zarr")
+    # Only a Zarr store built at its final path can be resumed; the others are
+    # removed when interrupted, so they need no record of finished chunks.
+    resumable = fmt == "zarr" and layout == "store" and target == output
+    if resumable:
+        info = {**attrs, "has_labels": source.has_labels, "codec": codec,
+                "input_fingerprint": input_fingerprint(source, n_rows)}
+    if resume:
+        record = _resume_record(output, info)
+        if record is None:  # already complete
+            return BuildResult(output=str(output), n_jets=n_rows,
+                               seconds=time.perf_counter() - started,
+                               output_bytes=writers.store_size(output),
+                               n_invalid=_count_invalid(output), n_made=0)
+        build_id, chunk_size = record["build_id"], int(record["chunk_size"])
+        done = checkpoints.done_chunks(store, build_id)
+    else:
+        build_id, done = None, set()
+    chunks = [(s, min(s + chunk_size, n_rows)) for s in range(0, n_rows, chunk_size)]
+    todo = [c for c in chunks if c not in done]
     made = []
     try:
-        writers.create_store(store, n_rows=n_rows, npix=recipe.npix,
-                             has_labels=source.has_labels, attrs=attrs,
-                             chunk_rows=chunk_size, image_chunk_rows=image_rows, codec=codec)
-        made.append(store)
+        if not resume:
+            checkpoints.clear(store)
+            writers.create_store(store, n_rows=n_rows, npix=recipe.npix,
+                                 has_labels=source.has_labels, attrs=attrs,
+                                 chunk_rows=chunk_size, image_chunk_rows=image_rows, codec=codec)
+            made.append(store)
+            if resumable:
+                build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
         if progress:
-            progress(0, n_rows)
-            progress = _Counter(progress, n_rows)
-        n_invalid = _run_chunks(source, store, n_rows, chunk_size, recipe, workers,
-                                scheduler, progress)
+            progress = _Counter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
+        n_invalid = _run_chunks(source, store, todo, recipe, workers, scheduler, progress,
+                                build_id)
+        if resume:
+            n_invalid = _count_invalid(store)
         writers.mark_complete(store)
+        checkpoints.clear(store)
         if layout == "pandas-images":
             made.append(target)
             write_pandas_images(store, target)
@@ -239,37 +287,132 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
             made.remove(store)
         if target != output:
             writers.remove_store(output)
+            checkpoints.clear(output)
             os.replace(target, output)
-    except BaseException:
-        for path in made:
-            writers.remove_store(path)
+    except BaseException as exc:
+        if not (resumable and isinstance(exc, KeyboardInterrupt)):
+            for path in made:
+                writers.remove_store(path)
+                checkpoints.clear(path)
         raise
     finally:
         lock = pathlib.Path(str(store) + ".lock")
         if lock.exists():
             lock.unlink()
     return BuildResult(output=str(output), n_jets=n_rows, seconds=time.perf_counter() - started,
-                       output_bytes=writers.store_size(output), n_invalid=n_invalid)
+                       output_bytes=writers.store_size(output), n_invalid=n_invalid,
+                       n_made=sum(stop - start for start, stop in todo))
 
 
-def _run_chunks(source, store, n_rows, chunk_size, recipe, workers, scheduler, progress):
-    """Run one Dask task per chunk; return the number of invalid (skipped) jets."""
+def input_fingerprint(source, n_rows, rows=64):
+    """A digest of the first and last ``rows`` jets (and labels) of the first ``n_rows``.
+
+    Stored with a build, so ``resume`` notices an input that changed under the
+    same name without reading it whole.
+    """
+    digest = hashlib.sha256()
+    for start, stop in sorted({(0, min(rows, n_rows)), (max(0, n_rows - rows), n_rows)}):
+        jets, labels = source.read(start, stop)
+        digest.update(np.ascontiguousarray(jets).tobytes())
+        if labels is not None:
+            digest.update(np.ascontiguousarray(labels).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def build_progress(output):
+    """``(rows written, rows)`` of the interrupted, resumable build at ``output``.
+
+    None when ``output`` holds no such build (missing, complete, HDF5, or
+    without the record of finished chunks that ``resume`` needs).
+    """
+    try:
+        if writers.store_format(output) != "zarr" or not pathlib.Path(output).is_dir():
+            return None
+        with writers.open_store(output) as store:
+            if store.attrs.get("complete") is not False:
+                return None
+    except JetimgError:
+        return None
+    record = checkpoints.load(output)
+    if record is None:
+        return None
+    done = checkpoints.done_chunks(output, record["build_id"])
+    return sum(stop - start for start, stop in done), int(record["n_jets"])
+
+
+def _check_resumable(output, fmt, layout, overwrite, exists):
+    if overwrite:
+        raise InputError("resume and overwrite exclude each other: resume finishes the "
+                         "interrupted build at the output, overwrite replaces it")
+    if fmt != "zarr" or layout != "store":
+        raise InputError("only Zarr stores can be resumed: an interrupted HDF5 file may be "
+                         "corrupt (HDF5 is not crash-safe) and is removed; rebuild it, or "
+                         "build to a .zarr store")
+    if not exists:
+        raise InputError(f"nothing to resume: {output} does not exist")
+
+
+def _resume_record(output, info):
+    """The build record of the store to resume, or None if the store is complete,
+    after checking that this run matches the interrupted one (say where not)."""
+    with writers.open_store(output) as store:
+        stored = dict(store.attrs)
+    complete = stored.get("complete") is True
+    record = checkpoints.load(output)
+    if record is None and not complete:
+        raise InputError(f"cannot resume {output}: it has no record of finished chunks "
+                         f"({checkpoints.record_dir(output).name} beside it is missing or "
+                         "belongs to another store); rebuild it with --overwrite")
+    earlier = record if record is not None else stored
+    try:
+        old = Recipe.from_attrs(earlier.get("recipe", {}))
+    except JetimgError as exc:
+        raise InputError(f"cannot resume {output}: its recipe does not parse ({exc})") from None
+    new = Recipe.from_attrs(info["recipe"])
+    differ = [f"recipe option {name}: {getattr(old, name)!r} before, {getattr(new, name)!r} now"
+              for name in old.differences(new)]
+    names = {"input": "input file name", "input_rows": "input rows", "n_jets": "rows (--limit)",
+             "input_fingerprint": "input content (first and last rows)",
+             "has_labels": "input labels", "codec": "codec", "jetimg_version": "jetimg version"}
+    differ += [f"{what}: {earlier[name]!r} before, {info[name]!r} now"
+               for name, what in names.items() if name in earlier and earlier[name] != info[name]]
+    if differ:
+        raise InputError(f"cannot resume {output}: this run differs from the interrupted "
+                         f"one in {'; '.join(differ)}")
+    return None if complete else record
+
+
+def _count_invalid(path):
+    with writers.open_store(path) as store:
+        valid = store["valid"]
+        return sum(int(np.count_nonzero(valid[s:s + 1_000_000] == 0))
+                   for s in range(0, len(store), 1_000_000))
+
+
+def _ignore_signals():
+    """Worker processes ignore Ctrl-C and SIGTERM: the parent stops the build and
+    lets their running chunk finish (a killed worker only loses its chunk)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id):
+    """Run one Dask task per ``(start, stop)`` chunk; return the number of invalid jets."""
     import dask
 
-    starts = range(0, n_rows, chunk_size)
     hdf5 = writers.store_format(store) == "hdf5"
     if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
-        return _run_distributed(source, store, n_rows, chunk_size, recipe, scheduler,
-                                progress, hdf5)
+        return _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5,
+                                build_id)
     lock = FileLock(str(store) + ".lock") if hdf5 else None
     tasks = [dask.delayed(process_chunk, pure=False)(
-        source, str(store), s, min(s + chunk_size, n_rows), recipe, lock) for s in starts]
+        source, str(store), start, stop, recipe, lock, build_id) for start, stop in chunks]
     workers = workers or os.cpu_count() or 1
     pool = None
     if scheduler == "threads":
         pool = ThreadPoolExecutor(workers)
     elif scheduler == "processes":
-        pool = ProcessPoolExecutor(workers)
+        pool = ProcessPoolExecutor(workers, initializer=_ignore_signals)
     callbacks = _ProgressCallback(progress) if progress else contextlib.nullcontext()
     try:
         with callbacks:
@@ -284,8 +427,9 @@ def _run_chunks(source, store, n_rows, chunk_size, recipe, workers, scheduler, p
 class _Counter:
     """Turns per-chunk row counts into ``progress(done, total)`` calls."""
 
-    def __init__(self, progress, total):
-        self.progress, self.total, self.done = progress, total, 0
+    def __init__(self, progress, total, done=0):
+        self.progress, self.total, self.done = progress, total, done
+        progress(done, total)
 
     def __call__(self, rows):
         self.done += rows
@@ -305,7 +449,7 @@ class _ProgressCallback:
         return Callback(posttask=posttask)
 
 
-def _run_distributed(source, store, n_rows, chunk_size, recipe, scheduler, progress, hdf5):
+def _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5, build_id):
     try:
         from distributed import Client, Lock, as_completed
     except ImportError:
@@ -318,9 +462,10 @@ def _run_distributed(source, store, n_rows, chunk_size, recipe, scheduler, progr
         raise JetimgError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     try:
         lock = Lock(f"jetimg-{os.path.abspath(store)}") if hdf5 else None
-        futures = [client.submit(process_chunk, source, str(store), s,
-                                 min(s + chunk_size, n_rows), recipe, lock, pure=False)
-                   for s in range(0, n_rows, chunk_size)]
+        # A worker that dies loses only its running tasks: the scheduler runs
+        # them again elsewhere, and they rewrite the same rows.
+        futures = [client.submit(process_chunk, source, str(store), start, stop, recipe,
+                                 lock, build_id, pure=False) for start, stop in chunks]
         n_invalid = 0
         try:
             for future in as_completed(futures):

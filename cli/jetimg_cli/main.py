@@ -4,9 +4,13 @@ Heavy imports (numba, Dask, Zarr) happen inside the commands, so
 ``jetimg --version`` and ``--help`` stay fast.
 """
 
+import contextlib
 import functools
 import math
+import shlex
+import signal
 import sys
+import threading
 
 import click
 
@@ -30,6 +34,51 @@ def user_errors(func):
             sys.exit(130)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Turn SIGTERM (a batch system's stop) into KeyboardInterrupt, like Ctrl-C.
+
+    Yields a list that is non-empty once SIGTERM arrived.
+    """
+    stopped = []
+
+    def handler(signum, frame):
+        stopped.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def resume_command(ctx):
+    """The command line that resumes this build: the options given, plus --resume."""
+    from click.core import ParameterSource
+
+    args = ["jetimg", ctx.info_name or "build"]
+    for param in ctx.command.params:
+        if param.name in ("overwrite", "resume") or \
+                ctx.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            args.append(str(value))
+        elif param.is_flag and param.secondary_opts:
+            args.append(max(param.opts if value else param.secondary_opts, key=len))
+        elif param.is_flag:
+            if value:
+                args.append(max(param.opts, key=len))
+        else:
+            text = ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else str(value)
+            args += [max(param.opts, key=len), text]
+    return shlex.join(args + ["--resume"])
 
 
 def human_bytes(n):
@@ -133,6 +182,9 @@ def cli():
 @click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True,
               help="Where the kernels run.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new store is complete.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted Zarr build of OUTPUT (same input and options): "
+                   "only the chunks not yet written are made.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
 def build(input, output, **kwargs):
@@ -147,6 +199,10 @@ def build(input, output, **kwargs):
       jetimg build train.h5 -o train_img.zarr
       jetimg build test.h5 -o test_img.h5 --npix 32 --limit 10000
       jetimg build train.h5 -o train_img.h5 --layout pandas-images
+      jetimg build train.h5 -o train_img.zarr --resume   (after Ctrl-C)
+
+    Ctrl-C or SIGTERM stops a build once its running chunks are written; a
+    Zarr store keeps them, marked incomplete, and --resume finishes it.
     """
     import jetimg
     from jetimg.io.writers import DEFAULT_CODEC
@@ -167,12 +223,31 @@ def build(input, output, **kwargs):
         kwargs["chunk_size"] = DEFAULT_CHUNK_SIZE
     if kwargs["codec"] is None:
         kwargs["codec"] = DEFAULT_CODEC
-    with progress_bar(quiet) as progress:
-        result = jetimg.build(input, output, recipe, progress=progress, **kwargs)
+    resume_hint = resume_command(click.get_current_context())
+    with stop_on_sigterm() as stopped:
+        try:
+            with progress_bar(quiet) as progress:
+                result = jetimg.build(input, output, recipe, progress=progress, **kwargs)
+        except KeyboardInterrupt:
+            from jetimg.pipeline import build_progress
+
+            state = build_progress(output)
+            why = "terminated (SIGTERM)" if stopped else "interrupted"
+            if state is None:
+                click.echo(f"\n{why}: nothing was kept (an existing output is unchanged)",
+                           err=True)
+            else:
+                click.echo(f"\n{why}: {state[0]:,} of {state[1]:,} rows are in {output} "
+                           f"(marked incomplete); to finish: {resume_hint}", err=True)
+            sys.exit(143 if stopped else 130)
     invalid = f", {result.n_invalid} invalid jets skipped" if result.n_invalid else ""
-    click.echo(f"{result.n_jets} jets in {result.seconds:.1f} s "
-               f"({result.jets_per_second:,.0f} jets/s) -> {result.output} "
-               f"({human_bytes(result.output_bytes)}){invalid}")
+    if result.n_made < result.n_jets:
+        done = (f"resumed: made {result.n_made} of {result.n_jets} jets" if result.n_made
+                else f"already complete: {result.n_jets} jets")
+    else:
+        done = f"{result.n_jets} jets"
+    click.echo(f"{done} in {result.seconds:.1f} s ({result.jets_per_second:,.0f} jets/s) "
+               f"-> {result.output} ({human_bytes(result.output_bytes)}){invalid}")
 
 
 @cli.command()
@@ -207,9 +282,40 @@ def info(store):
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("store", type=click.Path(path_type=str))
+@click.option("--input", "input_", type=click.Path(path_type=str), default=None,
+              help="The constituents file STORE was built from: recompute a sample of rows.")
+@click.option("--key", default=None, help="Dataset / pandas key of the jets (as for build).")
+@click.option("--labels-key", default=None, help="Labels dataset or column (as for build).")
+@click.option("--sample", "n_sample", type=int, default=1000, show_default=True,
+              help="Rows to recompute with --input (ten seeded random blocks).")
+@user_errors
+def verify(store, input_, key, labels_key, n_sample):
+    """Check that STORE is whole: arrays, chunks, attributes, complete; and it recomputes.
+
+    Exit status 0 only when every check passes.
+
+    \b
+    Examples:
+      jetimg verify train_img.zarr
+      jetimg verify train_img.zarr --input train.h5
+    """
+    import jetimg
+
+    report = jetimg.verify(store, input_, key=key, labels_key=labels_key, n_sample=n_sample)
+    click.echo(str(report))
+    click.echo(f"{store}: {'OK' if report.ok else 'FAILED'}")
+    if not report.ok:
+        sys.exit(1)
+
+
 from jetimg_cli.simulate import simulate  # noqa: E402  (its own module: click only at import)
 
 cli.add_command(simulate)
+
+from jetimg_cli.plot import plot  # noqa: E402
+cli.add_command(plot)
 
 
 if __name__ == "__main__":  # pragma: no cover
