@@ -15,7 +15,8 @@ Heavy parts (numba, Dask, h5py) load on first use, so ``import jetimg`` and
 import importlib
 
 from ._version import __version__
-from .errors import InputError, InvalidJetError, JetimgError, OutputExistsError, RecipeError
+from .errors import (DeviceError, InputError, InvalidJetError, JetimgError, OutputExistsError,
+                     RecipeError)
 from .recipe import Recipe
 
 _LAZY = {
@@ -30,7 +31,7 @@ _LAZY = {
     "plots": "jetimg.plots",
 }
 
-__all__ = ["__version__", "Recipe", "JetimgError", "InputError", "InvalidJetError",
+__all__ = ["__version__", "Recipe", "JetimgError", "InputError", "InvalidJetError", "DeviceError",
            "OutputExistsError", "RecipeError", *_LAZY]
 
 

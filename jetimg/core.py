@@ -1,10 +1,15 @@
 """``preprocess``: jets in, images and per-jet quantities out (SPEC.md).
 
+The CPU kernels (kernels/cpu.py) or their CUDA twin (kernels/cuda.py), picked
+by ``device`` (jetimg/device.py). Host arrays in give host arrays out; device
+arrays (numba, CuPy) in give device arrays out.
+
 Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix).
 """
 
 import numpy as np
 
+from .device import device_array_info, is_device_array, resolve_device
 from .errors import InputError, InvalidJetError
 from .kernels.body import decode_invalid
 from .recipe import CENTER_CODE, INTENSITY_CODE, NORMALISE_CODE, Recipe
@@ -19,17 +24,26 @@ OUTPUT_DTYPES = {
 
 
 def check_jets(jets):
-    """Return ``jets`` as a C-contiguous float32/float64 (N, M, 4) array or raise."""
-    if not hasattr(jets, "shape") or not hasattr(jets, "dtype"):
+    """Return ``jets`` as a C-contiguous float32/float64 (N, M, 4) array or raise.
+
+    A device array is checked the same way and returned as it is (the CUDA
+    kernel takes any strides).
+    """
+    on_device = is_device_array(jets)
+    if on_device:
+        shape, dtype, _ = device_array_info(jets)
+    elif hasattr(jets, "shape") and hasattr(jets, "dtype"):
+        shape, dtype = tuple(jets.shape), jets.dtype
+    else:
         raise InputError(f"jets must be an array of shape (N, M, 4), not {type(jets).__name__}")
-    if jets.ndim != 3 or jets.shape[2] != 4:
+    if len(shape) != 3 or shape[2] != 4:
         raise InputError(f"jets must have shape (N, M, 4) in (E, px, py, pz) order; "
-                         f"got shape {tuple(jets.shape)}")
-    if jets.dtype not in (np.float32, np.float64):
-        raise InputError(f"jets must be float32 or float64; got dtype {jets.dtype}")
-    if jets.shape[1] == 0:
+                         f"got shape {shape}")
+    if dtype not in (np.float32, np.float64):
+        raise InputError(f"jets must be float32 or float64; got dtype {dtype}")
+    if shape[1] == 0:
         raise InputError("jets have no constituent slots (M = 0)")
-    return np.ascontiguousarray(jets)
+    return jets if on_device else np.ascontiguousarray(jets)
 
 
 def empty_outputs(n_jets, npix):
@@ -40,15 +54,29 @@ def empty_outputs(n_jets, npix):
     return out
 
 
-def _check_out(out, n_jets, npix):
+def _check_out(out, n_jets, npix, on_device=False):
+    """Raise unless ``out`` holds every output array: host arrays, or device
+    arrays when ``on_device``."""
     want = {"images": ((n_jets, npix, npix), np.float32),
             **{name: ((n_jets,), dtype) for name, dtype in OUTPUT_DTYPES.items()}}
     for name, (shape, dtype) in want.items():
         a = out.get(name)
-        if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype \
-                or not a.flags.c_contiguous or not a.flags.writeable:
+        if on_device:
+            ok = is_device_array(a) and device_array_info(a) == (shape, np.dtype(dtype), True)
+        else:
+            ok = isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype \
+                and a.flags.c_contiguous and a.flags.writeable
+        if not ok:
             raise InputError(f"out[{name!r}] must be a writeable C-contiguous {np.dtype(dtype)} "
-                             f"array of shape {shape}")
+                             f"{'device ' if on_device else ''}array of shape {shape}")
+
+
+def kernel_options(recipe):
+    """The recipe as the kernels' arguments: (center, rotate, flip, npix, dx, dy,
+    intensity, threshold, normalise), strings as their integer codes."""
+    return (CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
+            recipe.pixel_size[0], recipe.pixel_size[1], INTENSITY_CODE[recipe.intensity],
+            recipe.threshold, NORMALISE_CODE[recipe.normalise])
 
 
 def invalid_reason(jet, code):
@@ -58,38 +86,51 @@ def invalid_reason(jet, code):
     return f"slot {slot}: {reason} (E={e:g}, px={px:g}, py={py:g}, pz={pz:g} GeV)"
 
 
-def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, out=None, **options):
+def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, out=None,
+               **options):
     """Jet images and per-jet quantities of a chunk of jets, as SPEC.md defines them.
 
     Parameters
     ----------
     jets : array (N, M, 4) of float32 or float64
         Constituent four-vectors (E, px, py, pz) in GeV, zero-padded; any M.
+        A NumPy array, or a device array (numba, CuPy, anything with
+        ``__cuda_array_interface__``) with ``device="cuda"`` or ``"auto"``.
     recipe : Recipe, optional
         The recipe; defaults to ``Recipe()``. Keyword ``options`` (``npix=32``,
         ``normalise="max"``, ...) override its fields.
+    device : {"cpu", "cuda", "auto"}
+        Where the kernels run; ``"auto"`` takes CUDA when a usable GPU is
+        present. Both compute SPEC.md to float32 rounding.
     parallel : bool
-        Spread the jets over numba's threads (default). ``False`` runs on the
-        calling thread, for callers that bring their own threads (Dask).
+        CPU only: spread the jets over numba's threads (default). ``False``
+        runs on the calling thread, for callers that bring their own threads.
     row_offset : int
         Added to the row named in an :class:`InvalidJetError` (the chunk's
         first row in its file).
     out : dict, optional
         Arrays to fill instead of new ones, as :func:`empty_outputs` makes
-        them (reusing them saves the page faults of fresh memory per chunk).
+        them (reusing them saves the page faults of fresh memory per chunk);
+        device arrays when ``jets`` is one.
 
     Returns
     -------
-    dict of str to ndarray
+    dict of str to array
         ``images`` (N, npix, npix) float32; ``jet_pt``, ``jet_eta``,
         ``jet_phi``, ``jet_mass`` (N,) float32 (GeV, rad); ``n_constituents``
-        (N,) int16; ``valid`` (N,) int8.
+        (N,) int16; ``valid`` (N,) int8. NumPy arrays for host ``jets``;
+        for device ``jets`` numba device arrays (CuPy arrays for CuPy input),
+        not waited for unless ``invalid="raise"``.
 
     Raises
     ------
     InvalidJetError
         A jet holds NaN/Inf, a negative energy, or E > 0 with pT = 0 (unless
         ``invalid="skip"``); ``.row`` is its 0-based row.
+    DeviceError
+        ``device="cuda"`` where CUDA is not usable (no GPU, driver or toolkit).
+    InputError
+        Bad ``jets`` or ``out``, or device ``jets`` with ``device="cpu"``.
 
     Examples
     --------
@@ -101,21 +142,27 @@ def preprocess(jets, recipe=None, *, parallel=True, row_offset=0, out=None, **op
     ((array([2]), array([2])), 1.0, 1)
     """
     recipe = Recipe.from_options(recipe, **options)
+    device = resolve_device(device)
+    on_device = is_device_array(jets)
+    if on_device and device == "cpu":
+        raise InputError("jets are a device (GPU) array: use device='cuda' or 'auto', "
+                         "or copy them to the host for device='cpu'")
     jets = check_jets(jets)
+    if out is not None:
+        _check_out(out, jets.shape[0], recipe.npix, on_device)
+    if device == "cuda":
+        from .kernels.cuda import preprocess_cuda
+
+        return preprocess_cuda(jets, recipe, row_offset=row_offset, out=out)
     import numba
 
     from .kernels.cpu import fill_images_cpu, fill_images_serial_cpu
 
     if out is None:
         out = empty_outputs(jets.shape[0], recipe.npix)
-    else:
-        _check_out(out, jets.shape[0], recipe.npix)
     codes = np.empty(jets.shape[0], dtype=np.int64)
-    args = (jets, CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
-            recipe.pixel_size[0], recipe.pixel_size[1], INTENSITY_CODE[recipe.intensity],
-            recipe.threshold, NORMALISE_CODE[recipe.normalise], out["images"],
-            out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
-            out["n_constituents"], out["valid"], codes)
+    args = (jets, *kernel_options(recipe), out["images"], out["jet_pt"], out["jet_eta"],
+            out["jet_phi"], out["jet_mass"], out["n_constituents"], out["valid"], codes)
     if parallel:
         fill_images_cpu(*args, numba.get_num_threads())
     else:

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._version import __version__
 from .core import empty_outputs, preprocess
+from .device import resolve_device
 from .errors import InputError, JetimgError, OutputExistsError
 from .io import checkpoints, writers
 from .io.readers import open_jets
@@ -101,17 +102,30 @@ def _buffers(n_jets, npix):
     return _local.out
 
 
-def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None):
+def _cuda_processor():
+    """This thread's CUDA chunk processor (its stream and pinned buffers are reused)."""
+    if getattr(_local, "cuda", None) is None:
+        from .kernels.cuda import CudaChunkProcessor
+
+        _local.cuda = CudaChunkProcessor()
+    return _local.cuda
+
+
+def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None, device="cpu"):
     """Read rows [start, stop) of ``source``, make their images, write them to ``target``.
 
     Returns (rows, invalid jets) of the chunk. This is the body of every Dask
     task of :func:`build`; it takes only picklable arguments. With a
     ``build_id`` the chunk is recorded as finished once its rows are written
     (:mod:`jetimg.io.checkpoints`), so an interrupted build can resume.
+    ``device="cuda"`` runs the kernel through this thread's CUDA stream.
     """
     jets, labels = source.read(start, stop)
-    out = preprocess(jets, recipe, parallel=False, row_offset=start,
-                     out=_buffers(stop - start, recipe.npix))
+    if device == "cuda":
+        out = _cuda_processor().run(jets, recipe, row_offset=start)
+    else:
+        out = preprocess(jets, recipe, parallel=False, row_offset=start,
+                         out=_buffers(stop - start, recipe.npix))
     if labels is not None:
         out = {**out, "labels": labels}
     writers.write_rows(target, start, out, lock=lock)
@@ -138,7 +152,7 @@ def _temporary_path(output):
 def build(input, output, recipe=None, *, key=None, labels_key=None,
           chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
           overwrite=False, resume=False, layout="store", codec=writers.DEFAULT_CODEC,
-          progress=None, **options):
+          device="cpu", progress=None, **options):
     """Make the image store of every jet of ``input`` (SPEC.md's recipe and layout).
 
     Parameters
@@ -174,6 +188,11 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         (pandas HDFStore "table": img_0 ... img_{npix^2-1}, is_signal_new, mass).
     codec : str
         Compression of the store's chunks, one of ``jetimg.io.writers.CODECS``.
+    device : {"cpu", "cuda", "auto"}
+        Where the kernels run. With "cuda" each worker thread sends its chunks
+        through its own CUDA stream (one upload, the kernel, one download), so
+        reading, transfers, the kernel and compression overlap; the "processes"
+        scheduler cannot share the GPU this way and is refused.
     progress : callable, optional
         ``progress(done, total)``: rows written so far and rows to write; called
         once before the first chunk (``done`` > 0 when resuming) and after every chunk.
@@ -219,6 +238,11 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     if isinstance(scheduler, str) and scheduler not in SCHEDULERS and "://" not in scheduler:
         raise InputError(f"scheduler={scheduler!r} is not valid; choose one of "
                          f"{', '.join(SCHEDULERS)} or a dask.distributed address (tcp://host:8786)")
+    device = resolve_device(device)
+    if device == "cuda" and scheduler == "processes":
+        raise InputError("device 'cuda' runs with the threads scheduler (or a dask.distributed "
+                         "cluster), not 'processes': forked workers cannot use the GPU "
+                         "the parent opened")
     exists = output.exists() or output.is_symlink()
     if resume:
         _check_resumable(output, fmt, layout, overwrite, exists)
@@ -275,7 +299,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         if progress:
             progress = _Counter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
         n_invalid = _run_chunks(source, store, todo, recipe, workers, scheduler, progress,
-                                build_id)
+                                build_id, device)
         if resume:
             n_invalid = _count_invalid(store)
         writers.mark_complete(store)
@@ -396,17 +420,18 @@ def _ignore_signals():
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id):
+def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id, device):
     """Run one Dask task per ``(start, stop)`` chunk; return the number of invalid jets."""
     import dask
 
     hdf5 = writers.store_format(store) == "hdf5"
     if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
         return _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5,
-                                build_id)
+                                build_id, device)
     lock = FileLock(str(store) + ".lock") if hdf5 else None
     tasks = [dask.delayed(process_chunk, pure=False)(
-        source, str(store), start, stop, recipe, lock, build_id) for start, stop in chunks]
+        source, str(store), start, stop, recipe, lock, build_id, device)
+        for start, stop in chunks]
     workers = workers or os.cpu_count() or 1
     pool = None
     if scheduler == "threads":
@@ -449,7 +474,8 @@ class _ProgressCallback:
         return Callback(posttask=posttask)
 
 
-def _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5, build_id):
+def _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5, build_id,
+                     device):
     try:
         from distributed import Client, Lock, as_completed
     except ImportError:
@@ -465,7 +491,7 @@ def _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5, b
         # A worker that dies loses only its running tasks: the scheduler runs
         # them again elsewhere, and they rewrite the same rows.
         futures = [client.submit(process_chunk, source, str(store), start, stop, recipe,
-                                 lock, build_id, pure=False) for start, stop in chunks]
+                                 lock, build_id, device, pure=False) for start, stop in chunks]
         n_invalid = 0
         try:
             for future in as_completed(futures):

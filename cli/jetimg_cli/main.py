@@ -179,8 +179,10 @@ def cli():
 @click.option("--codec", default=None,
               help="Chunk compression: blosc-lz4-noshuffle, blosc-lz4, zstd, blosc-zstd, "
                    "none [default: blosc-lz4-noshuffle].")
-@click.option("--device", type=click.Choice(["cpu"]), default="cpu", show_default=True,
-              help="Where the kernels run.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True,
+              help="Where the kernels run: cpu, cuda (an NVIDIA GPU; pip install "
+                   "'jetimg[cuda]'), or auto (cuda when a usable GPU is present).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new store is complete.")
 @click.option("--resume", is_flag=True,
               help="Finish an interrupted Zarr build of OUTPUT (same input and options): "
@@ -217,7 +219,6 @@ def build(input, output, **kwargs):
     elif input is None:
         raise click.UsageError("missing INPUT (or --sample for the shipped sample)")
     recipe = recipe_from(kwargs)
-    kwargs.pop("device")
     quiet = kwargs.pop("quiet")
     if kwargs["chunk_size"] is None:
         kwargs["chunk_size"] = DEFAULT_CHUNK_SIZE

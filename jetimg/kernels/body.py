@@ -82,13 +82,14 @@ def make_jet_body(jit, asinh, atan2):
                     for c in range(npix):
                         image[r, c] = 0.0
                 return -(1 + 4 * m + reason), 0.0, 0.0, 0.0, 0.0
-            pt2 = px * px + py * py
-            if pt2 > lead_pt2:  # strict: the first slot wins ties
-                lead_pt2 = pt2
-                lead = k
             px_s[k] = px
             py_s[k] = py
             pz_s[k] = pz
+            # From the float64 rows: numba's float() keeps float32 input float32.
+            pt2 = px_s[k] * px_s[k] + py_s[k] * py_s[k]
+            if pt2 > lead_pt2:  # strict: the first slot wins ties
+                lead_pt2 = pt2
+                lead = k
             w_s[k] = e
             sum_e += e
             sum_px += px
@@ -224,7 +225,7 @@ def make_jet_body(jit, asinh, atan2):
                             image[r, c] = 0.0
                         else:
                             total += v
-                            peak = max(peak, v)
+                            peak = v if v > peak else peak  # numba.cuda: no max(f64, f32)
                             image[r, c] = -v
             scale = total if normalise == 0 else (peak if normalise == 1 else 1.0)
             for i in range(k):

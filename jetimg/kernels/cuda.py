@@ -1,0 +1,280 @@
+"""The recipe on CUDA: the per-jet body under ``numba.cuda.jit(device=True)``.
+
+``fill_images_cuda`` is the twin of ``cpu.fill_images_cpu`` (same arguments but
+the last, same outputs); the body is the one of body.py, compiled with CUDA's
+float64 ``asinh`` and ``atan2`` (libdevice).
+
+Threads. One thread owns one jet at a time and writes only that jet's image
+and outputs, so nothing needs atomics. The grid is at most the GPU's resident
+threads T (SMs x threads per SM) and strides over the chunk: thread t runs
+jets t, t + T, t + 2T, ... A chunk below 128 x 128 jets gets smaller blocks and
+128 blocks (numba warns below 128 blocks; a small chunk spread over more SMs
+also finishes sooner); 128 threads per block otherwise. For sm_90 (CUDA 12.9)
+ptxas gives the kernel 92 registers and no spills: 640 threads per SM run at
+once, and the grid's further blocks queue behind them.
+
+Scratch. The body's six (M,) float64 rows are columns of one global buffer
+(6, M, T): thread t uses ``scratch[r, :, t]``, so at a given slot the 32 lanes
+of a warp touch 32 adjacent words and every scratch access is coalesced (the
+interleaving the compiler gives local memory, but for any M without a
+compile-time bound). It takes 48 M bytes per thread: 2.6 GB for M = 200 at an
+H100's 270,336 resident threads, and only as many columns as jets in a
+smaller chunk.
+
+Jets are read where they lie, (N, M, 4): lane t reads its own jet's slots in
+order, M x 16 bytes from its neighbours, so a warp load touches 32 sectors that
+L1 keeps for the next slot; DRAM moves each jet once. Images are written in
+place, (N, npix, npix), by their owner thread.
+
+Transfers. :class:`CudaChunkProcessor` owns a CUDA stream, pinned host buffers
+and device buffers (grown to the largest chunk seen, then reused). Per chunk:
+copy the jets into the pinned buffer, then on its stream one host-to-device
+copy, the launch, and the device-to-host copies into pinned buffers. One
+processor per worker thread: each thread's stream runs while the other threads
+read, compress and write, and the copy engines overlap one stream's upload with
+another's download.
+
+Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; images
+(N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
+n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code);
+scratch (6, M', T') float64 with M' >= M and T' >= min(threads, N).
+"""
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from ..core import OUTPUT_DTYPES, check_jets, empty_outputs, invalid_reason, kernel_options
+from ..device import is_device_array
+from ..errors import InputError, InvalidJetError
+from .body import N_SCRATCH, make_jet_body
+
+__all__ = ["fill_images_cuda", "CudaChunkProcessor", "preprocess_cuda", "launch", "launch_grid",
+           "resident_threads", "device_outputs"]
+
+THREADS_PER_BLOCK = 128
+MIN_BLOCKS = 128  # numba's NumbaPerformanceWarning threshold
+
+jet_body_cuda = make_jet_body(cuda.jit(device=True), math.asinh, math.atan2)
+
+
+@cuda.jit
+def fill_images_cuda(jets, center, rotate, flip, npix, dx, dy, intensity, threshold,
+                     normalise, images, jet_pt, jet_eta, jet_phi, jet_mass,
+                     n_constituents, valid, codes, scratch):
+    """The body on every jet, thread t on jets t, t + T, ... (T threads)."""
+    t = cuda.grid(1)
+    if t >= scratch.shape[2]:
+        return
+    px_s = scratch[0, :, t]
+    py_s = scratch[1, :, t]
+    pz_s = scratch[2, :, t]
+    w_s = scratch[3, :, t]
+    x_s = scratch[4, :, t]
+    y_s = scratch[5, :, t]
+    for n in range(t, jets.shape[0], cuda.gridsize(1)):
+        code, pt, eta, phi, mass = jet_body_cuda(
+            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
+            npix, dx, dy, intensity, threshold, normalise)
+        codes[n] = code
+        ok = code >= 0
+        valid[n] = 1 if ok else 0
+        n_constituents[n] = code if ok else 0
+        jet_pt[n] = pt
+        jet_eta[n] = eta
+        jet_phi[n] = phi
+        jet_mass[n] = mass
+
+
+def resident_threads():
+    """Threads the current GPU runs at once: SMs x max threads per SM.
+
+    The simulator's device has neither attribute: 1 SM of 2048 threads.
+    """
+    device = cuda.current_context().device
+    return (getattr(device, "MULTIPROCESSOR_COUNT", 1)
+            * getattr(device, "MAX_THREADS_PER_MULTI_PROCESSOR", 2048))
+
+
+def launch_grid(n_jets, max_threads):
+    """``(blocks, threads_per_block)`` for ``n_jets`` jets and at most ``max_threads``
+    threads (but never fewer than MIN_BLOCKS blocks of one thread).
+
+    >>> launch_grid(1_000_000, 270_336), launch_grid(50_000, 270_336), launch_grid(1000, 270_336)
+    ((2112, 128), (391, 128), (128, 8))
+    """
+    tpb = max(1, min(THREADS_PER_BLOCK, -(-n_jets // MIN_BLOCKS), max_threads // MIN_BLOCKS))
+    return max(MIN_BLOCKS, min(-(-n_jets // tpb), max_threads // tpb)), tpb
+
+
+def launch(jets, recipe, out, codes, scratch, grid, stream=0):
+    """Launch ``fill_images_cuda`` on device arrays; ``grid`` from :func:`launch_grid`.
+
+    ``scratch`` must have at least ``jets.shape[1]`` rows and
+    ``min(blocks * threads_per_block, N)`` columns.
+    """
+    blocks, tpb = grid
+    assert scratch.shape[1] >= jets.shape[1] and scratch.shape[2] >= min(blocks * tpb, len(jets))
+    fill_images_cuda[blocks, tpb, stream](
+        jets, *kernel_options(recipe), out["images"], out["jet_pt"], out["jet_eta"],
+        out["jet_phi"], out["jet_mass"], out["n_constituents"], out["valid"], codes, scratch)
+
+
+def raise_first_invalid(valid, codes, jets, row_offset, stream=0):
+    """Raise InvalidJetError for the first row with ``valid == 0`` (host array),
+    reading its code (and its jet, when on the device) from the device."""
+    bad = np.flatnonzero(valid == 0)
+    if bad.size:
+        n = int(bad[0])
+        code = codes[n:n + 1].copy_to_host(stream=stream)[0]
+        jet = jets[n] if isinstance(jets, np.ndarray) else jets[n].copy_to_host(stream=stream)
+        raise InvalidJetError(row_offset + n, invalid_reason(jet, code))
+
+
+def as_numba_array(x):
+    """A numba device array of device array ``x``, without copying."""
+    return x if getattr(x, "__cuda_ndarray__", False) else cuda.as_cuda_array(x)
+
+
+def device_outputs(n_jets, npix, stream=0):
+    """Uninitialised device output arrays, as :func:`jetimg.core.empty_outputs`."""
+    out = {"images": cuda.device_array((n_jets, npix, npix), np.float32, stream=stream)}
+    for name, dtype in OUTPUT_DTYPES.items():
+        out[name] = cuda.device_array(n_jets, dtype, stream=stream)
+    return out
+
+
+def preprocess_cuda(jets, recipe, *, row_offset=0, out=None):
+    """:func:`jetimg.preprocess` on the GPU, for checked ``jets`` and ``out``.
+
+    Host jets give host outputs (through fresh device buffers, pageable copies);
+    device jets give device outputs: numba device arrays, or CuPy arrays for
+    CuPy input, filled in ``out`` when given (device arrays too). Runs on the
+    default stream; with ``recipe.invalid == "raise"`` it waits for the kernel.
+    """
+    on_device = is_device_array(jets)
+    jets_d = as_numba_array(jets) if on_device else cuda.to_device(jets)
+    n_jets, n_slots = jets_d.shape[:2]
+    if on_device and out is not None:
+        out_d = {name: as_numba_array(a) for name, a in out.items()}
+    else:
+        out_d = device_outputs(n_jets, recipe.npix)
+    codes = cuda.device_array(n_jets, np.int64)
+    if n_jets:
+        grid = launch_grid(n_jets, resident_threads())
+        scratch = cuda.device_array((N_SCRATCH, n_slots, min(grid[0] * grid[1], n_jets)),
+                                    np.float64)
+        launch(jets_d, recipe, out_d, codes, scratch, grid)
+    if on_device:
+        if recipe.invalid == "raise":
+            raise_first_invalid(out_d["valid"].copy_to_host(), codes, jets_d, row_offset)
+        if out is not None:
+            return out
+        if type(jets).__module__.partition(".")[0] == "cupy":
+            import cupy
+
+            return {name: cupy.asarray(a) for name, a in out_d.items()}
+        return out_d
+    host = empty_outputs(n_jets, recipe.npix) if out is None else out
+    for name, a in out_d.items():
+        a.copy_to_host(host[name])
+    if recipe.invalid == "raise":
+        raise_first_invalid(host["valid"], codes, jets, row_offset)
+    return host
+
+
+class CudaChunkProcessor:
+    """Chunks of host jets through the GPU on one CUDA stream, reusing pinned
+    and device buffers; one per worker thread (not for concurrent calls).
+
+    Parameters
+    ----------
+    max_threads : int, optional
+        Most threads per launch; default :func:`resident_threads`. The device
+        scratch takes 48 bytes x M per thread.
+
+    Examples
+    --------
+    ``processor = CudaChunkProcessor()`` once per thread, then per chunk
+    ``out = processor.run(jets, recipe, row_offset=start)``.
+    """
+
+    def __init__(self, max_threads=None):
+        self.stream = cuda.stream()
+        self.max_threads = max_threads or resident_threads()
+        self._buffers = {}
+
+    def _buffer(self, name, shape, dtype, pinned):
+        """The first ``shape[0]`` rows of a kept buffer, reallocated when it
+        has fewer rows, other trailing dims or another dtype."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:] \
+                or buf.dtype != dtype:
+            buf = (cuda.pinned_array(shape, dtype) if pinned
+                   else cuda.device_array(shape, dtype, stream=self.stream))
+            self._buffers[name] = buf
+        return buf[:shape[0]]
+
+    def _scratch(self, n_slots, n_threads):
+        buf = self._buffers.get("scratch")
+        if buf is None or buf.shape[1] < n_slots or buf.shape[2] < n_threads:
+            shape = (N_SCRATCH, max(n_slots, buf.shape[1] if buf is not None else 0),
+                     max(n_threads, buf.shape[2] if buf is not None else 0))
+            buf = self._buffers["scratch"] = cuda.device_array(shape, np.float64,
+                                                               stream=self.stream)
+        return buf
+
+    def run(self, jets, recipe, row_offset=0):
+        """Images and per-jet quantities of one chunk of host jets.
+
+        Parameters
+        ----------
+        jets : ndarray (N, M, 4) of float32 or float64
+            Constituent four-vectors (E, px, py, pz) in GeV, on the host.
+        recipe : Recipe
+        row_offset : int
+            The chunk's first row in its input, for :class:`InvalidJetError`.
+
+        Returns
+        -------
+        dict of str to ndarray
+            As :func:`jetimg.core.empty_outputs`: ``images`` (N, npix, npix)
+            float32, ``jet_pt``, ``jet_eta``, ``jet_phi``, ``jet_mass`` (N,)
+            float32, ``n_constituents`` (N,) int16, ``valid`` (N,) int8. They
+            are views of this processor's pinned buffers, valid until its
+            next ``run``.
+
+        Raises
+        ------
+        InvalidJetError
+            For the first invalid jet when ``recipe.invalid == "raise"``.
+        """
+        if is_device_array(jets):
+            raise InputError("CudaChunkProcessor.run takes host arrays; give device "
+                             "arrays to jetimg.preprocess(..., device='cuda')")
+        jets = check_jets(jets)
+        n_jets, n_slots = jets.shape[:2]
+        npix = recipe.npix
+        if n_jets == 0:
+            return empty_outputs(0, npix)
+        staged = self._buffer("jets_h", jets.shape, jets.dtype, pinned=True)
+        np.copyto(staged, jets)
+        jets_d = self._buffer("jets_d", jets.shape, jets.dtype, pinned=False)
+        jets_d.copy_to_device(staged, stream=self.stream)
+        shapes = {"images": ((n_jets, npix, npix), np.float32),
+                  **{name: ((n_jets,), dtype) for name, dtype in OUTPUT_DTYPES.items()}}
+        out_d = {name: self._buffer(name + "_d", shape, dtype, pinned=False)
+                 for name, (shape, dtype) in shapes.items()}
+        codes = self._buffer("codes_d", (n_jets,), np.int64, pinned=False)
+        grid = launch_grid(n_jets, self.max_threads)
+        scratch = self._scratch(n_slots, min(grid[0] * grid[1], n_jets))
+        launch(jets_d, recipe, out_d, codes, scratch, grid, self.stream)
+        out = {}
+        for name, (shape, dtype) in shapes.items():
+            out[name] = self._buffer(name + "_h", shape, dtype, pinned=True)
+            out_d[name].copy_to_host(out[name], stream=self.stream)
+        self.stream.synchronize()
+        if recipe.invalid == "raise":
+            raise_first_invalid(out["valid"], codes, jets, row_offset, self.stream)
+        return out

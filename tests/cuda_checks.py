@@ -1,0 +1,157 @@
+"""The CUDA twin against the CPU kernels, on a GPU or numba's CUDA simulator.
+
+Not collected by a plain ``pytest`` run (the name does not start with
+``test_``): tests/test_cuda.py runs this file in a subprocess, once with
+``NUMBA_ENABLE_CUDASIM=1`` (which must be set before numba is imported) on a few
+jets per case, and on a real GPU, when there is one, on ``JETIMG_CUDA_JETS``
+jets. The CPU kernels are the reference here (tests/test_kernels.py holds them
+against tests/reference.py).
+"""
+
+import os
+
+import numba
+import numpy as np
+import pytest
+from numba import cuda
+
+import jetimg
+from jetimg import InvalidJetError, Recipe
+from jetimg.device import is_device_array, resolve_device
+from jetimg.kernels.cuda import CudaChunkProcessor
+from jetimg.toys import toy_jets
+
+from .conftest import l1
+from .test_kernels import OPTION_MATRIX
+
+N_JETS = int(os.environ.get("JETIMG_CUDA_JETS", "40"))
+PER_JET = ("jet_pt", "jet_eta", "jet_phi", "jet_mass")
+
+
+@pytest.fixture(scope="module")
+def jets():
+    return toy_jets(N_JETS, seed=11)[0]
+
+
+def assert_same(got, want, recipe=Recipe()):
+    """>= 99.9% of images within L1 1e-5 (relative to the sum for raw GeV), the
+    per-jet quantities equal to float32 rounding, the counts exactly."""
+    dist = l1(got["images"], want["images"])
+    if recipe.normalise == "none":
+        dist /= np.maximum(want["images"].sum(axis=(1, 2), dtype=np.float64), 1.0)
+    bad = np.flatnonzero(dist > 1e-5)
+    assert bad.size <= 0.001 * len(dist), (bad, dist[bad])
+    for name in PER_JET:
+        np.testing.assert_allclose(got[name], want[name], rtol=2.5e-7, atol=1e-6, err_msg=name)
+    for name in ("n_constituents", "valid"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    for name, a in want.items():
+        assert got[name].dtype == a.dtype and got[name].shape == a.shape, name
+
+
+def host(out):
+    return {name: a.copy_to_host() for name, a in out.items()}
+
+
+@pytest.mark.parametrize("options", OPTION_MATRIX,
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_every_option_equals_the_cpu(jets, options):
+    recipe = Recipe(**options)
+    got = jetimg.preprocess(jets, recipe, device="cuda")
+    assert all(isinstance(a, np.ndarray) for a in got.values())
+    assert_same(got, jetimg.preprocess(jets, recipe), recipe)
+
+
+def test_float64_jets_and_auto_device(jets):
+    assert resolve_device("auto") == "cuda"
+    assert_same(jetimg.preprocess(jets.astype(np.float64), device="auto"), jetimg.preprocess(jets))
+
+
+@pytest.mark.parametrize("slot_value, reason", [
+    ((np.nan, 1.0, 1.0, 1.0), "not finite"),
+    ((-5.0, 1.0, 1.0, 1.0), "negative energy"),
+    ((0.0, 1.0, 0.0, 0.0), "zero energy"),
+    ((10.0, 0.0, -0.0, 10.0), "zero transverse momentum"),
+])
+def test_invalid_jets_raise_with_row_and_reason_or_are_skipped(jets, slot_value, reason):
+    bad = jets[:16].copy()
+    bad[13, 5] = slot_value
+    bad[14, 0] = (-1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(InvalidJetError) as cpu_err:
+        jetimg.preprocess(bad, row_offset=1000)
+    for jets_in in (bad, cuda.to_device(bad)):
+        with pytest.raises(InvalidJetError) as err:
+            jetimg.preprocess(jets_in, device="cuda", row_offset=1000)
+        assert err.value.row == 1013 and reason in err.value.reason and "slot 5" in err.value.reason
+        assert str(err.value) == str(cpu_err.value)
+    got = jetimg.preprocess(bad, device="cuda", invalid="skip")
+    assert list(np.flatnonzero(got["valid"] == 0)) == [13, 14]
+    assert not got["images"][13:15].any() and not got["jet_pt"][13:15].any()
+    assert_same(got, jetimg.preprocess(bad, invalid="skip"))
+
+
+def test_device_arrays_in_give_device_arrays_out(jets):
+    jets_d = cuda.to_device(jets)
+    got = jetimg.preprocess(jets_d, device="cuda", npix=25)
+    assert all(is_device_array(a) and not isinstance(a, np.ndarray) for a in got.values())
+    want = jetimg.preprocess(jets, npix=25)
+    assert_same(host(got), want)
+    out = {name: cuda.device_array_like(a) for name, a in want.items()}
+    assert jetimg.preprocess(jets_d, device="auto", npix=25, out=out) is out
+    assert_same(host(out), want)
+    with pytest.raises(jetimg.InputError, match="device array"):
+        jetimg.preprocess(jets_d, device="cuda", npix=25, out=want)
+    with pytest.raises(jetimg.InputError, match="device='cuda'"):
+        jetimg.preprocess(jets_d)
+
+
+def test_host_out_and_empty_chunks(jets):
+    out = jetimg.core.empty_outputs(len(jets), 40)
+    assert jetimg.preprocess(jets, device="cuda", out=out) is out
+    assert_same(out, jetimg.preprocess(jets))
+    empty = np.zeros((0, 30, 4), np.float32)
+    assert jetimg.preprocess(empty, device="cuda")["images"].shape == (0, 40, 40)
+    assert jetimg.preprocess(cuda.to_device(empty), device="cuda")["images"].shape == (0, 40, 40)
+
+
+def test_blocks_of_several_threads_and_threads_of_several_jets():
+    more = toy_jets(max(300, N_JETS), seed=12)[0]
+    want = jetimg.preprocess(more)
+    assert_same(jetimg.preprocess(more, device="cuda"), want)  # 128 blocks of 3 threads
+    # at most 128 threads: 128 blocks of one thread, each taking 2 or 3 jets
+    assert_same(CudaChunkProcessor(max_threads=128).run(more, Recipe()), want)
+
+
+def test_chunk_processor_over_chunks_of_changing_size(jets):
+    processor = CudaChunkProcessor()
+    more = toy_jets(2 * N_JETS, seed=13)[0]
+    cases = [(jets[:5], Recipe()), (more, Recipe()), (jets[:17], Recipe(npix=12)),
+             (jets[:9, :120].astype(np.float64), Recipe(center="leading")), (jets[:0], Recipe()),
+             (jets, Recipe(invalid="skip", normalise="max"))]
+    for start, (chunk, recipe) in enumerate(cases):
+        got = processor.run(chunk, recipe, row_offset=start)
+        assert_same({k: v.copy() for k, v in got.items()}, jetimg.preprocess(chunk, recipe), recipe)
+    bad = jets[:10].copy()
+    bad[7, 3, 0] = np.inf
+    with pytest.raises(InvalidJetError, match="row 507: slot 3: not finite"):
+        processor.run(bad, Recipe(), row_offset=500)
+    with pytest.raises(jetimg.InputError, match="host arrays"):
+        processor.run(cuda.to_device(bad), Recipe())
+
+
+def test_build_on_cuda_equals_the_cpu_build(jets, tmp_path):
+    np.save(tmp_path / "jets.npy", jets)
+    kwargs = dict(chunk_size=max(1, N_JETS // 3), npix=16)
+    workers = 1 if numba.config.ENABLE_CUDASIM else 2  # the simulator runs one kernel at a time
+    jetimg.build(tmp_path / "jets.npy", tmp_path / "cuda.zarr", device="cuda",
+                 workers=workers, **kwargs)
+    jetimg.build(tmp_path / "jets.npy", tmp_path / "cpu.zarr", device="cpu", **kwargs)
+    with jetimg.open_store(tmp_path / "cuda.zarr") as got, \
+            jetimg.open_store(tmp_path / "cpu.zarr") as want:
+        assert got.attrs == want.attrs
+        names = ("images", *PER_JET, "n_constituents", "valid")
+        assert_same({n: got[n][:] for n in names}, {n: want[n][:] for n in names},
+                    Recipe(npix=16))
+    with pytest.raises(jetimg.InputError, match="not 'processes'"):
+        jetimg.build(tmp_path / "jets.npy", tmp_path / "p.zarr", device="cuda",
+                     scheduler="processes", **kwargs)
