@@ -73,11 +73,17 @@ def check_windows(src, jets, labels, step=7):
         assert got.dtype == np.float32 and got.flags.c_contiguous
         assert got.shape == (stop - start, src.n_slots, 4)
         np.testing.assert_array_equal(got, jets[start:stop, :src.n_slots])
+        # Into a caller's buffer (the pipeline reuses one per thread): same rows.
+        buf = np.full((stop - start, src.n_slots, 4), np.nan, np.float32)
+        into, lab_into = src.read(start, stop, out=buf)
+        assert into is buf
+        np.testing.assert_array_equal(buf, got)
         if labels is None:
-            assert lab is None
+            assert lab is None and lab_into is None
         else:
             assert lab.dtype == np.int8 and lab.shape == (stop - start,)
             np.testing.assert_array_equal(lab, labels[start:stop])
+            np.testing.assert_array_equal(lab_into, lab)
 
 
 def roundtrip(src):
@@ -413,6 +419,15 @@ def test_bad_label_values(tmp_path):
     np.testing.assert_array_equal(src.read(0, 2)[1], [0, 1])
     with pytest.raises(InputError, match="hold nan in rows 0:4"):
         src.read(0, 4)
+
+
+def test_read_into_a_wrong_buffer(tmp_path, ref_frame):
+    src = open_jets(write_frame(ref_frame, tmp_path / "ref.h5", "fixed", None))
+    for bad in (np.empty((3, 5, 4), np.float64), np.empty((4, 5, 4), np.float32),
+                np.empty((3, 4, 5), np.float32).transpose(0, 2, 1)):
+        with pytest.raises(InputError, match=r"out must be a writeable C-contiguous float32 "
+                                             r"array of shape \(3, 5, 4\)"):
+            src.read(0, 3, out=bad)
 
 
 def test_read_outside(tmp_path, ref_frame):

@@ -214,13 +214,18 @@ class JetSource:
     def has_labels(self):
         return self.labels_key is not None
 
-    def read(self, start, stop):
+    def read(self, start, stop, out=None):
         """Read the jets (and labels) of rows ``start:stop``.
 
         Parameters
         ----------
         start, stop : int
             Row window, 0 <= start <= stop <= n_rows.
+        out : numpy.ndarray, optional
+            A C-contiguous float32 (stop - start, n_slots, 4) array to read the
+            jets into, and return: a caller reading chunk after chunk saves
+            the page faults of fresh memory (and, for the reference layout,
+            a copy).
 
         Returns
         -------
@@ -240,18 +245,27 @@ class JetSource:
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of {self.path}")
         n = stop - start
+        if out is not None and (not isinstance(out, np.ndarray) or out.dtype != np.float32
+                                or out.shape != (n, self.n_slots, 4)
+                                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise InputError(f"out must be a writeable C-contiguous float32 array of shape "
+                             f"{(n, self.n_slots, 4)}")
         if n == 0:
-            jets = np.empty((0, self.n_slots, 4), np.float32)
+            jets = np.empty((0, self.n_slots, 4), np.float32) if out is None else out
             return jets, (np.empty(0, np.int8) if self.has_labels else None)
         handle = self._opened()
         try:
-            jets, labels = self._read(handle, start, stop)
+            jets, labels = self._read(handle, start, stop, out)
         except InputError:
             raise
         except (OSError, KeyError, ValueError, RuntimeError) as exc:
             raise InputError(f"cannot read rows {start}:{stop} of {self.path}: "
                              f"{exc}") from exc
-        jets = np.ascontiguousarray(jets, dtype=np.float32)
+        if out is None:
+            jets = np.ascontiguousarray(jets, dtype=np.float32)
+        elif jets is not out:
+            np.copyto(out, jets, casting="same_kind")
+            jets = out
         if labels is not None:
             labels = _labels_int8(labels, self, start, stop)
         return jets, labels
@@ -314,7 +328,7 @@ class JetSource:
     def _close(self, handle):
         pass
 
-    def _read(self, handle, start, stop):
+    def _read(self, handle, start, stop, out=None):
         raise NotImplementedError
 
 
@@ -453,9 +467,23 @@ class _PandasFixedSource(_HDF5Source):
         self._parts = parts
         self._label_part = label_part
 
-    def _read(self, handle, start, stop):
+    def _read(self, handle, start, stop, out=None):
         _, datasets = handle
         n = stop - start
+        if out is not None and len(self._parts) == 1:
+            # The reference layout: the jets are columns c0:c1 of one float32
+            # block, in slot order; HDF5 reads them straight into ``out``.
+            part = self._parts[0]
+            ds = datasets[part.name]
+            if part.rows_first and part.src is None and part.label is None \
+                    and part.c1 - part.c0 == 4 * self.n_slots and ds.dtype == np.float32:
+                ds.read_direct(out.reshape(n, 4 * self.n_slots),
+                               np.s_[start:stop, part.c0:part.c1])
+                labels = None
+                if self.has_labels:
+                    labels = self._block(datasets[self._label_part.name], self._label_part,
+                                         start, stop)[:, 0]
+                return out, labels
         return _assemble(self, n, lambda part: self._block(datasets[part.name], part,
                                                             start, stop))
 
@@ -484,7 +512,7 @@ class _PandasTableSource(_HDF5Source):
         # the needed fields are most of the record (the reference layout).
         self._whole_rows = whole_rows
 
-    def _read(self, handle, start, stop):
+    def _read(self, handle, start, stop, out=None):
         _, datasets = handle
         ds = datasets[self._table]
         n = stop - start
@@ -512,7 +540,7 @@ class _HDF5ArraySource(_HDF5Source):
         super().__init__(**kw)
         self._full_slots = full_slots
 
-    def _read(self, handle, start, stop):
+    def _read(self, handle, start, stop, out=None):
         _, datasets = handle
         ds = datasets[self.key]
         if self.n_slots == self._full_slots:
@@ -900,7 +928,7 @@ class _ZarrArraySource(JetSource):
                                  f"an array is no longer {shape}")
         return jets, labels
 
-    def _read(self, handle, start, stop):
+    def _read(self, handle, start, stop, out=None):
         jets_arr, labels_arr = handle
         if self.n_slots == self._full_slots:
             jets = jets_arr[start:stop]
@@ -1041,7 +1069,7 @@ class _NpySource(JetSource):
             arrays.append(arr)
         return tuple(arrays)
 
-    def _read(self, handle, start, stop):
+    def _read(self, handle, start, stop, out=None):
         jets_arr, labels_arr = handle
         if self.n_slots == self._full_slots:
             jets = jets_arr[start:stop]
