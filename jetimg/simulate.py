@@ -7,19 +7,20 @@ GeV, the leading constituents by pT, zero-padded; labels are (N,); truth is
 Events: pp at 14 TeV, no multi-parton interactions and no pile-up, Pythia's
 default tune, each tagged resonance decaying hadronically. Jets: anti-kT, R = 0.8
 (FastJet, E-scheme) over the visible stable final-state particles
-(``isFinal() and isVisible()``: no neutrinos), kept when
-``pt_min <= pT < pt_max`` and ``|eta| < eta_max``. A signal jet must lie
-within Delta R = 0.8 (rapidity-azimuth, as the clustering) of the
-resonance's last copy before its decay and of each of its decay quarks (top:
-the b and the two quarks from the W); other jets of a signal event are
-dropped. Every jet of a QCD event in the window is kept.
+(``isFinal() and isVisible()``: no neutrinos). As in 1902.09914, only the
+leading jet of each event is considered: it is kept when
+``pt_min <= pT < pt_max`` and ``|eta| < eta_max``, and for a signal process
+when it lies within Delta R = 0.8 (rapidity-azimuth, as the clustering) of
+the resonance's last copy before its decay and of each of its decay quarks
+(top: the b and the two quarks from the W). An event gives at most one jet,
+so no two rows share an event.
 
 The hard processes (:data:`PROCESS_SETTINGS`) give boosted hadronic
 resonances efficiently: Pythia generates unweighted events in a window of
 the hard-process pT (pTHat), so every event is spent near the jet window.
 
 * ``top``: ``Top:gg2ttbar`` and ``Top:qqbar2ttbar``, W -> q q' forced (both
-  tops decay hadronically, so an event can give two top jets).
+  tops decay hadronically, so either can make the leading jet).
 * ``w``: ``WeakDoubleBoson:ffbar2WW`` with W -> q q' forced: two boosted W
   per event, back to back, about 2.2 times the jets per second of W + jet
   (``WeakBosonAndParton:qqbar2Wg``), whose recoiling parton jet is wasted.
@@ -376,29 +377,39 @@ def _process_jets(pythia8, fastjet, process, settings, count, pt_min, pt_max, et
                 p4s.append(p4)
         p4s = np.array(p4s, dtype=np.float64).reshape(-1, 4)
         sequence = fastjet.ClusterSequence(particles, definition)
-        found = 0
-        resonances = _resonances(event, pdg, fastjet) if pdg else None
-        for jet in fastjet.sorted_by_pt(sequence.inclusive_jets(pt_min)):
-            if not (jet.pt() < pt_max and abs(jet.eta()) < eta_max):
-                continue
-            if pdg:
-                match = next((r for r, quarks in resonances
-                              if _within(jet, r, quarks, fastjet)), None)
-                if match is None:
-                    continue
-                p4_truth = (match.e(), match.px(), match.py(), match.pz())
-            else:
-                p4_truth = (0.0, 0.0, 0.0, 0.0)
+        jet = _leading_jet(event, sequence, pdg, pt_min, pt_max, eta_max, fastjet)
+        if jet is None:
+            empty += 1
+        else:
+            jet, p4_truth = jet
             rows = [c.user_index() for c in jet.constituents()]
             yield _leading(p4s[rows]), p4_truth
             made += 1
-            found += 1
-            if made == count:
-                return
-        empty = 0 if found else empty + 1
+            empty = 0
         if empty >= _MAX_EMPTY_EVENTS:
             raise JetimgError(f"{empty} events of process {process!r} in a row gave no jet "
                               f"with {pt_min:g} <= pT < {pt_max:g} GeV and |eta| < {eta_max:g}")
+
+
+def _leading_jet(event, sequence, pdg, pt_min, pt_max, eta_max, fastjet):
+    """The event's leading jet and its truth four-vector, if it passes the cuts.
+
+    As 1902.09914 does, only the leading (highest-pT) jet of an event counts: it
+    must have pt_min <= pT < pt_max and |eta| < eta_max, and for a signal
+    process lie within dR 0.8 of a hadronically decaying resonance and of all
+    its decay quarks. Else the event gives no jet (never its second jet: two
+    jets of one event would be correlated rows).
+    """
+    jets = fastjet.sorted_by_pt(sequence.inclusive_jets(pt_min))
+    if not jets or not (jets[0].pt() < pt_max and abs(jets[0].eta()) < eta_max):
+        return None
+    jet = jets[0]
+    if not pdg:
+        return jet, (0.0, 0.0, 0.0, 0.0)
+    for resonance, quarks in _resonances(event, pdg, fastjet):
+        if _within(jet, resonance, quarks, fastjet):
+            return jet, (resonance.e(), resonance.px(), resonance.py(), resonance.pz())
+    return None
 
 
 def _resonances(event, pdg, fastjet):
