@@ -91,7 +91,7 @@ def test_sample_is_small_and_balanced(sample):
 
 def test_sample_layout_and_selection(sample):
     jets, labels, truth = sample
-    check_jets(jets, labels, truth.to_numpy()[:, :4].astype(np.float32), min_count=11)
+    check_jets(jets, labels, truth.to_numpy()[:, :4].astype(np.float32), min_count=5)
 
 
 def test_sample_top_mass_peaks_near_the_top(sample):
