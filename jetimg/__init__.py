@@ -28,6 +28,8 @@ _LAZY = {
     "toys": "jetimg.toys",
     "verify": "jetimg.integrity",
     "VerifyReport": "jetimg.integrity",
+    "train": "jetimg.train",
+    "metrics": "jetimg.metrics",
     "plots": "jetimg.plots",
 }
 

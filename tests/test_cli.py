@@ -118,10 +118,12 @@ def test_version_is_fast():
 
 def test_version_and_help_import_nothing_heavy():
     code = ("import sys\nfrom click.testing import CliRunner\nfrom jetimg_cli.main import cli\n"
-            "for args in (['--version'], ['--help'], ['build', '--help'], ['info', '--help']):\n"
+            "for args in (['--version'], ['--help'], ['build', '--help'], ['info', '--help'],\n"
+            "             ['verify', '--help'], ['train', '--help'], ['predict', '--help'],\n"
+            "             ['evaluate', '--help'], ['plot', 'average', '--help']):\n"
             "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
-            "print(sorted(m for m in ('numba', 'dask', 'zarr', 'h5py', 'pandas', 'distributed')"
-            " if m in sys.modules))")
+            "print(sorted(m for m in ('numba', 'dask', 'zarr', 'h5py', 'pandas', 'distributed',"
+            " 'keras', 'jax', 'matplotlib') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr

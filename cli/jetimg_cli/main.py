@@ -315,6 +315,11 @@ from jetimg_cli.simulate import simulate  # noqa: E402  (its own module: click o
 
 cli.add_command(simulate)
 
+from jetimg_cli.train import evaluate, predict, train  # noqa: E402  (click only at import)
+
+cli.add_command(train)
+cli.add_command(predict)
+cli.add_command(evaluate)
 from jetimg_cli.plot import plot  # noqa: E402
 cli.add_command(plot)
 

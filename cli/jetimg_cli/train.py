@@ -1,0 +1,226 @@
+"""``jetimg train``, ``jetimg predict``, ``jetimg evaluate``: a CNN tagger on image stores.
+
+Each command calls one function of :mod:`jetimg.train` and prints one summary
+line. Keras (the ``train`` extra) is imported inside the library calls, so
+``--help`` and ``evaluate --scores`` work without it.
+"""
+
+import functools
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+import zipfile
+
+import click
+
+from jetimg_cli.progress import progress_bar
+
+from jetimg.errors import JetimgError, OutputExistsError
+
+ARCHS = ("challenge", "deeptop")
+
+
+def _errors(func):
+    """JetimgError -> one line and exit 1; Ctrl-C -> exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except JetimgError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt as exc:
+            result = getattr(exc, "result", None)
+            if result is not None:
+                click.echo(f"\ninterrupted after {result.epochs_run} epochs: the best so far "
+                           f"(epoch {result.best_epoch}) is in {result.output}", err=True)
+            else:
+                click.echo("\ninterrupted: nothing was written", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _fmt_rejection(value):
+    return "inf" if math.isinf(value) else f"{value:.1f}"
+
+
+@click.command()
+@click.argument("train_store", type=click.Path(exists=True, path_type=str))
+@click.option("--val", "val_store", required=True, type=click.Path(exists=True, path_type=str),
+              help="Validation store (early stopping and the best checkpoint use its loss).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Model file to write (*.keras), the best epoch by validation loss.")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Most epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+              show_default=True, help="Adam's learning rate.")
+@click.option("--arch", type=click.Choice(ARCHS), default="challenge", show_default=True,
+              help="challenge: the challenge's winning CNN; deeptop: DeepTop-style CNN.")
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Stop after this many epochs without a lower validation loss.")
+@click.option("--seed", type=int, default=None,
+              help="Seed weights, dropout, noise and shuffling (reproducible on one backend).")
+@click.option("--log", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="CSV log per epoch [default: OUTPUT stem + _log.csv].")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Plot of loss and accuracy per epoch [default: OUTPUT stem + _history.png].")
+@click.option("--npix", type=click.IntRange(min=1), default=None,
+              help="Image side for constituents files (images made on the fly; "
+                   "other options: the default recipe).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Threads reading batches ahead of training.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT.")
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
+@_errors
+def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience, seed, log,
+          plot, npix, workers, overwrite, quiet):
+    """Train a CNN top tagger on TRAIN_STORE, streaming it chunk by chunk.
+
+    TRAIN_STORE and --val are image stores (jetimg build: Zarr, HDF5 or
+    --layout pandas-images) with labels, or constituents files whose images
+    are made on the fly. Adam, early stopping and the best checkpoint on the
+    validation loss, a CSV log and a history plot beside OUTPUT; one line per
+    epoch on stderr. Needs the 'train' extra: pip install 'jetimg[train]'
+    (KERAS_BACKEND picks a backend other than JAX).
+
+    \b
+    Examples:
+      jetimg train train_img.zarr --val val_img.zarr -o model.keras
+      jetimg train train_img.zarr --val val_img.zarr -o dt.keras --arch deeptop --epochs 5
+      jetimg train train.h5 --val val.h5 -o model.keras --npix 40 --seed 1
+    """
+    from jetimg import Recipe
+    from jetimg.train import train as run
+
+    recipe = Recipe(npix=npix) if npix is not None else None
+    lines = None if quiet else functools.partial(click.echo, err=True)
+    result = run(train_store, val_store, output, epochs=epochs, batch_size=batch_size, lr=lr,
+                 arch=arch, patience=patience, seed=seed, log=log, plot=plot,
+                 overwrite=overwrite, recipe=recipe, workers=workers, progress=lines)
+    stop = ", stopped early" if result.stopped_early else ""
+    click.echo(f"{arch} CNN, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
+               f"epochs{stop} in {result.seconds:.0f} s ({result.images_per_second:,.0f} "
+               f"img/s); best epoch {result.best_epoch}: val_loss {result.best_val_loss:.4f}, "
+               f"val_acc {result.best_val_accuracy:.4f} -> {result.output}"
+               + (f", {result.log}" if result.log else "")
+               + (f", {result.plot}" if result.plot else ""))
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("store", type=click.Path(exists=True, path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Scores to write (.npy, float32, one per row of STORE).")
+@click.option("--zip", "make_zip", is_flag=True,
+              help="Also write OUTPUT's .npy in a .zip beside it (a challenge submission).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_errors
+def predict(model, store, output, make_zip, batch_size, overwrite, quiet):
+    """Write the signal probability of every jet of STORE, in its row order.
+
+    STORE must be made with the model's recipe (checked), or be a
+    constituents file (its images are made with the model's recipe). Invalid
+    jets keep their row (the score of an empty image).
+
+    \b
+    Examples:
+      jetimg predict model.keras test_img.zarr -o scores.npy
+      jetimg predict model.keras test_img.h5 -o scores.npy --zip
+    """
+    from jetimg.train import predict as run
+
+    output = pathlib.Path(output)
+    if output.suffix != ".npy":
+        raise click.BadParameter("must end in .npy", param_hint="-o/--output")
+    archive = output.with_suffix(".zip")
+    for path in [output] + ([archive] if make_zip else []):
+        if path.exists() and not overwrite:
+            raise OutputExistsError(f"output {path} already exists; use --overwrite")
+    started = time.perf_counter()
+    with progress_bar(quiet) as progress:
+        scores = run(model, store, batch_size=batch_size, progress=progress)
+    tmp = output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}.npy")
+    import numpy as np
+
+    np.save(tmp, scores)
+    os.replace(tmp, output)
+    if make_zip:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(output, arcname=output.name)
+    seconds = time.perf_counter() - started
+    click.echo(f"{len(scores)} scores (mean {float(scores.mean()) if len(scores) else 0:.3f}) "
+               f"in {seconds:.1f} s ({len(scores) / max(seconds, 1e-9):,.0f} jets/s) -> "
+               f"{output}" + (f", {archive}" if make_zip else ""))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=str), metavar="[MODEL] STORE")
+@click.option("--scores", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              default=None, help="Scores (.npy from jetimg predict) instead of a MODEL.")
+@click.option("--signal-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.3,
+              show_default=True, help="eps_S of the background rejection 1/eps_B.")
+@click.option("--plots", "prefix", type=click.Path(path_type=str), default=None,
+              help="Write PREFIX_roc.png and PREFIX_scores.png [default: STORE's path "
+                   "without suffix].")
+@click.option("--no-plots", is_flag=True, help="No plots.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON (inf as null).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_errors
+def evaluate(paths, scores, signal_efficiency, prefix, no_plots, as_json, batch_size, quiet):
+    """AUC, accuracy and background rejection of a tagger on a labelled STORE.
+
+    Scores STORE with MODEL, or takes --scores. Reports the AUC, the accuracy
+    (cut at 0.5) and 1/eps_B at eps_S = 0.3, as arXiv:1902.09914 does (its
+    CNN: AUC 0.981, 1/eps_B ~ 900 on 1.2M training jets); invalid jets are
+    left out. Plots the ROC curve (1/eps_B against eps_S, log scale) and the
+    score distributions per class. --scores needs no Keras.
+
+    \b
+    Examples:
+      jetimg evaluate model.keras test_img.zarr
+      jetimg evaluate --scores scores.npy test_img.zarr --json
+    """
+    from jetimg.train import evaluate as run
+
+    if scores is None and len(paths) != 2:
+        raise click.UsageError("give MODEL STORE, or --scores SCORES STORE")
+    if scores is not None and len(paths) != 1:
+        raise click.UsageError("with --scores give only STORE")
+    store = paths[-1]
+    model = paths[0] if scores is None else None
+    with progress_bar(quiet or scores is not None) as progress:
+        result = run(store, model=model, scores=scores, signal_efficiency=signal_efficiency,
+                     batch_size=batch_size, progress=progress)
+    m = result.metrics
+    written = []
+    if not no_plots:
+        from jetimg.plots.style import save_figure
+        from jetimg.plots.training import plot_roc, plot_scores
+
+        base = prefix if prefix is not None else str(pathlib.Path(store.rstrip("/"))
+                                                     .with_suffix(""))
+        written.append(save_figure(plot_roc(result.labels, result.scores,
+                                            signal_efficiency=signal_efficiency),
+                                   f"{base}_roc.png"))
+        written.append(save_figure(plot_scores(result.labels, result.scores),
+                                   f"{base}_scores.png"))
+    if as_json:
+        out = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in m.items()}
+        out["plots"] = [str(p) for p in written]
+        click.echo(json.dumps(out, indent=1))
+        return
+    click.echo(f"{m['n_jets']} jets ({m['n_signal']} signal, {m['n_background']} background"
+               + (f", {m['n_invalid']} invalid left out" if m["n_invalid"] else "")
+               + f"): AUC {m['auc']:.4f}, accuracy {m['accuracy']:.4f}, 1/eps_B "
+               f"{_fmt_rejection(m['background_rejection'])} at eps_S = "
+               f"{m['signal_efficiency']:g}"
+               + (f" -> {', '.join(str(p) for p in written)}" if written else ""))

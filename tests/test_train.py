@@ -1,0 +1,387 @@
+"""The CNN trainer (jetimg.train), its metrics (jetimg.metrics) and commands.
+
+Toy jets at npix 16 (a few thousand, one or two epochs) keep the file to
+seconds of training; the model is trained once per module.
+"""
+
+import json
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import jetimg
+from jetimg import metrics
+from jetimg.errors import InputError, JetimgError, OutputExistsError
+from jetimg.toys import toy_jets
+
+from jetimg import train as T
+from jetimg_cli.main import cli
+
+try:
+    T._keras()              # selects JAX when the configured backend is not installed
+except JetimgError as exc:  # pragma: no cover
+    pytest.skip(f"no Keras 3: {exc}", allow_module_level=True)
+
+NPIX = 16
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
+
+
+def _save(folder, name, jets, labels=None):
+    np.save(folder / f"{name}_jets.npy", jets)
+    if labels is not None:
+        np.save(folder / f"{name}_labels.npy", labels)
+        return folder / f"{name}_jets.npy", str(folder / f"{name}_labels.npy")
+    return folder / f"{name}_jets.npy", None
+
+
+def _store(folder, name, jets, labels=None, out=None, **options):
+    path, labels_key = _save(folder, name, jets, labels)
+    out = folder / (out or f"{name}.zarr")
+    jetimg.build(path, out, npix=options.pop("npix", NPIX), labels_key=labels_key, **options)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Toy stores: train (3,000 jets, Zarr), val (1,000, HDF5) and the val jets."""
+    folder = tmp_path_factory.mktemp("train")
+    train_jets, train_labels = toy_jets(3000, seed=11)
+    val_jets, val_labels = toy_jets(1000, seed=12)
+    return {"folder": folder,
+            "train": _store(folder, "train", train_jets, train_labels),
+            "val": _store(folder, "val", val_jets, val_labels, out="val.h5"),
+            "val_jets": val_jets, "val_labels": val_labels}
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    """The default CNN trained two epochs on the toy store."""
+    lines = []
+    result = T.train(data["train"], data["val"], data["folder"] / "model.keras", epochs=2,
+                     seed=1, progress=lines.append)
+    return result, lines
+
+
+# ---------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------
+
+def test_train_separates_toy_jets(data, trained):
+    result, lines = trained
+    assert result.epochs_run == 2 and len(lines) == 2
+    assert lines[0].startswith("epoch 1/2  loss ") and "img/s" in lines[0]
+    assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    assert (result.n_train, result.n_val) == (3000, 1000)
+    evaluation = T.evaluate(data["val"], model=result.output)
+    assert evaluation.metrics["auc"] > 0.8, evaluation.metrics
+    assert evaluation.metrics["n_jets"] == 1000
+    # the log has one row per epoch; the history plot exists
+    log = (data["folder"] / "model_log.csv").read_text().splitlines()
+    assert len(log) == 3 and log[0].split(",")[0] == "epoch"
+    assert (data["folder"] / "model_history.png").stat().st_size > 0
+
+
+def test_input_scale_makes_pixels_order_one(data, trained):
+    result, _ = trained
+    images = jetimg.open_store(data["train"])["images"][:1000].astype(np.float64)
+    scaled = images * result.input_scale
+    assert np.mean(scaled ** 2) == pytest.approx(1.0, rel=0.05)
+    assert np.abs(images[images > 0]).mean() < 0.2          # raw: far below 1
+
+
+def test_model_file_is_self_contained(data, trained):
+    """keras.saving.load_model alone gives the same scores: the scaling is inside."""
+    import keras
+
+    result, _ = trained
+    meta = T.read_metadata(result.output)
+    assert meta["arch"] == "challenge" and meta["npix"] == NPIX
+    assert meta["input_scale"] == pytest.approx(result.input_scale)
+    assert meta["recipe"] == jetimg.open_store(data["train"]).attrs["recipe"]
+    assert meta["best_epoch"] == result.best_epoch
+    images = jetimg.open_store(data["val"])["images"][:]
+    plain = keras.saving.load_model(result.output).predict(images, verbose=0)[:, 1]
+    scores = T.predict(result.output, data["val"])
+    np.testing.assert_allclose(scores, plain, atol=1e-5)
+    with zipfile.ZipFile(result.output) as z:
+        assert T.METADATA_NAME in z.namelist()
+
+
+def test_output_exists_refused(data, trained, tmp_path):
+    result, _ = trained
+    other = _store(tmp_path, "o", data["val_jets"][:100], data["val_labels"][:100], npix=20)
+    with pytest.raises(InputError, match="has 20x20 images but the training data"):
+        T.train(data["train"], other, tmp_path / "m.keras", epochs=1)
+    assert list(tmp_path.glob("*.keras")) == []
+    with pytest.raises(OutputExistsError, match="already exists"):
+        T.train(data["train"], data["val"], result.output, epochs=1)
+    with pytest.raises(InputError, match="must end in .keras"):
+        T.train(data["train"], data["val"], data["folder"] / "model.h5", epochs=1)
+
+
+def test_seed_reproducible_and_deeptop(data, tmp_path):
+    runs = []
+    for i in range(2):
+        r = T.train(data["train"], data["val"], tmp_path / f"dt{i}.keras", arch="deeptop",
+                    epochs=1, seed=5, batch_size=256, log=False, plot=False)
+        runs.append(T.predict(r.output, data["val"]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not (tmp_path / "dt0_log.csv").exists()
+
+
+def test_interrupt_keeps_best_model(data, tmp_path):
+    """Ctrl-C during training writes the best model so far, then re-raises."""
+    def progress(line):
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        T.train(data["val"], data["val"], tmp_path / "i.keras", arch="deeptop", epochs=5,
+                seed=1, progress=progress, plot=False)
+    result = info.value.result
+    assert result.epochs_run in (1, 2) and T.read_metadata(result.output)["interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["i.keras", "i_log.csv"]
+
+
+def test_build_model_shapes():
+    for arch in T.ARCHS:
+        model = T.build_model(arch, 40, input_scale=3.0)
+        assert model.input_shape == (None, 40, 40) and model.output_shape == (None, 2)
+    with pytest.raises(InputError, match="npix >= 9"):
+        T.build_model("challenge", 8)
+    with pytest.raises(InputError, match="choose one of challenge, deeptop"):
+        T.build_model("resnet", 40)
+
+
+# ---------------------------------------------------------------------------
+# predict: row order, layouts, recipe checks
+# ---------------------------------------------------------------------------
+
+def test_predict_keeps_row_order(data, trained, tmp_path):
+    result, _ = trained
+    perm = np.random.default_rng(3).permutation(len(data["val_jets"]))
+    shuffled = _store(tmp_path, "shuffled", data["val_jets"][perm], data["val_labels"][perm])
+    scores = T.predict(result.output, data["val"])
+    np.testing.assert_allclose(T.predict(result.output, shuffled), scores[perm], atol=1e-6)
+    # the constituents file itself: images made with the model's recipe
+    jets_file, _ = _save(tmp_path, "raw", data["val_jets"])
+    np.testing.assert_allclose(T.predict(result.output, jets_file), scores, atol=1e-6)
+
+
+def test_predict_pandas_images_layout(data, trained, tmp_path):
+    pytest.importorskip("tables")
+    result, _ = trained
+    path, labels_key = _save(tmp_path, "p", data["val_jets"][:300], data["val_labels"][:300])
+    jetimg.build(path, tmp_path / "p_img.h5", npix=NPIX, labels_key=labels_key,
+                 layout="pandas-images")
+    source = T.open_images(tmp_path / "p_img.h5")
+    assert (source.layout, source.npix, source.n_rows) == ("pandas-images", NPIX, 300)
+    np.testing.assert_array_equal(source.labels_all(), data["val_labels"][:300])
+    scores = T.predict(result.output, tmp_path / "p_img.h5")
+    np.testing.assert_allclose(scores, T.predict(result.output, data["val"])[:300], atol=1e-6)
+
+
+def test_predict_checks_recipe(data, trained, tmp_path):
+    result, _ = trained
+    jets, labels = data["val_jets"][:100], data["val_labels"][:100]
+    other_npix = _store(tmp_path, "a", jets, labels, npix=20)
+    with pytest.raises(InputError, match="has 20x20 images but the model .* expects 16x16"):
+        T.predict(result.output, other_npix)
+    other_center = _store(tmp_path, "b", jets, labels, center="leading")
+    with pytest.raises(InputError, match="another recipe .* center='leading' "
+                                         r"\(expected 'centroid'\)"):
+        T.predict(result.output, other_center)
+
+
+def test_invalid_jets_kept_in_predict_dropped_in_training(data, trained, tmp_path):
+    result, _ = trained
+    more_jets, more_labels = toy_jets(3000, seed=13)
+    jets = np.concatenate([data["val_jets"], more_jets])          # 4,000 jets: 4 chunks
+    labels = np.concatenate([data["val_labels"], more_labels])
+    bad = [3, 1200, 2999]
+    jets[bad, 0, 0] = np.nan
+    store = _store(tmp_path, "inv", jets, labels, invalid="skip")
+    scores = T.predict(result.output, store)
+    assert scores.shape == (len(jets),) and np.isfinite(scores).all()
+    data_set = T.StoreDataset(store, batch_size=64, seed=0)
+    assert data_set.n_jets == len(jets) - 3 and data_set.n_invalid == 3
+    assert not np.isin(bad, data_set.order).any()
+    evaluation = T.evaluate(store, scores=scores)
+    assert evaluation.metrics["n_invalid"] == 3 and evaluation.metrics["n_jets"] == len(jets) - 3
+
+
+def test_store_without_labels(data, trained, tmp_path):
+    result, _ = trained
+    store = _store(tmp_path, "nolab", data["val_jets"][:200])
+    scores = T.predict(result.output, store)
+    assert scores.shape == (200,)
+    for kwargs in ({"model": result.output}, {"scores": scores}):
+        with pytest.raises(InputError, match="has no labels: evaluate needs the truth"):
+            T.evaluate(store, **kwargs)
+    with pytest.raises(InputError, match="has no labels"):
+        T.StoreDataset(store)
+
+
+# ---------------------------------------------------------------------------
+# datasets
+# ---------------------------------------------------------------------------
+
+def test_store_dataset_streams_chunks_and_shuffles(data):
+    ds = T.StoreDataset(data["train"], batch_size=100, seed=4, buffer_size=2000)
+    assert len(ds) == 30 and ds.chunk_rows == 1000 and ds.buffer_chunks == 2
+    store = jetimg.open_store(data["train"])
+    images, labels = store["images"][:], store["labels"][:]
+    epochs = []
+    for _ in range(2):
+        rows = ds.order.copy()
+        assert sorted(rows.tolist()) == list(range(3000))      # a permutation of the rows
+        # a buffer of two chunks: the first 2000 rows come from two chunks only
+        assert len(np.unique(rows[:2000] // 1000)) == 2
+        for i in range(len(ds)):
+            x, y = ds[i]
+            np.testing.assert_array_equal(x, images[rows[i * 100:(i + 1) * 100]])
+            np.testing.assert_array_equal(y, labels[rows[i * 100:(i + 1) * 100]])
+        epochs.append(rows)
+        ds.on_epoch_end()
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert ds.reads == 3                        # whole chunks, each read once
+    assert T.pipeline_rate(ds) > 0 and ds.reads == 6
+    again = T.StoreDataset(data["train"], batch_size=100, seed=4, buffer_size=2000)
+    np.testing.assert_array_equal(again.order, epochs[0])
+    ordered = T.StoreDataset(data["val"], batch_size=300, shuffle=False)
+    assert len(ordered) == 4 and len(ordered[3][0]) == 100
+    np.testing.assert_array_equal(ordered[1][0], jetimg.open_store(data["val"])["images"][300:600])
+
+
+def test_jet_dataset_makes_the_store_images(data, tmp_path):
+    jets, labels = toy_jets(1500, seed=14)
+    jets[7, 0, 0] = np.inf
+    path, labels_key = _save(tmp_path, "otf", jets, labels)
+    ds = T.JetDataset(path, jetimg.Recipe(npix=NPIX), batch_size=500, shuffle=False,
+                      labels_key=labels_key)
+    x, y, w = ds[0]
+    out = jetimg.preprocess(jets[:500], npix=NPIX, invalid="skip")
+    np.testing.assert_array_equal(x, out["images"])
+    np.testing.assert_array_equal(y, labels[:500])
+    assert w[7] == 0 and w.sum() == 499
+    shuffled = T.JetDataset(path, jetimg.Recipe(npix=NPIX), batch_size=500, seed=1,
+                            labels_key=labels_key)
+    assert sorted(shuffled.order.tolist()) == list(range(1500))
+
+
+def test_train_on_the_fly_cli(data, tmp_path):
+    """jetimg train on constituents files (no image store), then predict and evaluate."""
+    import h5py
+
+    for name, (jets, labels) in (("t", toy_jets(1000, seed=21)),
+                                 ("v", (data["val_jets"][:500], data["val_labels"][:500]))):
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:    # labels beside the jets
+            f["jets"], f["labels"] = jets, labels
+    model = tmp_path / "otf.keras"
+    result = invoke("train", tmp_path / "t.h5", "--val", tmp_path / "v.h5", "-o", model,
+                    "--npix", NPIX, "--arch", "deeptop", "--epochs", 1, "--seed", 2)
+    assert result.exit_code == 0, result.output
+    assert "deeptop CNN, 1000 jets (val 500), 1 epochs" in result.stdout
+    assert T.read_metadata(model)["recipe"]["npix"] == NPIX
+    result = invoke("predict", model, tmp_path / "v.h5", "-o", tmp_path / "s.npy", "--zip", "-q")
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(tmp_path / "s.zip") as z:
+        assert z.namelist() == ["s.npy"]
+    result = invoke("evaluate", "--scores", tmp_path / "s.npy", tmp_path / "v.h5", "--json",
+                    "--plots", tmp_path / "ev")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["n_jets"] == 500 and 0.5 < out["auc"] <= 1.0
+    assert (tmp_path / "ev_roc.png").exists() and (tmp_path / "ev_scores.png").exists()
+
+
+def test_cli_errors(data, trained, tmp_path):
+    result, _ = trained
+    nolab = _store(tmp_path, "nl", data["val_jets"][:50])
+    out = invoke("evaluate", result.output, nolab, "--no-plots")
+    assert out.exit_code == 1 and "has no labels: evaluate needs the truth" in out.output
+    out = invoke("evaluate", nolab)
+    assert out.exit_code == 2 and "give MODEL STORE, or --scores SCORES STORE" in out.output
+    out = invoke("predict", result.output, nolab, "-o", tmp_path / "s.txt")
+    assert out.exit_code == 2 and "must end in .npy" in out.output
+    out = invoke("train", data["train"], "--val", data["val"], "-o", result.output)
+    assert out.exit_code == 1 and "already exists" in out.output
+
+
+# ---------------------------------------------------------------------------
+# metrics, plots, missing keras
+# ---------------------------------------------------------------------------
+
+def _auc_pairs(labels, scores):
+    s, b = scores[labels == 1][:, None], scores[labels == 0][None, :]
+    return float(((s > b) + 0.5 * (s == b)).mean())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(10, int), np.zeros(37, int)]
+    scores = rng.integers(0, 12, len(labels)).astype(float)   # many ties
+    scores[:10] += 3
+    assert metrics.auc(labels, scores) == pytest.approx(_auc_pairs(labels, scores))
+    # eps_S = 0.3 is three of ten signal jets: the cut at the third-highest signal score
+    third = np.sort(scores[:10])[-3]
+    eps_b = np.mean(scores[10:] >= third)
+    expected = np.inf if eps_b == 0 else 1 / eps_b
+    if np.count_nonzero(scores[:10] >= third) == 3:           # 0.3 is a point of the ROC
+        assert metrics.background_rejection(labels, scores) == pytest.approx(expected)
+    eps_s, eps_b_curve, thresholds = metrics.roc_curve(labels, scores)
+    assert np.all(np.diff(eps_s) >= 0) and np.all(np.diff(eps_b_curve) >= 0)
+    for t, es, eb in zip(thresholds[1:], eps_s[1:], eps_b_curve[1:]):
+        assert es == np.mean(scores[:10] >= t) and eb == np.mean(scores[10:] >= t)
+    # the trapezoid under the ROC is the AUC
+    assert np.trapezoid(eps_s, eps_b_curve) == pytest.approx(metrics.auc(labels, scores))
+
+
+def test_metrics_hand_computed():
+    labels = [1, 1, 1, 0, 0]
+    scores = [0.9, 0.6, 0.3, 0.6, 0.1]
+    # pairs (s, b): (.9,.6) 1, (.9,.1) 1, (.6,.6) 1/2, (.6,.1) 1, (.3,.6) 0, (.3,.1) 1 -> 4.5/6
+    assert metrics.auc(labels, scores) == 0.75
+    # eps_S = 1/3 at the cut 0.9 (no background); 0.3 lies on the way from (0,0) to it
+    assert metrics.background_rejection(labels, scores) == np.inf
+    # eps_S = 2/3 at 0.6, eps_B = 1/2 there: 1/eps_B = 2
+    assert metrics.background_rejection(labels, scores, 2 / 3) == pytest.approx(2.0)
+    assert metrics.accuracy(labels, scores) == 0.6
+    with pytest.raises(InputError, match="both classes"):
+        metrics.auc([1, 1], [0.2, 0.3])
+    with pytest.raises(InputError, match="must be 0 .* or 1"):
+        metrics.auc([0, 2], [0.2, 0.3])
+    with pytest.raises(InputError, match="differ in length"):
+        metrics.auc([0, 1], [0.2])
+
+
+def test_plots(data, trained):
+    from matplotlib.figure import Figure
+
+    from jetimg.plots.training import plot_history, plot_roc, plot_scores
+
+    result, _ = trained
+    labels = np.r_[np.zeros(50), np.ones(50)]
+    scores = np.r_[np.linspace(0, 0.6, 50), np.linspace(0.4, 1, 50)]
+    for fig in (plot_roc(labels, scores), plot_scores(labels, scores),
+                plot_history(data["folder"] / "model_log.csv"), plot_history(result.history)):
+        assert isinstance(fig, Figure)
+    assert plot_roc(labels, scores).axes[0].get_yscale() == "log"
+
+
+def test_without_keras(data, monkeypatch):
+    """evaluate --scores needs no Keras; training names the extra to install."""
+    monkeypatch.setitem(sys.modules, "keras", None)
+    with pytest.raises(JetimgError, match=r"pip install 'jetimg\[train\]'"):
+        T._keras()
+    scores = np.asarray(jetimg.open_store(data["val"])["labels"][:], float)
+    evaluation = T.evaluate(data["val"], scores=scores)
+    assert evaluation.metrics["auc"] == 1.0
