@@ -425,16 +425,21 @@ def _ignore_signals():
 
 def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id, device):
     """Run one Dask task per ``(start, stop)`` chunk; return the number of invalid jets."""
-    import dask
-
     hdf5 = writers.store_format(store) == "hdf5"
     if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
         return _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5,
                                 build_id, device)
+    import dask.local
+    import dask.multiprocessing
+    import dask.threaded
+
     lock = FileLock(str(store) + ".lock") if hdf5 else None
-    tasks = [dask.delayed(process_chunk, pure=False)(
-        source, str(store), start, stop, recipe, lock, build_id, device)
-        for start, stop in chunks]
+    # A plain task graph run by dask's local scheduler with our own pool (the
+    # generic dask.compute would import dask.distributed to look for a client).
+    graph = {("chunk", i): (process_chunk, source, str(store), start, stop, recipe, lock,
+                            build_id, device)
+             for i, (start, stop) in enumerate(chunks)}
+    keys = list(graph)
     workers = workers or os.cpu_count() or 1
     pool = None
     if scheduler == "threads":
@@ -444,8 +449,12 @@ def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, bui
     callbacks = _ProgressCallback(progress) if progress else contextlib.nullcontext()
     try:
         with callbacks:
-            results = dask.compute(*tasks, scheduler=scheduler, pool=pool) \
-                if pool is not None else dask.compute(*tasks, scheduler=scheduler)
+            if scheduler == "threads":
+                results = dask.threaded.get(graph, keys, pool=pool, num_workers=workers)
+            elif scheduler == "processes":
+                results = dask.multiprocessing.get(graph, keys, pool=pool, num_workers=workers)
+            else:
+                results = dask.local.get_sync(graph, keys)
     finally:
         if pool is not None:  # let running tasks end before the caller cleans up
             pool.shutdown(wait=True, cancel_futures=True)

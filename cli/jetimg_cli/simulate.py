@@ -45,9 +45,9 @@ def simulate(output, n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_min
     """Generate jets with Pythia 8 and FastJet into a top-tagging layout file.
 
     pp at 14 TeV without multi-parton interactions or pile-up; anti-kT R=0.8
-    jets of visible final-state particles with pT in [PT_MIN, PT_MAX) and
-    |eta| < ETA_MAX; signal jets matched within 0.8 to the resonance and its
-    decay quarks. Needs the 'sim' extra: pip install 'jetimg[sim]'.
+    jets of visible final-state particles; the leading jet of each event, kept
+    with pT in [PT_MIN, PT_MAX) and |eta| < ETA_MAX; signal jets matched within
+    0.8 to the resonance and its decay quarks. Needs the 'sim' extra: pip install 'jetimg[sim]'.
 
     \b
     Examples:
