@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import hashlib
 import os
 import pathlib
@@ -35,9 +36,10 @@ from .io import checkpoints, writers
 from .io.readers import open_jets
 from .recipe import Recipe
 
-__all__ = ["build", "build_progress", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS", "SCHEDULERS"]
+__all__ = ["build", "build_progress", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS",
+           "SCHEDULERS"]
 
-DEFAULT_CHUNK_SIZE = 50_000
+DEFAULT_CHUNK_SIZE = 20_000
 IMAGE_CHUNK_ROWS = 1_000
 LAYOUTS = ("store", "pandas-images")
 SCHEDULERS = ("threads", "processes", "synchronous")
@@ -301,8 +303,9 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
                 build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
         if progress:
             progress = _Counter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
-        n_invalid = _run_chunks(source, store, todo, recipe, workers, scheduler, progress,
-                                build_id, device)
+        with _gc_frozen():
+            n_invalid = _run_chunks(source, store, todo, recipe, workers, scheduler, progress,
+                                    build_id, device)
         if resume:
             n_invalid = _count_invalid(store)
         writers.mark_complete(store)
@@ -421,6 +424,28 @@ def _ignore_signals():
     lets their running chunk finish (a killed worker only loses its chunk)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _gc_frozen():
+    """Keep the objects that exist before the chunks run out of the garbage
+    collector's passes (``gc.freeze``), and give them back afterwards.
+
+    numba, Dask and Zarr leave hundreds of thousands of objects behind their
+    imports; Zarr's writes allocate enough to trigger full collections that
+    walk them all, about a tenth of a build's time (measured: 6.2 s -> 5.3 s for
+    1.2M jets). Nothing is changed if the caller froze objects already.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    import dask.threaded  # noqa: F401  (imported before the freeze, as zarr is)
+
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id, device):

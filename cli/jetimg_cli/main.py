@@ -167,7 +167,7 @@ def cli():
 @click.option("--labels-key", default=None,
               help="Labels dataset or column (default: is_signal_new / labels when present).")
 @click.option("--chunk-size", type=int, default=None,
-              help="Jets per Dask task [default: 50000].")
+              help="Jets per Dask task [default: 20000].")
 @click.option("--limit", type=int, default=None, help="Take only the first N rows.")
 @click.option("--workers", type=int, default=None, help="Local threads or processes [default: cores].")
 @click.option("--scheduler", default="threads", show_default=True,
