@@ -107,6 +107,11 @@ def _buffers(n_jets, n_slots, npix):
     return _local.jets, _local.out
 
 
+def _load_kernel(recipe):
+    """Run the serial CPU kernel once on one empty jet (loads it from the cache)."""
+    preprocess(np.zeros((1, 1, 4), np.float32), recipe, parallel=False)
+
+
 def _cuda_processor():
     """This thread's CUDA chunk processor (its stream and pinned buffers are reused)."""
     if getattr(_local, "cuda", None) is None:
@@ -248,6 +253,8 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         raise InputError("device 'cuda' runs with the threads scheduler (or a dask.distributed "
                          "cluster), not 'processes': forked workers cannot use the GPU "
                          "the parent opened")
+    if device == "cpu":  # load the kernel from numba's cache while the store is being made
+        threading.Thread(target=_load_kernel, args=(recipe,), daemon=True).start()
     exists = output.exists() or output.is_symlink()
     if resume:
         _check_resumable(output, fmt, layout, overwrite, exists)
