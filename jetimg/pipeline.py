@@ -253,8 +253,6 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         raise InputError("device 'cuda' runs with the threads scheduler (or a dask.distributed "
                          "cluster), not 'processes': forked workers cannot use the GPU "
                          "the parent opened")
-    if device == "cpu":  # load the kernel from numba's cache while the store is being made
-        threading.Thread(target=_load_kernel, args=(recipe,), daemon=True).start()
     exists = output.exists() or output.is_symlink()
     if resume:
         _check_resumable(output, fmt, layout, overwrite, exists)
@@ -272,6 +270,8 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         if limit > source.n_rows:
             raise InputError(f"limit={limit} is beyond the input's {source.n_rows} rows")
         n_rows = int(limit)
+    if device == "cpu":  # load the kernel from numba's cache while the store is being made
+        threading.Thread(target=_load_kernel, args=(recipe,), daemon=True).start()
 
     attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
              "input": pathlib.Path(str(input)).name, "input_rows": int(source.n_rows),
