@@ -19,6 +19,7 @@ import dataclasses
 import fcntl
 import gc
 import hashlib
+import multiprocessing
 import os
 import pathlib
 import signal
@@ -477,7 +478,11 @@ def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, bui
     if scheduler == "threads":
         pool = ThreadPoolExecutor(workers)
     elif scheduler == "processes":
-        pool = ProcessPoolExecutor(workers, initializer=_ignore_signals)
+        # forkserver, not fork: this process may run threads (zarr's event
+        # loop, numba's, JAX's after training) that a forked child would
+        # inherit in whatever state they were, locks included.
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
+                                   initializer=_ignore_signals)
     callbacks = _ProgressCallback(progress) if progress else contextlib.nullcontext()
     try:
         with callbacks:

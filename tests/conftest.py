@@ -25,3 +25,13 @@ def toys_small():
 def l1(a, b):
     """Per-image L1 distance of two image stacks (N, npix, npix)."""
     return np.abs(a.astype(np.float64) - b.astype(np.float64)).sum(axis=(1, 2))
+
+
+@pytest.fixture
+def local_cluster():
+    """A dask.distributed LocalCluster of two worker processes (one thread each),
+    closed after the test, leaving no default Client behind."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        yield cluster

@@ -402,15 +402,6 @@ def test_pandas_images_needs_hdf5(inputs, tmp_path):
 # dask.distributed
 # ---------------------------------------------------------------------------
 
-@pytest.fixture
-def local_cluster():
-    """A two-process LocalCluster, closed after the test (no default Client left)."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None) as cluster:
-        yield cluster
-
-
 def test_distributed_local_cluster(inputs, tmp_path, local_cluster):
     from distributed import Client
 

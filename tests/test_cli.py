@@ -300,14 +300,6 @@ def test_pandas_images_needs_hdf5_output(inputs, tmp_path):
 # dask.distributed
 # ---------------------------------------------------------------------------
 
-@pytest.fixture
-def local_cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None) as cluster:
-        yield cluster
-
-
 @pytest.mark.parametrize("fmt", ["zarr", "h5"])
 def test_scheduler_address(inputs, tmp_path, local_cluster, fmt):
     # Regression test (fixed), fmt="h5" only: an HDF5 output on a dask.distributed

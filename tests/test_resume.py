@@ -222,21 +222,13 @@ def test_hdf5_interrupt_removes_and_resume_is_refused(source, tmp_path):
         jetimg.build(source / "jets.npy", out, resume=True, **kwargs)
 
 
-@pytest.fixture
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None, worker_dashboard_address=None) as lc:
-        yield lc
-
-
 @pytest.mark.slow
-def test_killed_distributed_worker_costs_only_its_tasks(source, tmp_path, cluster):
+def test_killed_distributed_worker_costs_only_its_tasks(source, tmp_path, local_cluster):
     from distributed import Client
 
     out = tmp_path / "images.zarr"
     killed = []
-    with Client(cluster) as client:
+    with Client(local_cluster) as client:
         def kill_a_busy_worker(done, total):
             if killed or done < 4 * CHUNK:
                 return

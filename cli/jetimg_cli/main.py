@@ -6,7 +6,6 @@ Heavy imports (numba, Dask, Zarr) happen inside the commands, so
 
 import contextlib
 import functools
-import math
 import shlex
 import signal
 import sys
@@ -19,8 +18,13 @@ from jetimg_cli.progress import progress_bar
 from jetimg.recipe import CENTERS, DEFAULT_PIXEL_SIZE, INTENSITIES, NORMALISES, Recipe
 
 
-def user_errors(func):
-    """Turn jetimg's user errors and Ctrl-C into one line on stderr and exit 1 / 130."""
+def user_errors(func=None, *, on_interrupt=None):
+    """Turn jetimg's user errors and Ctrl-C into one line on stderr and exit 1 / 130.
+
+    ``on_interrupt(exc)``, if given, says in one line what Ctrl-C left behind.
+    """
+    if func is None:
+        return functools.partial(user_errors, on_interrupt=on_interrupt)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -28,9 +32,10 @@ def user_errors(func):
             return func(*args, **kwargs)
         except JetimgError as exc:
             raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: the output was removed (nothing of an existing "
-                       "output was changed)", err=True)
+        except KeyboardInterrupt as exc:
+            message = on_interrupt(exc) if on_interrupt else (
+                "interrupted: the output was removed (nothing of an existing output was changed)")
+            click.echo(f"\n{message}", err=True)
             sys.exit(130)
 
     return wrapper

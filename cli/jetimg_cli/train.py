@@ -10,38 +10,29 @@ import json
 import math
 import os
 import pathlib
-import sys
 import time
 import zipfile
 
 import click
 
+from jetimg_cli.main import user_errors
 from jetimg_cli.progress import progress_bar
 
-from jetimg.errors import JetimgError, OutputExistsError
+from jetimg.errors import OutputExistsError
 
 ARCHS = ("challenge", "deeptop")
 
 
-def _errors(func):
-    """JetimgError -> one line and exit 1; Ctrl-C -> exit 130."""
+def _interrupted(exc):
+    """What Ctrl-C left: the best model so far (train sets ``exc.result``), or nothing."""
+    result = getattr(exc, "result", None)
+    if result is not None:
+        return (f"interrupted after {result.epochs_run} epochs: the best so far "
+                f"(epoch {result.best_epoch}) is in {result.output}")
+    return "interrupted: nothing was written"
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except JetimgError as exc:
-            raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt as exc:
-            result = getattr(exc, "result", None)
-            if result is not None:
-                click.echo(f"\ninterrupted after {result.epochs_run} epochs: the best so far "
-                           f"(epoch {result.best_epoch}) is in {result.output}", err=True)
-            else:
-                click.echo("\ninterrupted: nothing was written", err=True)
-            sys.exit(130)
 
-    return wrapper
+_errors = user_errors(on_interrupt=_interrupted)
 
 
 def _fmt_rejection(value):
