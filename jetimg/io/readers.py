@@ -929,13 +929,16 @@ class _ZarrArraySource(JetSource):
         return jets, labels
 
     def _read(self, handle, start, stop, out=None):
-        jets_arr, labels_arr = handle
-        if self.n_slots == self._full_slots:
-            jets = jets_arr[start:stop]
-        else:
-            jets = jets_arr[start:stop, :self.n_slots]
-        labels = None if labels_arr is None else labels_arr[start:stop]
+        jets, labels = _array_rows(handle, start, stop, self.n_slots, self._full_slots)
         return np.asarray(jets), None if labels is None else np.asarray(labels)
+
+
+def _array_rows(handle, start, stop, n_slots, full_slots):
+    """Rows ``start:stop`` of a (N, M, 4) jets array (its first ``n_slots``
+    slots) and of its labels array (or None), from a ``(jets, labels)`` handle."""
+    jets_arr, labels_arr = handle
+    jets = jets_arr[start:stop] if n_slots == full_slots else jets_arr[start:stop, :n_slots]
+    return jets, None if labels_arr is None else labels_arr[start:stop]
 
 
 def _is_zarr(path):
@@ -1070,12 +1073,11 @@ class _NpySource(JetSource):
         return tuple(arrays)
 
     def _read(self, handle, start, stop, out=None):
-        jets_arr, labels_arr = handle
-        if self.n_slots == self._full_slots:
-            jets = jets_arr[start:stop]
-        else:
-            jets = jets_arr[start:stop, :self.n_slots]
-        labels = None if labels_arr is None else np.array(labels_arr[start:stop])
+        jets, labels = _array_rows(handle, start, stop, self.n_slots, self._full_slots)
+        labels = None if labels is None else np.array(labels)
+        if out is not None:  # straight from the memory map into the caller's buffer
+            np.copyto(out, jets, casting="same_kind")
+            return out, labels
         # a copy: never hand out views of the memory map
         return np.array(jets, dtype=np.float32, order="C"), labels
 
