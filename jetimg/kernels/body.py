@@ -239,3 +239,26 @@ def make_jet_body(jit, asinh, atan2):
         return k, jet_pt, jet_eta, jet_phi, jet_mass
 
     return jet_body
+
+
+def make_fill_jet(jit, jet_body):
+    """Jet ``n`` through ``jet_body``, its results stored as the output arrays
+    hold them (compiled by ``jit``; the CPU and CUDA loops both call it)."""
+
+    @jit
+    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
+                 npix, dx, dy, intensity, threshold, normalise, jet_pt, jet_eta, jet_phi,
+                 jet_mass, n_constituents, valid, codes):
+        code, pt, eta, phi, mass = jet_body(
+            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
+            npix, dx, dy, intensity, threshold, normalise)
+        codes[n] = code
+        ok = code >= 0
+        valid[n] = 1 if ok else 0
+        n_constituents[n] = code if ok else 0
+        jet_pt[n] = pt
+        jet_eta[n] = eta
+        jet_phi[n] = phi
+        jet_mass[n] = mass
+
+    return fill_jet

@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 from numba import njit, prange
 
-from .body import N_SCRATCH, make_jet_body
+from .body import N_SCRATCH, make_fill_jet, make_jet_body
 from .fastmath import fast_asinh, fast_atan2
 
 # reassoc lets LLVM vectorise the weighted sums; no nnan/ninf: NaN checks stay.
@@ -31,8 +31,8 @@ _HERE = pathlib.Path(__file__).parent
 SOURCE_HASH = int(hashlib.sha256(b"".join(
     (_HERE / name).read_bytes() for name in ("body.py", "fastmath.py", "cpu.py"))).hexdigest()[:15], 16)
 
-jet_body_cpu = make_jet_body(njit(inline="always", fastmath=FASTMATH, error_model="numpy"),
-                             fast_asinh, fast_atan2)
+_jit = njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+fill_jet_cpu = make_fill_jet(_jit, make_jet_body(_jit, fast_asinh, fast_atan2))
 
 
 @njit(inline="always")
@@ -48,18 +48,10 @@ def fill_block(jets, lo, hi, scratch, center, rotate, flip, npix, dx, dy, intens
                n_constituents, valid, codes):
     """Run the body on jets [lo, hi) with one scratch block."""
     for n in range(lo, hi):
-        code, pt, eta, phi, mass = jet_body_cpu(
-            jets[n], images[n], scratch[0], scratch[1], scratch[2], scratch[3],
-            scratch[4], scratch[5], center, rotate, flip, npix, dx, dy,
-            intensity, threshold, normalise)
-        codes[n] = code
-        ok = code >= 0
-        valid[n] = 1 if ok else 0
-        n_constituents[n] = code if ok else 0
-        jet_pt[n] = pt
-        jet_eta[n] = eta
-        jet_phi[n] = phi
-        jet_mass[n] = mass
+        fill_jet_cpu(jets, n, images, scratch[0], scratch[1], scratch[2], scratch[3],
+                     scratch[4], scratch[5], center, rotate, flip, npix, dx, dy, intensity,
+                     threshold, normalise, jet_pt, jet_eta, jet_phi, jet_mass,
+                     n_constituents, valid, codes)
 
 
 def _make_loops(source_hash):

@@ -48,7 +48,7 @@ from numba import cuda
 from ..core import OUTPUT_DTYPES, check_jets, empty_outputs, invalid_reason, kernel_options
 from ..device import is_device_array
 from ..errors import InputError, InvalidJetError
-from .body import N_SCRATCH, make_jet_body
+from .body import N_SCRATCH, make_fill_jet, make_jet_body
 
 __all__ = ["fill_images_cuda", "CudaChunkProcessor", "preprocess_cuda", "launch", "launch_grid",
            "resident_threads", "device_outputs"]
@@ -56,7 +56,8 @@ __all__ = ["fill_images_cuda", "CudaChunkProcessor", "preprocess_cuda", "launch"
 THREADS_PER_BLOCK = 128
 MIN_BLOCKS = 128  # numba's NumbaPerformanceWarning threshold
 
-jet_body_cuda = make_jet_body(cuda.jit(device=True), math.asinh, math.atan2)
+fill_jet_cuda = make_fill_jet(cuda.jit(device=True),
+                              make_jet_body(cuda.jit(device=True), math.asinh, math.atan2))
 
 
 @cuda.jit
@@ -74,17 +75,9 @@ def fill_images_cuda(jets, center, rotate, flip, npix, dx, dy, intensity, thresh
     x_s = scratch[4, :, t]
     y_s = scratch[5, :, t]
     for n in range(t, jets.shape[0], cuda.gridsize(1)):
-        code, pt, eta, phi, mass = jet_body_cuda(
-            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
-            npix, dx, dy, intensity, threshold, normalise)
-        codes[n] = code
-        ok = code >= 0
-        valid[n] = 1 if ok else 0
-        n_constituents[n] = code if ok else 0
-        jet_pt[n] = pt
-        jet_eta[n] = eta
-        jet_phi[n] = phi
-        jet_mass[n] = mass
+        fill_jet_cuda(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
+                      npix, dx, dy, intensity, threshold, normalise, jet_pt, jet_eta, jet_phi,
+                      jet_mass, n_constituents, valid, codes)
 
 
 def resident_threads():
