@@ -44,8 +44,8 @@ def make_jet_body(jit, asinh, atan2):
     @jit
     def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate,
                  flip, npix, dx, dy, intensity, threshold, normalise):
-        # Scratch rows, (M,) float64 each: px, py, pz (later the flat pixel
-        # index), E (later the weight w), x, y. Separate arrays, not rows of
+        # Scratch rows, (M,) float64 each: px, py (later each constituent's
+        # pixel row and column), pz, E (later the weight w), x, y. Separate arrays, not rows of
         # one block: LLVM then vectorises the per-constituent loops.
         n_slots = jet.shape[0]
         for r in range(npix):
@@ -191,7 +191,9 @@ def make_jet_body(jit, asinh, atan2):
         sign_x = -1.0 if (flip and w_xpos > w_xneg) else 1.0
         sign_y = -1.0 if (flip and w_yneg > w_ypos) else 1.0
 
-        # Step 4: pixelate and crop; remember each constituent's pixel.
+        # Step 4: pixelate and crop. Each constituent's pixel (row, col, or
+        # row -1 outside the crop) goes to the px, py rows in a loop LLVM
+        # vectorises; the scatter into the image is a loop of its own.
         half_x = 0.5 * npix * dx
         half_y = 0.5 * npix * dy
         for i in range(k):
@@ -203,39 +205,55 @@ def make_jet_body(jit, asinh, atan2):
             # fl(npix*d/2)/d rounds below npix/2 (SPEC step 4).
             col = math.floor((x + half_x) / dx) if x != 0.0 else float(npix // 2)
             row = math.floor((y + half_y) / dy) if y != 0.0 else float(npix // 2)
-            if col >= 0.0 and col < npix and row >= 0.0 and row < npix:
-                image[int(row), int(col)] += w_s[i]
-                pz_s[i] = row * npix + col
-            else:
-                pz_s[i] = -1.0
+            inside = col >= 0.0 and col < npix and row >= 0.0 and row < npix
+            px_s[i] = row if inside else -1.0
+            py_s[i] = col
 
-        # Threshold and step 5 over the touched pixels only: the first visit
-        # of a pixel thresholds it and marks it negative, the second scales it.
-        if threshold > 0.0 or normalise != 2:
+        # With no threshold the image is accumulated negated (a pixel < 0 is
+        # one not yet normalised), and the sum and peak of its float32 pixels
+        # are kept on the way: step 5 is then one pass over the constituents.
+        fused = threshold == 0.0 and normalise != 2
+        sign = -1.0 if fused else 1.0
+        total = 0.0
+        peak = 0.0
+        for i in range(k):
+            rr = px_s[i]
+            if rr >= 0.0:
+                r = int(rr)
+                c = int(py_s[i])
+                old = float(image[r, c])
+                image[r, c] = old + sign * w_s[i]
+                new = float(image[r, c])
+                total += old - new
+                peak = -new if -new > peak else peak
+
+        if not fused and (threshold > 0.0 or normalise != 2):
+            # Threshold: the first visit of a pixel thresholds it, adds it to
+            # the sum and peak and marks it negative.
             total = 0.0
             peak = 0.0
             for i in range(k):
-                p = pz_s[i]
-                if p >= 0.0:
-                    r = int(p) // npix
-                    c = int(p) - r * npix
+                rr = px_s[i]
+                if rr >= 0.0:
+                    r = int(rr)
+                    c = int(py_s[i])
                     v = float(image[r, c])
-                    if v > 0.0:
-                        if v < threshold:
-                            image[r, c] = 0.0
-                        else:
-                            total += v
-                            peak = v if v > peak else peak  # numba.cuda: no max(f64, f32)
-                            image[r, c] = -v
+                    if v > 0.0 and v < threshold:
+                        image[r, c] = 0.0
+                    else:
+                        total += v if v > 0.0 else 0.0
+                        peak = v if v > peak else peak  # numba.cuda: no max(f64, f32)
+                        image[r, c] = -abs(v)
+        if threshold > 0.0 or normalise != 2:
+            # Step 5: each negative (not yet normalised) pixel once.
             scale = total if normalise == 0 else (peak if normalise == 1 else 1.0)
             for i in range(k):
-                p = pz_s[i]
-                if p >= 0.0:
-                    r = int(p) // npix
-                    c = int(p) - r * npix
+                rr = px_s[i]
+                if rr >= 0.0:
+                    r = int(rr)
+                    c = int(py_s[i])
                     v = float(image[r, c])
-                    if v < 0.0:
-                        image[r, c] = -v / scale
+                    image[r, c] = -v / scale if v < 0.0 else v
         return k, jet_pt, jet_eta, jet_phi, jet_mass
 
     return jet_body
