@@ -96,16 +96,30 @@ class FileLock:
 _local = threading.local()
 
 
-def _buffers(n_jets, n_slots, npix):
-    """This thread's input and output arrays, reused from chunk to chunk (each
-    chunk is written before the task returns): fresh memory per chunk costs
-    page faults, which on the machines measured cost more than the copy."""
-    key = (n_jets, n_slots, npix)
-    if getattr(_local, "key", None) != key:
-        _local.key = key
-        _local.jets = np.empty((n_jets, n_slots, 4), np.float32)
-        _local.out = empty_outputs(n_jets, npix)
-    return _local.jets, _local.out
+#: Rows read and imaged at a time inside a chunk on the CPU: the jets buffer
+#: (6.4 MB at 200 slots) is reused from cache instead of being 64 MB of fresh
+#: memory per worker; the images of the whole chunk are still written at once.
+READ_ROWS = 2_000
+
+
+def _buffers(n_jets, n_slots, npix, read_rows):
+    """This thread's jets buffer (``read_rows`` rows) and output arrays (``n_jets``
+    rows; views of arrays kept for the largest chunk so far), reused from chunk
+    to chunk: each chunk is written before its task returns, and fresh memory
+    per chunk costs page faults that on the machines measured cost more than
+    the copy."""
+    if getattr(_local, "shape", None) != (n_slots, npix) or _local.rows < n_jets \
+            or len(_local.jets) < read_rows:
+        rows = max(n_jets, getattr(_local, "rows", 0) if getattr(_local, "shape", None)
+                   == (n_slots, npix) else 0)
+        _local.shape = None
+        _local.jets = _local.out = _local.labels = None  # the old arrays go first
+        _local.jets = np.empty((read_rows, n_slots, 4), np.float32)
+        _local.out = empty_outputs(rows, npix)
+        _local.labels = np.empty(rows, np.int8)
+        _local.shape, _local.rows = (n_slots, npix), rows
+    return (_local.jets[:read_rows], {name: a[:n_jets] for name, a in _local.out.items()},
+            _local.labels[:n_jets])
 
 
 def _load_kernel(recipe):
@@ -131,12 +145,21 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     (:mod:`jetimg.io.checkpoints`), so an interrupted build can resume.
     ``device="cuda"`` runs the kernel through this thread's CUDA stream.
     """
-    jets, out = _buffers(stop - start, source.n_slots, recipe.npix)
-    jets, labels = source.read(start, stop, out=jets)
-    if device == "cuda":
+    n = stop - start
+    if device == "cuda":  # one upload and one kernel per chunk
+        jets, out, _ = _buffers(n, source.n_slots, recipe.npix, n)
+        jets, labels = source.read(start, stop, out=jets)
         out = _cuda_processor().run(jets, recipe, row_offset=start)
     else:
-        out = preprocess(jets, recipe, parallel=False, row_offset=start, out=out)
+        jets, out, labels = _buffers(n, source.n_slots, recipe.npix, min(n, READ_ROWS))
+        labels = labels if source.has_labels else None
+        for lo in range(0, n, len(jets)):
+            hi = min(lo + len(jets), n)
+            block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
+            preprocess(block, recipe, parallel=False, row_offset=start + lo,
+                       out={name: a[lo:hi] for name, a in out.items()})
+            if labels is not None:
+                labels[lo:hi] = block_labels
     if labels is not None:
         out = {**out, "labels": labels}
     writers.write_rows(target, start, out, lock=lock)

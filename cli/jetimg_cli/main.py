@@ -4,8 +4,10 @@ Heavy imports (numba, Dask, Zarr) happen inside the commands, so
 ``jetimg --version`` and ``--help`` stay fast.
 """
 
+import atexit
 import contextlib
 import functools
+import gc
 import shlex
 import signal
 import sys
@@ -16,6 +18,12 @@ import click
 from jetimg import JetimgError, __version__
 from jetimg_cli.progress import progress_bar
 from jetimg.recipe import CENTERS, DEFAULT_PIXEL_SIZE, INTENSITIES, NORMALISES, Recipe
+
+# The interpreter's last garbage collection, at exit, walks every object that
+# numba, Dask and Zarr made: 0.15 s after a build (measured), for nothing, as
+# the command's files are closed by then. Objects frozen are left out of it;
+# finalizers and atexit hooks registered later still run (this one runs last).
+atexit.register(gc.freeze)
 
 
 def user_errors(func=None, *, on_interrupt=None):
