@@ -311,6 +311,11 @@ def make_template(input_path, data_dir, chunk):
 
 # ---------------------------------------------------------------------------
 
+def median_run(runs):
+    """The run with the median seconds (the upper median of an even count)."""
+    return sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
+
+
 def fmt_bytes(b):
     return "-" if b is None else f"{b / GB:.2f} GB"
 
@@ -386,16 +391,15 @@ def main(argv=None):
     p("")
     p(f"jetimg build vs floor: N={n} jets, chunk {args.chunk_size}, scheduler "
       f"{args.scheduler}, {args.workers} workers, codec {writers.DEFAULT_CODEC}, "
-      f"Zarr output, best of {args.repeat}")
+      f"Zarr output, the median run of {args.repeat} (each kind's median seconds; ratios "
+      "of medians)")
     p("ratio: build / floor (the floor in this process); on the floor-proc line, build /"
       " floor-proc")
     p(f"{'input':<14}{'run':<10}{'seconds':>9}{'inside s':>11}{'jets/s':>11}"
       f"{'ratio':>7}{'peak tree':>11}{'maxrss':>10}{'out size':>10}")
     summary = {}
     for name, r in results.items():
-        b = min(r["builds"], key=lambda x: x["seconds"])
-        f = min(r["floors"], key=lambda x: x["seconds"])
-        fp = min(r["floor_procs"], key=lambda x: x["seconds"])
+        b, f, fp = (median_run(r[kind]) for kind in ("builds", "floors", "floor_procs"))
         ratio = b["seconds"] / f["seconds"]
         ratio_proc = b["seconds"] / fp["seconds"]
         peak = max(x["peak_tree_bytes"] for x in r["builds"])

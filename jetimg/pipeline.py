@@ -102,24 +102,27 @@ _local = threading.local()
 READ_ROWS = 2_000
 
 
-def _buffers(n_jets, n_slots, npix, read_rows):
-    """This thread's jets buffer (``read_rows`` rows) and output arrays (``n_jets``
-    rows; views of arrays kept for the largest chunk so far), reused from chunk
-    to chunk: each chunk is written before its task returns, and fresh memory
-    per chunk costs page faults that on the machines measured cost more than
-    the copy."""
-    if getattr(_local, "shape", None) != (n_slots, npix) or _local.rows < n_jets \
-            or len(_local.jets) < read_rows:
-        rows = max(n_jets, getattr(_local, "rows", 0) if getattr(_local, "shape", None)
-                   == (n_slots, npix) else 0)
-        _local.shape = None
-        _local.jets = _local.out = _local.labels = None  # the old arrays go first
-        _local.jets = np.empty((read_rows, n_slots, 4), np.float32)
-        _local.out = empty_outputs(rows, npix)
-        _local.labels = np.empty(rows, np.int8)
-        _local.shape, _local.rows = (n_slots, npix), rows
-    return (_local.jets[:read_rows], {name: a[:n_jets] for name, a in _local.out.items()},
-            _local.labels[:n_jets])
+def _jets_buffer(rows, n_slots):
+    """This thread's (rows, n_slots, 4) float32 read buffer, reused from chunk to
+    chunk: fresh memory per chunk costs page faults, which on the machines
+    measured cost more than the copy."""
+    jets = getattr(_local, "jets", None)
+    if jets is None or jets.shape[1] != n_slots or len(jets) < rows:
+        _local.jets = None  # the old array goes before the new one comes
+        _local.jets = jets = np.empty((rows, n_slots, 4), np.float32)
+    return jets[:rows]
+
+
+def _output_buffers(n_jets, npix):
+    """This thread's output arrays and labels for ``n_jets`` rows: views of
+    arrays kept for the largest chunk so far (each chunk is written before its
+    task returns)."""
+    out = getattr(_local, "out", None)
+    if out is None or out["images"].shape[1] != npix or len(out["images"]) < n_jets:
+        _local.out = _local.labels = None
+        _local.out = out = empty_outputs(n_jets, npix)
+        _local.labels = np.empty(n_jets, np.int8)
+    return {name: a[:n_jets] for name, a in out.items()}, _local.labels[:n_jets]
 
 
 def _load_kernel(recipe):
@@ -147,11 +150,11 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     """
     n = stop - start
     if device == "cuda":  # one upload and one kernel per chunk
-        jets, out, _ = _buffers(n, source.n_slots, recipe.npix, n)
-        jets, labels = source.read(start, stop, out=jets)
+        jets, labels = source.read(start, stop, out=_jets_buffer(n, source.n_slots))
         out = _cuda_processor().run(jets, recipe, row_offset=start)
     else:
-        jets, out, labels = _buffers(n, source.n_slots, recipe.npix, min(n, READ_ROWS))
+        jets = _jets_buffer(min(n, READ_ROWS), source.n_slots)
+        out, labels = _output_buffers(n, recipe.npix)
         labels = labels if source.has_labels else None
         for lo in range(0, n, len(jets)):
             hi = min(lo + len(jets), n)

@@ -316,6 +316,32 @@ def test_chunk_sizes_and_workers_bit_identical(inputs, tmp_path, fmt, chunk_size
     assert attrs["complete"] is True and attrs["n_jets"] == rows
 
 
+@pytest.mark.parametrize("layout", ["pandas-fixed", "pandas-table-blosc", "npy"])
+def test_chunks_read_in_blocks_bit_identical(inputs, tmp_path, monkeypatch, layout):
+    # A CPU task reads and images its chunk READ_ROWS rows at a time (2,000 by
+    # default); 7 makes 143 blocks per 1000-row chunk, the last one partial.
+    from jetimg import pipeline
+
+    monkeypatch.setattr(pipeline, "READ_ROWS", 7)
+    out = tmp_path / "images.zarr"
+    jetimg.build(inputs.files[layout].path, out, chunk_size=1000, **inputs.files[layout].kwargs)
+    arrays, _ = read_store(out)
+    assert_bit_identical(arrays, inputs.expected())
+
+
+def test_invalid_jet_in_a_later_block_names_its_row(tmp_path_factory, tmp_path, monkeypatch):
+    from jetimg import pipeline
+
+    monkeypatch.setattr(pipeline, "READ_ROWS", 3)
+    path, jets, labels, bad = invalid_input(tmp_path_factory)
+    with pytest.raises(InvalidJetError, match=r"row 7: slot 4: not finite \(E="):
+        jetimg.build(path, tmp_path / "a.zarr", chunk_size=1000)
+    result = jetimg.build(path, tmp_path / "b.zarr", chunk_size=1000, invalid="skip")
+    arrays, _ = read_store(tmp_path / "b.zarr")
+    assert result.n_invalid == len(bad)
+    assert_bit_identical(arrays, expected_outputs(jets, labels, Recipe(invalid="skip")))
+
+
 @pytest.mark.parametrize("fmt", ["zarr", "h5"])
 def test_schedulers_identical(inputs, tmp_path, fmt):
     src = inputs.files["pandas-table-blosc"]
