@@ -33,16 +33,20 @@ For each input this times:
   repeated for every chunk, with each chunk's own labels: the compressor does
   the same work as in a build (each store chunk is compressed on its own, so
   repetition gives it no advantage). No start-up cost is included.
-
 * ``floor-proc``: the same floor run as its own program, timed like the
   build from start to exit (``python bench_build.py --floor-job ...``: the
   interpreter's start, the imports of NumPy, h5py and Zarr, and its own fresh
-  buffers included, numba and Dask not imported). The build is a program, so
-  this is the like-for-like floor; ``floor``, which leaves all that out, is the
-  stricter one. Both ratios are printed.
+  buffers included; numba and Dask are not imported).
+* ``in-proc``: ``jetimg.build`` called in this process, already warm (the
+  kernel loaded, Zarr imported): the build without start-up.
 
-and for the uncompressed input also ``build`` with ``--limit N/4`` (same file),
-to show that peak memory does not grow with N. The page cache is warm for every
+Three ratios are printed: the command against ``floor-proc`` (program against
+program, the like-for-like one), ``in-proc`` against ``floor`` (both without
+start-up), and the command against ``floor`` (start-up counted on one side
+only, the strictest). Every figure is the median of ``--repeat`` runs.
+
+For the uncompressed input ``build`` also runs with ``--limit N/4`` (same
+file), to show that peak memory does not grow with N. The page cache is warm for every
 run (the input was just written or read); nothing is flushed between runs.
 Outputs are deleted after each run. Targets printed beside the results:
 build/floor <= 1.5, 1.2M jets in under 30 s from uncompressed input, peak
@@ -272,6 +276,19 @@ def run_floor(input_path, out_dir, args, template_path):
     return {"seconds": seconds, "output_bytes": size}
 
 
+def run_build_inprocess(input_path, out_dir, args):
+    """Time ``jetimg.build`` in this (warm) process: the build without start-up."""
+    out = out_dir / f"bench_inproc_{os.getpid()}.zarr"
+    writers.remove_store(out)
+    kw = {name: getattr(args, name) for name in ("scheduler", "workers", "chunk_size")
+          if getattr(args, name + "_given")}
+    t0 = time.perf_counter()
+    jetimg.build(input_path, out, **kw)
+    seconds = time.perf_counter() - t0
+    writers.remove_store(out)
+    return {"seconds": seconds}
+
+
 def run_floor_process(input_path, out_dir, args, template_path):
     """Time :func:`run_floor` in a fresh interpreter, from its start to its exit."""
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--floor-job", str(input_path),
@@ -365,16 +382,19 @@ def main(argv=None):
     try:
         results = {}
         for name in which:
-            builds, floors, procs = [], [], []
+            builds, floors, procs, inprocs = [], [], [], []
             for _ in range(args.repeat):
                 builds.append(run_build(paths[name], args.data_dir, args))
                 floors.append(run_floor(paths[name], args.data_dir, args, template))
                 procs.append(run_floor_process(paths[name], args.data_dir, args, template))
+                inprocs.append(run_build_inprocess(paths[name], args.data_dir, args))
                 print(f"#   {name}: build {builds[-1]['seconds']:.2f} s "
                       f"(inside {builds[-1]['internal_seconds']} s), "
                       f"floor {floors[-1]['seconds']:.2f} s, floor-proc "
-                      f"{procs[-1]['seconds']:.2f} s", flush=True)
+                      f"{procs[-1]['seconds']:.2f} s, build-inproc "
+                      f"{inprocs[-1]['seconds']:.2f} s", flush=True)
             results[name] = {"builds": builds, "floors": floors, "floor_procs": procs,
+                             "build_inprocs": inprocs,
                              "input_bytes": paths[name].stat().st_size}
         quarter = None
         if not args.no_quarter and "uncompressed" in paths and n >= 4:
@@ -393,15 +413,19 @@ def main(argv=None):
       f"{args.scheduler}, {args.workers} workers, codec {writers.DEFAULT_CODEC}, "
       f"Zarr output, the median run of {args.repeat} (each kind's median seconds; ratios "
       "of medians)")
-    p("ratio: build / floor (the floor in this process); on the floor-proc line, build /"
-      " floor-proc")
+    p("build: the jetimg command (start to exit); floor: read + write in this warm process;")
+    p("floor-proc: the same floor as its own program (start to exit); in-proc: jetimg.build()")
+    p("in this warm process. ratio: build / floor; floor-proc line: build / floor-proc;")
+    p("in-proc line: in-proc / floor")
     p(f"{'input':<14}{'run':<10}{'seconds':>9}{'inside s':>11}{'jets/s':>11}"
       f"{'ratio':>7}{'peak tree':>11}{'maxrss':>10}{'out size':>10}")
     summary = {}
     for name, r in results.items():
-        b, f, fp = (median_run(r[kind]) for kind in ("builds", "floors", "floor_procs"))
+        b, f, fp, bi = (median_run(r[kind])
+                        for kind in ("builds", "floors", "floor_procs", "build_inprocs"))
         ratio = b["seconds"] / f["seconds"]
         ratio_proc = b["seconds"] / fp["seconds"]
+        ratio_inproc = bi["seconds"] / f["seconds"]
         peak = max(x["peak_tree_bytes"] for x in r["builds"])
         maxrss = max((x["maxrss_bytes"] or 0) for x in r["builds"])
         inner = b["internal_seconds"]
@@ -412,9 +436,12 @@ def main(argv=None):
           f"{'':>7}{'':>11}{'':>10}{fmt_bytes(f['output_bytes']):>10}")
         p(f"{'':<14}{'floor-proc':<10}{fp['seconds']:>9.2f}{fp['internal_seconds']:>11.2f}"
           f"{n / fp['seconds']:>11,.0f}{ratio_proc:>7.2f}")
+        p(f"{'':<14}{'in-proc':<10}{bi['seconds']:>9.2f}{'':>11}"
+          f"{n / bi['seconds']:>11,.0f}{ratio_inproc:>7.2f}")
         summary[name] = {"build_seconds": b["seconds"], "build_internal_seconds": inner,
                          "floor_seconds": f["seconds"], "ratio": ratio,
                          "floor_process_seconds": fp["seconds"], "ratio_process": ratio_proc,
+                         "build_inprocess_seconds": bi["seconds"], "ratio_inprocess": ratio_inproc,
                          "build_jets_per_s": n / b["seconds"], "floor_jets_per_s": n / f["seconds"],
                          "peak_tree_bytes": peak, "maxrss_bytes": maxrss,
                          "input_bytes": r["input_bytes"]}
@@ -429,8 +456,9 @@ def main(argv=None):
     if "uncompressed" in summary:
         s = summary["uncompressed"]
         scaled = s["build_seconds"] * 1_200_000 / n
-        for key, what in (("ratio", "floor in this process"),
-                          ("ratio_process", "floor as its own process")):
+        for key, what in (("ratio_process", "command / floor as its own program"),
+                          ("ratio_inprocess", "jetimg.build() / floor, both in this process"),
+                          ("ratio", "command / floor in this process")):
             p(f"  build/floor <= {TARGET_RATIO} ({what}): uncompressed {s[key]:.2f} "
               f"[{'met' if s[key] <= TARGET_RATIO else 'NOT met'}]"
               + (f", zlib {summary['zlib'][key]:.2f} "
