@@ -156,8 +156,9 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
         jets = _jets_buffer(min(n, READ_ROWS), source.n_slots)
         out, labels = _output_buffers(n, recipe.npix)
         labels = labels if source.has_labels else None
-        for lo in range(0, n, len(jets)):
-            hi = min(lo + len(jets), n)
+        step = max(len(jets), 1)
+        for lo in range(0, n, step):
+            hi = min(lo + step, n)
             block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
             preprocess(block, recipe, parallel=False, row_offset=start + lo,
                        out={name: a[lo:hi] for name, a in out.items()})

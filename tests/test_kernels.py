@@ -416,3 +416,19 @@ def test_bad_options_list_the_valid_ones():
 def test_empty_chunk():
     out = jetimg.preprocess(np.zeros((0, 200, 4), np.float32))
     assert out["images"].shape == (0, 40, 40)
+
+
+@pytest.mark.parametrize("options", [{}, {"normalise": "max"}, {"normalise": "none"},
+                                     {"threshold": 5.0}, {"threshold": 5.0, "normalise": "none"}])
+def test_no_pixel_is_negative_zero(toys_small, options):
+    # Pixels are marked by their sign while they are summed and normalised; a
+    # thresholded pixel hit twice, or a weight below float32's smallest (it
+    # rounds to -0.0 when accumulated negated), must still come out +0.0.
+    jets = np.zeros((2, 3, 4), np.float64)
+    jets[0, 0] = (100.0, 100.0, 0.0, 0.0)
+    jets[0, 1] = (1e-50, 1e-50 * math.cos(0.1), 1e-50 * math.sin(0.1), 0.0)  # its own pixel
+    jets[1, 0] = (100.0, 100.0, 0.0, 0.0)
+    jets[1, 1] = jets[1, 2] = (1.0, 0.8, 0.6, 0.0)   # twice in one pixel, below 5 GeV
+    for chunk in (jets, toys_small[0][:200]):
+        images = jetimg.preprocess(chunk, **options)["images"]
+        assert not np.signbit(images).any()

@@ -45,8 +45,9 @@ def make_jet_body(jit, asinh, atan2):
     def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate,
                  flip, npix, dx, dy, intensity, threshold, normalise):
         # Scratch rows, (M,) float64 each: px, py (later each constituent's
-        # pixel row and column), pz, E (later the weight w), x, y. Separate arrays, not rows of
-        # one block: LLVM then vectorises the per-constituent loops.
+        # pixel row and column), pz, E (later the weight w), x, y. Separate
+        # arrays, not rows of one block: LLVM then vectorises the
+        # per-constituent loops.
         n_slots = jet.shape[0]
         for r in range(npix):
             for c in range(npix):
@@ -238,14 +239,16 @@ def make_jet_body(jit, asinh, atan2):
                     r = int(rr)
                     c = int(py_s[i])
                     v = float(image[r, c])
-                    if v > 0.0 and v < threshold:
-                        image[r, c] = 0.0
-                    else:
-                        total += v if v > 0.0 else 0.0
-                        peak = v if v > peak else peak  # numba.cuda: no max(f64, f32)
-                        image[r, c] = -abs(v)
+                    if v > 0.0:
+                        if v < threshold:
+                            image[r, c] = 0.0
+                        else:
+                            total += v
+                            peak = v if v > peak else peak  # numba.cuda: no max(f64, f32)
+                            image[r, c] = -v
         if threshold > 0.0 or normalise != 2:
-            # Step 5: each negative (not yet normalised) pixel once.
+            # Step 5: each negative (not yet normalised) pixel once; abs()
+            # keeps a weight that underflowed float32 (-0.0) a plain 0.0.
             scale = total if normalise == 0 else (peak if normalise == 1 else 1.0)
             for i in range(k):
                 rr = px_s[i]
@@ -253,7 +256,7 @@ def make_jet_body(jit, asinh, atan2):
                     r = int(rr)
                     c = int(py_s[i])
                     v = float(image[r, c])
-                    image[r, c] = -v / scale if v < 0.0 else v
+                    image[r, c] = -v / scale if v < 0.0 else abs(v)
         return k, jet_pt, jet_eta, jet_phi, jet_mass
 
     return jet_body
