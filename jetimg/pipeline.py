@@ -146,6 +146,8 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     task of :func:`build`; it takes only picklable arguments. With a
     ``build_id`` the chunk is recorded as finished once its rows are written
     (:mod:`jetimg.io.checkpoints`), so an interrupted build can resume.
+    On the CPU the rows are read and imaged :data:`READ_ROWS` at a time into
+    this thread's buffers, and the chunk is written at once;
     ``device="cuda"`` runs the kernel through this thread's CUDA stream.
     """
     n = stop - start
