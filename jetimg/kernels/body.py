@@ -26,6 +26,7 @@ PI = math.pi
 TWO_PI = 2.0 * math.pi
 SNAP = 1e-9        # |x'|, |y'| below this count as 0 before pixelation (SPEC step 4)
 ROT_TOL = 1e-12    # relative test for "no principal axis" (SPEC step 2)
+F32_HALF_TINY = 2.0 ** -150  # weights up to this round to 0 when added to a float32 pixel
 
 
 def decode_invalid(code):
@@ -207,6 +208,9 @@ def make_jet_body(jit, asinh, atan2):
             col = math.floor((x + half_x) / dx) if x != 0.0 else float(npix // 2)
             row = math.floor((y + half_y) / dy) if y != 0.0 else float(npix // 2)
             inside = col >= 0.0 and col < npix and row >= 0.0 and row < npix
+            # A weight that float32 rounds to 0 changes no pixel; left out, it
+            # cannot leave a -0.0 behind in the negated accumulation below.
+            inside = inside and w_s[i] > F32_HALF_TINY
             px_s[i] = row if inside else -1.0
             py_s[i] = col
 
@@ -247,8 +251,7 @@ def make_jet_body(jit, asinh, atan2):
                             peak = v if v > peak else peak  # numba.cuda: no max(f64, f32)
                             image[r, c] = -v
         if threshold > 0.0 or normalise != 2:
-            # Step 5: each negative (not yet normalised) pixel once; abs()
-            # keeps a weight that underflowed float32 (-0.0) a plain 0.0.
+            # Step 5: each negative (not yet normalised) pixel once.
             scale = total if normalise == 0 else (peak if normalise == 1 else 1.0)
             for i in range(k):
                 rr = px_s[i]
@@ -256,7 +259,7 @@ def make_jet_body(jit, asinh, atan2):
                     r = int(rr)
                     c = int(py_s[i])
                     v = float(image[r, c])
-                    image[r, c] = -v / scale if v < 0.0 else abs(v)
+                    image[r, c] = -v / scale if v < 0.0 else v
         return k, jet_pt, jet_eta, jet_phi, jet_mass
 
     return jet_body
