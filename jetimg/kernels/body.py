@@ -222,10 +222,8 @@ def make_jet_body(jit, asinh, atan2):
         total = 0.0
         peak = 0.0
         for i in range(k):
-            rr = px_s[i]
-            if rr >= 0.0:
-                r = int(rr)
-                c = int(py_s[i])
+            r, c = int(px_s[i]), int(py_s[i])
+            if r >= 0:
                 old = float(image[r, c])
                 image[r, c] = old + sign * w_s[i]
                 new = float(image[r, c])
@@ -238,10 +236,8 @@ def make_jet_body(jit, asinh, atan2):
             total = 0.0
             peak = 0.0
             for i in range(k):
-                rr = px_s[i]
-                if rr >= 0.0:
-                    r = int(rr)
-                    c = int(py_s[i])
+                r, c = int(px_s[i]), int(py_s[i])
+                if r >= 0:
                     v = float(image[r, c])
                     if v > 0.0:
                         if v < threshold:
@@ -254,10 +250,8 @@ def make_jet_body(jit, asinh, atan2):
             # Step 5: each negative (not yet normalised) pixel once.
             scale = total if normalise == 0 else (peak if normalise == 1 else 1.0)
             for i in range(k):
-                rr = px_s[i]
-                if rr >= 0.0:
-                    r = int(rr)
-                    c = int(py_s[i])
+                r, c = int(px_s[i]), int(py_s[i])
+                if r >= 0:
                     v = float(image[r, c])
                     image[r, c] = -v / scale if v < 0.0 else v
         return k, jet_pt, jet_eta, jet_phi, jet_mass
