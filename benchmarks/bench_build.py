@@ -27,7 +27,7 @@ For each input this times:
   the same scheduler kind (threads or processes) and worker count: each task
   reads its rows with ``jetimg.open_jets(INPUT).read(start, stop)`` (same chunk
   size) and writes the same rows of a Zarr store made by
-  ``jetimg.io.writers.create_store`` (same shape, chunking and codec) with
+  ``jetimg.io.stores.create_store`` (same shape, chunking and codec) with
   ``write_rows``. The rows written are the real images and per-jet values of
   the file's first chunk (from ``jetimg.preprocess``, made before timing),
   repeated for every chunk, with each chunk's own labels: the compressor does
@@ -71,7 +71,7 @@ import numpy as np
 import psutil
 
 import jetimg
-from jetimg.io import writers
+from jetimg.io import stores
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, _chunk_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -191,7 +191,7 @@ def run_build(input_path, out_dir, args, limit=None):
     """
     out = out_dir / f"bench_build_{os.getpid()}.zarr"
     rss_file = out_dir / f"bench_build_{os.getpid()}.maxrss"
-    writers.remove_store(out)
+    stores.remove_store(out)
     cmd = [_jetimg_command(), "build", str(input_path), "-o", str(out), "--quiet"]
     if args.scheduler_given:
         cmd += ["--scheduler", args.scheduler]
@@ -216,11 +216,11 @@ def run_build(input_path, out_dir, args, limit=None):
             pass
         rss_file.unlink()
     if proc.returncode != 0:
-        writers.remove_store(out)
+        stores.remove_store(out)
         raise SystemExit(f"jetimg build failed ({proc.returncode}):\n{stdout}\n{stderr}")
     m = re.search(r"in ([0-9.]+) s", stdout)
-    size = writers.store_size(out)
-    writers.remove_store(out)
+    size = stores.store_size(out)
+    stores.remove_store(out)
     return {"seconds": seconds, "internal_seconds": float(m.group(1)) if m else None,
             "peak_tree_bytes": tree.peak, "peak_tree_procs": tree.peak_procs,
             "maxrss_bytes": maxrss, "output_bytes": size, "command": " ".join(cmd[1:]),
@@ -247,7 +247,7 @@ def floor_task(source, store, start, stop, template_path):
     out = {k: v[:n] for k, v in _template(template_path).items()}
     if labels is not None:
         out["labels"] = labels
-    writers.write_rows(store, start, out)
+    stores.write_rows(store, start, out)
     return n
 
 
@@ -256,21 +256,21 @@ def run_floor(input_path, out_dir, args, template_path):
     n_rows = source.n_rows
     chunk, image_rows = _chunk_rows(args.chunk_size)
     store = out_dir / f"bench_floor_{os.getpid()}.zarr"
-    writers.remove_store(store)
+    stores.remove_store(store)
     t0 = time.perf_counter()
-    writers.create_store(store, n_rows=n_rows, npix=40, has_labels=source.has_labels,
+    stores.create_store(store, n_rows=n_rows, npix=40, has_labels=source.has_labels,
                          attrs={"n_jets": n_rows}, chunk_rows=chunk,
-                         image_chunk_rows=image_rows, codec=writers.DEFAULT_CODEC)
+                         image_chunk_rows=image_rows, codec=stores.DEFAULT_CODEC)
     pool_cls = (concurrent.futures.ProcessPoolExecutor if args.scheduler == "processes"
                 else concurrent.futures.ThreadPoolExecutor)
     with pool_cls(args.workers) as pool:
         futures = [pool.submit(floor_task, source, str(store), s, min(s + chunk, n_rows),
                                str(template_path)) for s in range(0, n_rows, chunk)]
         rows = sum(f.result() for f in futures)
-    writers.mark_complete(store)
+    stores.mark_complete(store)
     seconds = time.perf_counter() - t0
-    size = writers.store_size(store)
-    writers.remove_store(store)
+    size = stores.store_size(store)
+    stores.remove_store(store)
     source.close()
     assert rows == n_rows
     return {"seconds": seconds, "output_bytes": size}
@@ -279,13 +279,13 @@ def run_floor(input_path, out_dir, args, template_path):
 def run_build_inprocess(input_path, out_dir, args):
     """Time ``jetimg.build`` in this (warm) process: the build without start-up."""
     out = out_dir / f"bench_inproc_{os.getpid()}.zarr"
-    writers.remove_store(out)
+    stores.remove_store(out)
     kw = {name: getattr(args, name) for name in ("scheduler", "workers", "chunk_size")
           if getattr(args, name + "_given")}
     t0 = time.perf_counter()
     jetimg.build(input_path, out, **kw)
     seconds = time.perf_counter() - t0
-    writers.remove_store(out)
+    stores.remove_store(out)
     return {"seconds": seconds}
 
 
@@ -305,12 +305,12 @@ def run_floor_process(input_path, out_dir, args, template_path):
 def warm_up(out_dir, template_path):
     """Import zarr and write a tiny store once, so the first floor is not charged for it."""
     store = out_dir / f"bench_warm_{os.getpid()}.zarr"
-    writers.remove_store(store)
-    writers.create_store(store, n_rows=10, npix=40, has_labels=True, attrs={},
-                         chunk_rows=10, codec=writers.DEFAULT_CODEC)
+    stores.remove_store(store)
+    stores.create_store(store, n_rows=10, npix=40, has_labels=True, attrs={},
+                         chunk_rows=10, codec=stores.DEFAULT_CODEC)
     out = {k: v[:10] for k, v in _template(str(template_path)).items()}
-    writers.write_rows(store, 0, {**out, "labels": np.zeros(10, np.int8)})
-    writers.remove_store(store)
+    stores.write_rows(store, 0, {**out, "labels": np.zeros(10, np.int8)})
+    stores.remove_store(store)
 
 
 def make_template(input_path, data_dir, chunk):
@@ -374,7 +374,7 @@ def main(argv=None):
           f"{platform.machine()} {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / GB:.1f} GB RAM, device cpu", flush=True)
     print(f"# N={n} seed={args.seed} chunk_size={args.chunk_size} scheduler={args.scheduler} "
-          f"workers={args.workers} codec={writers.DEFAULT_CODEC} repeat={args.repeat}", flush=True)
+          f"workers={args.workers} codec={stores.DEFAULT_CODEC} repeat={args.repeat}", flush=True)
     paths = make_inputs(args.data_dir, n, args.seed, which)
     chunk, _ = _chunk_rows(args.chunk_size)
     template = make_template(paths[which[0]], args.data_dir, chunk)
@@ -410,7 +410,7 @@ def main(argv=None):
     p = lines.append
     p("")
     p(f"jetimg build vs floor: N={n} jets, chunk {args.chunk_size}, scheduler "
-      f"{args.scheduler}, {args.workers} workers, codec {writers.DEFAULT_CODEC}, "
+      f"{args.scheduler}, {args.workers} workers, codec {stores.DEFAULT_CODEC}, "
       f"Zarr output, the median run of {args.repeat} (each kind's median seconds; ratios "
       "of medians)")
     p("build: the jetimg command (start to exit); floor: read + write in this warm process;")
@@ -485,7 +485,7 @@ def main(argv=None):
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "jetimg_version": jetimg.__version__, "python": platform.python_version(),
             "cores": os.cpu_count(), "n": n, "seed": args.seed, "chunk_size": args.chunk_size,
-            "scheduler": args.scheduler, "workers": args.workers, "codec": writers.DEFAULT_CODEC,
+            "scheduler": args.scheduler, "workers": args.workers, "codec": stores.DEFAULT_CODEC,
             "repeat": args.repeat, "summary": summary, "runs": results, "quarter": quarter,
         }, indent=1, default=str))
 

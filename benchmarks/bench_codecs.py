@@ -9,8 +9,8 @@ Data: the images and per-jet quantities of ``N`` toy jets
 (``jetimg.toys.toy_jets``, default recipe through ``jetimg.preprocess``):
 real-looking 40 x 40 float32 images, about 3% of pixels non-zero, with labels.
 
-For each codec of ``jetimg.io.writers.CODECS`` and each store (Zarr v3 group,
-HDF5 file) a store is made with ``jetimg.io.writers.create_store`` and the
+For each codec of ``jetimg.io.stores.CODECS`` and each store (Zarr v3 group,
+HDF5 file) a store is made with ``jetimg.io.stores.create_store`` and the
 build's chunking (``DEFAULT_CHUNK_SIZE`` rows per task and per-jet chunk,
 1000 images per image chunk); then, on one thread:
 
@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 import jetimg
-from jetimg.io import writers
+from jetimg.io import stores
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, _chunk_rows
 from jetimg.toys import toy_jets
 
@@ -70,8 +70,8 @@ def create_zarr_by_hand(path, n_rows, chunk_rows, image_rows, codec, write_empty
     import zarr
 
     group = zarr.open_group(str(path), mode="w-", zarr_format=3)
-    compressors = writers._zarr_codecs(codec)
-    for name, (shape, dtype) in writers.array_specs(n_rows, NPIX, True).items():
+    compressors = stores._zarr_codecs(codec)
+    for name, (shape, dtype) in stores.array_specs(n_rows, NPIX, True).items():
         rows = image_rows if name == "images" else chunk_rows
         group.create_array(name, shape=shape, dtype=dtype, chunks=(rows,) + shape[1:],
                            fill_value=0, compressors=compressors,
@@ -83,7 +83,7 @@ def write_store(path, outputs, codec, chunk, image_rows, by_hand=None):
     n = len(outputs["images"])
     t0 = time.perf_counter()
     if by_hand is None:
-        writers.create_store(path, n_rows=n, npix=NPIX, has_labels=True,
+        stores.create_store(path, n_rows=n, npix=NPIX, has_labels=True,
                              attrs={"n_jets": n}, chunk_rows=chunk,
                              image_chunk_rows=image_rows, codec=codec)
     else:
@@ -91,7 +91,7 @@ def write_store(path, outputs, codec, chunk, image_rows, by_hand=None):
     if by_hand is None:
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
-            writers.write_rows(path, start, {k: v[start:stop] for k, v in outputs.items()})
+            stores.write_rows(path, start, {k: v[start:stop] for k, v in outputs.items()})
     else:
         # write_empty_chunks is a run-time setting, not stored in zarr.json:
         # an array reopened by path (as write_rows does) is back to zarr's
@@ -104,7 +104,7 @@ def write_store(path, outputs, codec, chunk, image_rows, by_hand=None):
             stop = min(start + chunk, n)
             for k, v in outputs.items():
                 arrays[k][start:stop] = v[start:stop]
-    writers.mark_complete(path)
+    stores.mark_complete(path)
     return time.perf_counter() - t0
 
 
@@ -112,7 +112,7 @@ def read_store(path, outputs, chunk, check=True):
     n = len(outputs["images"])
     t0 = time.perf_counter()
     back = {}
-    with writers.open_store(path) as store:
+    with stores.open_store(path) as store:
         for name in outputs:
             arr = store[name]
             parts = [arr[start:min(start + chunk, n)] for start in range(0, n, chunk)]
@@ -129,11 +129,11 @@ def measure(tmp, label, suffix, outputs, codec, chunk, image_rows, repeat, by_ha
     writes, reads, size = [], [], None
     for _ in range(repeat):
         path = tmp / f"{label}{suffix}"
-        writers.remove_store(path)
+        stores.remove_store(path)
         writes.append(write_store(path, outputs, codec, chunk, image_rows, by_hand))
-        size = writers.store_size(path)
+        size = stores.store_size(path)
         reads.append(read_store(path, outputs, chunk))
-        writers.remove_store(path)
+        stores.remove_store(path)
     return {"write_s": min(writes), "read_s": min(reads), "bytes": size,
             "writes": writes, "reads": reads}
 
@@ -167,11 +167,11 @@ def main(argv=None):
     rows = []
     try:
         small = {k: v[:2 * chunk if n > 2 * chunk else n] for k, v in outputs.items()}
-        for codec in writers.CODECS:  # warm-up: imports, plugin loading
+        for codec in stores.CODECS:  # warm-up: imports, plugin loading
             for suffix in (".zarr", ".h5"):
                 measure(tmp, "warm", suffix, {k: v[:1000] for k, v in small.items()},
                         codec, 500, 500, 1)
-        for codec in writers.CODECS:
+        for codec in stores.CODECS:
             for suffix, store in ((".zarr", "zarr"), (".h5", "hdf5")):
                 r = measure(tmp, f"{codec}", suffix, outputs, codec, chunk, image_rows,
                             args.repeat)
@@ -181,9 +181,9 @@ def main(argv=None):
         zeros = {**outputs, "images": np.zeros_like(outputs["images"])}
         for data_name, data in (("images", outputs), ("all-zero images", zeros)):
             for wec in (False, True):
-                r = measure(tmp, f"wec{wec}", ".zarr", data, writers.DEFAULT_CODEC, chunk,
+                r = measure(tmp, f"wec{wec}", ".zarr", data, stores.DEFAULT_CODEC, chunk,
                             image_rows, args.repeat, by_hand=wec)
-                rows.append({"store": "zarr", "codec": writers.DEFAULT_CODEC,
+                rows.append({"store": "zarr", "codec": stores.DEFAULT_CODEC,
                              "variant": f"write_empty_chunks={wec}, {data_name}", **r,
                              "raw": raw_bytes(data)})
                 print(f"#   zarr write_empty_chunks={wec} ({data_name}): write "

@@ -220,7 +220,7 @@ def bench_end_to_end(args, cuda, base, recipe):
 
 def bench_build(args, recipe):
     import jetimg
-    from jetimg.io import writers
+    from jetimg.io import stores
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_build import make_inputs
@@ -229,7 +229,7 @@ def bench_build(args, recipe):
     result = {"n": args.build_n, "input": str(path)}
     for device in ("cpu", "cuda"):
         out = args.data_dir / f"bench_cuda_{device}_{os.getpid()}.zarr"
-        writers.remove_store(out)
+        stores.remove_store(out)
         t0 = time.perf_counter()
         try:
             jetimg.build(path, out, recipe, device=device)
@@ -239,7 +239,7 @@ def bench_build(args, recipe):
             print(f"#   build --device {device}: failed: {result[device]['error']}", flush=True)
             continue
         finally:
-            writers.remove_store(out)
+            stores.remove_store(out)
         result[device] = {"seconds": seconds, "jets_per_s": args.build_n / seconds}
         print(f"#   build --device {device}: {seconds:.2f} s, {args.build_n / seconds:,.0f} jets/s",
               flush=True)

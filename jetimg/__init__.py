@@ -24,7 +24,7 @@ _LAZY = {
     "build": "jetimg.pipeline",
     "BuildResult": "jetimg.pipeline",
     "open_jets": "jetimg.io.readers",
-    "open_store": "jetimg.io.writers",
+    "open_store": "jetimg.io.stores",
     "toys": "jetimg.toys",
     "verify": "jetimg.integrity",
     "VerifyReport": "jetimg.integrity",

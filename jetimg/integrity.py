@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 
 from .errors import InputError, JetimgError
-from .io import writers
+from .io import stores
 from .recipe import Recipe
 
 __all__ = ["verify", "VerifyReport"]
@@ -91,7 +91,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
     (True, ['attributes', 'arrays', 'chunks', 'complete', 'input rows', 'recompute'])
     """
     checks = []
-    with writers.open_store(store) as st:
+    with stores.open_store(store) as st:
         attrs = st.attrs
         missing = [k for k in ("jetimg_version", "recipe", "input", "input_rows", "n_jets",
                                "complete") if k not in attrs]
@@ -107,7 +107,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
                                 f"from {attrs['input']}"))
         n = attrs.get("n_jets")
         npix = recipe.npix if recipe is not None else None
-        specs = writers.array_specs(n if isinstance(n, int) else -1, npix, "labels" in st)
+        specs = stores.array_specs(n if isinstance(n, int) else -1, npix, "labels" in st)
         problems, unwritten = [], []
         for name, (shape, dtype) in specs.items():
             if name not in st:

@@ -33,7 +33,7 @@ from ._version import __version__
 from .core import empty_outputs, preprocess
 from .device import resolve_device
 from .errors import InputError, JetimgError, OutputExistsError
-from .io import checkpoints, writers
+from .io import checkpoints, stores
 from .io.readers import open_jets
 from .recipe import Recipe
 
@@ -168,7 +168,7 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
                 labels[lo:hi] = block_labels
     if labels is not None:
         out = {**out, "labels": labels}
-    writers.write_rows(target, start, out, lock=lock)
+    stores.write_rows(target, start, out, lock=lock)
     if build_id is not None:
         checkpoints.mark_done(target, build_id, start, stop)
     return stop - start, int(np.count_nonzero(out["valid"] == 0))
@@ -191,7 +191,7 @@ def _temporary_path(output):
 
 def build(input, output, recipe=None, *, key=None, labels_key=None,
           chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
-          overwrite=False, resume=False, layout="store", codec=writers.DEFAULT_CODEC,
+          overwrite=False, resume=False, layout="store", codec=stores.DEFAULT_CODEC,
           device="cpu", progress=None, **options):
     """Make the image store of every jet of ``input`` (SPEC.md's recipe and layout).
 
@@ -227,7 +227,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         "pandas-images" writes the challenge's image-file layout instead
         (pandas HDFStore "table": img_0 ... img_{npix^2-1}, is_signal_new, mass).
     codec : str
-        Compression of the store's chunks, one of ``jetimg.io.writers.CODECS``.
+        Compression of the store's chunks, one of ``jetimg.io.stores.CODECS``.
     device : {"cpu", "cuda", "auto"}
         Where the kernels run. With "cuda" each worker thread sends its chunks
         through its own CUDA stream (one upload, the kernel, one download), so
@@ -265,12 +265,12 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     output = pathlib.Path(output)
     if layout not in LAYOUTS:
         raise InputError(f"layout={layout!r} is not valid; choose one of {', '.join(LAYOUTS)}")
-    fmt = writers.store_format(output)
+    fmt = stores.store_format(output)
     if layout == "pandas-images" and fmt != "hdf5":
         raise InputError("layout 'pandas-images' is an HDF5 (pandas HDFStore) layout: "
                          "give an output ending in .h5 or .hdf5")
-    if codec not in writers.CODECS:
-        raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(writers.CODECS)}")
+    if codec not in stores.CODECS:
+        raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(stores.CODECS)}")
     chunk_size, image_rows = _chunk_rows(chunk_size)
     if workers is not None and (isinstance(workers, bool)
                                 or not isinstance(workers, int | np.integer) or workers < 1):
@@ -291,7 +291,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
                 if build_progress(output) is not None else "")
         raise OutputExistsError(f"output {output} already exists; {hint}"
                                 "overwrite=True (--overwrite) replaces it")
-    writers.check_writable(output)
+    stores.check_writable(output)
     source = open_jets(input, key=key, labels_key=labels_key)
     n_rows = source.n_rows
     if limit is not None:
@@ -320,7 +320,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         if record is None:  # already complete
             return BuildResult(output=str(output), n_jets=n_rows,
                                seconds=time.perf_counter() - started,
-                               output_bytes=writers.store_size(output),
+                               output_bytes=stores.store_size(output),
                                n_invalid=_count_invalid(output), n_made=0)
         build_id, chunk_size = record["build_id"], int(record["chunk_size"])
         done = checkpoints.done_chunks(store, build_id)
@@ -332,7 +332,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     try:
         if not resume:
             checkpoints.clear(store)
-            writers.create_store(store, n_rows=n_rows, npix=recipe.npix,
+            stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
                                  has_labels=source.has_labels, attrs=attrs,
                                  chunk_rows=chunk_size, image_chunk_rows=image_rows, codec=codec)
             made.append(store)
@@ -345,21 +345,21 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
                                     build_id, device)
         if resume:
             n_invalid = _count_invalid(store)
-        writers.mark_complete(store)
+        stores.mark_complete(store)
         checkpoints.clear(store)
         if layout == "pandas-images":
             made.append(target)
             write_pandas_images(store, target)
-            writers.remove_store(store)
+            stores.remove_store(store)
             made.remove(store)
         if target != output:
-            writers.remove_store(output)
+            stores.remove_store(output)
             checkpoints.clear(output)
             os.replace(target, output)
     except BaseException as exc:
         if not (resumable and isinstance(exc, KeyboardInterrupt)):
             for path in made:
-                writers.remove_store(path)
+                stores.remove_store(path)
                 checkpoints.clear(path)
         raise
     finally:
@@ -367,7 +367,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         if lock.exists():
             lock.unlink()
     return BuildResult(output=str(output), n_jets=n_rows, seconds=time.perf_counter() - started,
-                       output_bytes=writers.store_size(output), n_invalid=n_invalid,
+                       output_bytes=stores.store_size(output), n_invalid=n_invalid,
                        n_made=sum(stop - start for start, stop in todo))
 
 
@@ -393,9 +393,9 @@ def build_progress(output):
     without the record of finished chunks that ``resume`` needs).
     """
     try:
-        if writers.store_format(output) != "zarr" or not pathlib.Path(output).is_dir():
+        if stores.store_format(output) != "zarr" or not pathlib.Path(output).is_dir():
             return None
-        with writers.open_store(output) as store:
+        with stores.open_store(output) as store:
             if store.attrs.get("complete") is not False:
                 return None
     except JetimgError:
@@ -422,7 +422,7 @@ def _check_resumable(output, fmt, layout, overwrite, exists):
 def _resume_record(output, info):
     """The build record of the store to resume, or None if the store is complete,
     after checking that this run matches the interrupted one (say where not)."""
-    with writers.open_store(output) as store:
+    with stores.open_store(output) as store:
         stored = dict(store.attrs)
     complete = stored.get("complete") is True
     record = checkpoints.load(output)
@@ -450,7 +450,7 @@ def _resume_record(output, info):
 
 
 def _count_invalid(path):
-    with writers.open_store(path) as store:
+    with stores.open_store(path) as store:
         valid = store["valid"]
         return sum(int(np.count_nonzero(valid[s:s + 1_000_000] == 0))
                    for s in range(0, len(store), 1_000_000))
@@ -487,7 +487,7 @@ def _gc_frozen():
 
 def _run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id, device):
     """Run one Dask task per ``(start, stop)`` chunk; return the number of invalid jets."""
-    hdf5 = writers.store_format(store) == "hdf5"
+    hdf5 = stores.store_format(store) == "hdf5"
     if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
         return _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5,
                                 build_id, device)
@@ -611,7 +611,7 @@ def write_pandas_images(store_path, output):
                           "pip install 'jetimg[pandas]'") from None
     import warnings
 
-    with writers.open_store(store_path) as store:
+    with stores.open_store(store_path) as store:
         images = store["images"]
         n, npix = images.shape[0], images.shape[1]
         columns = [f"img_{i}" for i in range(npix * npix)]
@@ -634,7 +634,7 @@ def store_info(path):
 
     Reads the labels and ``valid`` arrays chunk by chunk (never the images).
     """
-    with writers.open_store(path) as store:
+    with stores.open_store(path) as store:
         n = len(store)
         counts = None
         step = 1_000_000

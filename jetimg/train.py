@@ -155,7 +155,7 @@ class _StoreImages(_Images):
     layout = "store"
 
     def __init__(self, path):
-        from .io.writers import open_store
+        from .io.stores import open_store
 
         self.path = str(path)
         self._store = open_store(path)
@@ -925,7 +925,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     if (output.exists() or output.is_symlink()) and not overwrite:
         raise OutputExistsError(f"output {output} already exists; use overwrite=True "
                                 "(--overwrite) to replace it")
-    from .io.writers import check_writable
+    from .io.stores import check_writable
 
     check_writable(output)
     keras = _keras()

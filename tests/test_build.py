@@ -23,7 +23,7 @@ import pytest
 
 import jetimg
 from jetimg.errors import InputError, InvalidJetError, JetimgError, OutputExistsError
-from jetimg.io.writers import open_store
+from jetimg.io.stores import open_store
 from jetimg.recipe import Recipe
 from jetimg.toys import toy_jets, write_toptag
 

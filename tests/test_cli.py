@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import jetimg
-from jetimg.io.writers import set_attrs
+from jetimg.io.stores import set_attrs
 from jetimg.recipe import Recipe
 from jetimg_cli.main import cli
 from tests.test_build import (LAYOUTS, MID_BAD_ROW, N_JETS, assert_bit_identical,

@@ -220,7 +220,7 @@ def build(input, output, **kwargs):
     Zarr store keeps them, marked incomplete, and --resume finishes it.
     """
     import jetimg
-    from jetimg.io.writers import DEFAULT_CODEC
+    from jetimg.io.stores import DEFAULT_CODEC
     from jetimg.pipeline import DEFAULT_CHUNK_SIZE
 
     if kwargs.pop("sample"):
@@ -274,7 +274,7 @@ def info(store):
     Example:
       jetimg info train_img.zarr
     """
-    from jetimg.io.writers import store_size
+    from jetimg.io.stores import store_size
     from jetimg.pipeline import store_info
 
     info = store_info(store)

@@ -11,7 +11,7 @@ keeps only a float64 sum and a count per class, so memory does not grow with
 the store. Invalid jets (``valid == 0``, all-zero images) are left out of
 every average and histogram, and the figures say how many were left out.
 
-Every ``plot_*`` function takes a store path or an open :class:`~jetimg.io.writers.Store`
+Every ``plot_*`` function takes a store path or an open :class:`~jetimg.io.stores.Store`
 and returns a :class:`matplotlib.figure.Figure` (never shown); save it with
 :func:`jetimg.plots.save_figure`.
 """
@@ -85,7 +85,7 @@ class _opened:
         self.store = None
 
     def __enter__(self):
-        from jetimg.io.writers import Store, open_store
+        from jetimg.io.stores import Store, open_store
 
         if isinstance(self.given, Store):
             return self.given
@@ -254,7 +254,7 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
     Parameters
     ----------
     store : str, Path or Store
-        An image store (Zarr or HDF5) or an open :class:`~jetimg.io.writers.Store`.
+        An image store (Zarr or HDF5) or an open :class:`~jetimg.io.stores.Store`.
     by_label : bool
         One average per label value (``class_names`` names them, top and QCD by
         default); all jets in one class when False or when the store has no labels.
