@@ -113,6 +113,7 @@ def tiled(base, n):
 def bench_kernel(args, cuda, timer, base, recipe):
     import numpy as np
 
+    from jetimg.core import kernel_options
     from jetimg.kernels.body import N_SCRATCH
     from jetimg.kernels.cuda import device_outputs, launch, launch_grid, resident_threads
 
@@ -123,7 +124,8 @@ def bench_kernel(args, cuda, timer, base, recipe):
         codes = cuda.device_array(n, np.int64)
         grid = launch_grid(n, resident_threads())
         scratch = cuda.device_array((N_SCRATCH, jets_d.shape[1], min(grid[0] * grid[1], n)))
-        run = lambda: launch(jets_d, recipe, out, codes, scratch, grid, timer.stream)  # noqa: E731
+        options = kernel_options(recipe)
+        run = lambda: launch(jets_d, options, out, codes, scratch, grid, timer.stream)  # noqa: E731
         run()  # compiles on the first chunk
         timer.stream.synchronize()
         kernel = [timer(run) for _ in range(args.repeat)]
@@ -150,8 +152,9 @@ def bench_kernel(args, cuda, timer, base, recipe):
 def bench_end_to_end(args, cuda, base, recipe):
     import numpy as np
 
-    from jetimg.core import empty_outputs
+    from jetimg.core import kernel_options
     from jetimg.kernels.cuda import CudaChunkProcessor
+    from jetimg.outputs import empty_outputs
 
     rows = []
     for n in args.e2e_chunks:
@@ -181,7 +184,7 @@ def bench_end_to_end(args, cuda, base, recipe):
         for n_threads in args.e2e_threads:
             processors = [CudaChunkProcessor() for _ in range(n_threads)]
             for p in processors:  # allocate the buffers (and compile) outside the timing
-                p.run(jets, recipe)
+                p.run(jets, kernel_options(recipe))
             barrier = threading.Barrier(n_threads + 1)
             errors = []
 
@@ -189,7 +192,7 @@ def bench_end_to_end(args, cuda, base, recipe):
                 barrier.wait()
                 try:
                     for _ in range(args.e2e_reps):
-                        p.run(jets, recipe)
+                        p.run(jets, kernel_options(recipe))
                 except Exception as err:  # re-raised below, in the main thread
                     errors.append(err)
 

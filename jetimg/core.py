@@ -1,8 +1,9 @@
 """``preprocess``: jets in, images and per-jet quantities out (SPEC.md).
 
-The CPU kernels (kernels/cpu.py) or their CUDA twin (kernels/cuda.py), picked
-by ``device`` (jetimg/device.py). Host arrays in give host arrays out; device
-arrays (numba, CuPy) in give device arrays out.
+This is the one place that picks the CPU kernels (kernels/cpu.py) or their CUDA
+twin (kernels/cuda.py), by ``device`` (jetimg/device.py); the build runs every
+chunk through it too. Host arrays in give host arrays out; device arrays
+(numba, CuPy) in give device arrays out.
 
 Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix).
 """
@@ -11,16 +12,11 @@ import numpy as np
 
 from .device import device_array_info, is_device_array, resolve_device
 from .errors import InputError, InvalidJetError
-from .kernels.body import decode_invalid
+from .kernels.body import KernelOptions, describe_invalid
+from .outputs import empty_outputs, output_specs
 from .recipe import CENTER_CODE, INTENSITY_CODE, NORMALISE_CODE, Recipe
 
-__all__ = ["preprocess", "OUTPUT_DTYPES", "empty_outputs"]
-
-#: name -> dtype of every per-jet output array besides ``images`` (float32).
-OUTPUT_DTYPES = {
-    "jet_pt": np.float32, "jet_eta": np.float32, "jet_phi": np.float32,
-    "jet_mass": np.float32, "n_constituents": np.int16, "valid": np.int8,
-}
+__all__ = ["preprocess", "check_jets", "kernel_options"]
 
 
 def check_jets(jets):
@@ -46,44 +42,32 @@ def check_jets(jets):
     return jets if on_device else np.ascontiguousarray(jets)
 
 
-def empty_outputs(n_jets, npix):
-    """Uninitialised output arrays for ``n_jets`` jets (the kernels fill every entry)."""
-    out = {"images": np.empty((n_jets, npix, npix), dtype=np.float32)}
-    for name, dtype in OUTPUT_DTYPES.items():
-        out[name] = np.empty(n_jets, dtype=dtype)
-    return out
-
-
 def _check_out(out, n_jets, npix, on_device=False):
     """Raise unless ``out`` holds every output array: host arrays, or device
     arrays when ``on_device``."""
-    want = {"images": ((n_jets, npix, npix), np.float32),
-            **{name: ((n_jets,), dtype) for name, dtype in OUTPUT_DTYPES.items()}}
-    for name, (shape, dtype) in want.items():
+    for name, (shape, dtype) in output_specs(n_jets, npix).items():
         a = out.get(name)
         if on_device:
-            ok = is_device_array(a) and device_array_info(a) == (shape, np.dtype(dtype), True)
+            ok = is_device_array(a) and device_array_info(a) == (shape, dtype, True)
         else:
             ok = isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype \
                 and a.flags.c_contiguous and a.flags.writeable
         if not ok:
-            raise InputError(f"out[{name!r}] must be a writeable C-contiguous {np.dtype(dtype)} "
+            raise InputError(f"out[{name!r}] must be a writeable C-contiguous {dtype} "
                              f"{'device ' if on_device else ''}array of shape {shape}")
 
 
 def kernel_options(recipe):
-    """The recipe as the kernels' arguments: (center, rotate, flip, npix, dx, dy,
-    intensity, threshold, normalise), strings as their integer codes."""
-    return (CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
-            recipe.pixel_size[0], recipe.pixel_size[1], INTENSITY_CODE[recipe.intensity],
-            recipe.threshold, NORMALISE_CODE[recipe.normalise])
+    """The recipe as the kernels take it: a :class:`~jetimg.kernels.body.KernelOptions`
+    record, strings as their integer codes.
 
-
-def invalid_reason(jet, code):
-    """The human-readable reason of a negative kernel code for ``jet`` (M, 4)."""
-    slot, reason = decode_invalid(code)
-    e, px, py, pz = (float(v) for v in jet[slot])
-    return f"slot {slot}: {reason} (E={e:g}, px={px:g}, py={py:g}, pz={pz:g} GeV)"
+    >>> kernel_options(Recipe(npix=32)).npix
+    32
+    """
+    return KernelOptions(CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
+                         recipe.pixel_size[0], recipe.pixel_size[1],
+                         INTENSITY_CODE[recipe.intensity], recipe.threshold,
+                         NORMALISE_CODE[recipe.normalise])
 
 
 def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, out=None,
@@ -109,9 +93,11 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
         Added to the row named in an :class:`InvalidJetError` (the chunk's
         first row in its file).
     out : dict, optional
-        Arrays to fill instead of new ones, as :func:`empty_outputs` makes
-        them (reusing them saves the page faults of fresh memory per chunk);
-        device arrays when ``jets`` is one.
+        Arrays to fill instead of new ones, as
+        :func:`jetimg.outputs.empty_outputs` makes them (reusing them saves
+        the page faults of fresh memory per chunk); device arrays when
+        ``jets`` is one. Host jets on CUDA go through the calling thread's
+        CUDA stream and pinned buffers, kept from call to call.
 
     Returns
     -------
@@ -150,10 +136,13 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
     jets = check_jets(jets)
     if out is not None:
         _check_out(out, jets.shape[0], recipe.npix, on_device)
+    options = kernel_options(recipe)
+    raise_invalid = recipe.invalid == "raise"
     if device == "cuda":
         from .kernels.cuda import preprocess_cuda
 
-        return preprocess_cuda(jets, recipe, row_offset=row_offset, out=out)
+        return preprocess_cuda(jets, options, raise_invalid=raise_invalid,
+                               row_offset=row_offset, out=out)
     import numba
 
     from .kernels.cpu import fill_images_cpu, fill_images_serial_cpu
@@ -161,15 +150,15 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
     if out is None:
         out = empty_outputs(jets.shape[0], recipe.npix)
     codes = np.empty(jets.shape[0], dtype=np.int64)
-    args = (jets, *kernel_options(recipe), out["images"], out["jet_pt"], out["jet_eta"],
-            out["jet_phi"], out["jet_mass"], out["n_constituents"], out["valid"], codes)
+    args = (jets, options, out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"],
+            out["jet_mass"], out["n_constituents"], out["valid"], codes)
     if parallel:
         fill_images_cpu(*args, numba.get_num_threads())
     else:
         fill_images_serial_cpu(*args)
-    if recipe.invalid == "raise":
+    if raise_invalid:
         bad = np.flatnonzero(codes < 0)
         if bad.size:
             n = int(bad[0])
-            raise InvalidJetError(row_offset + n, invalid_reason(jets[n], codes[n]))
+            raise InvalidJetError(row_offset + n, describe_invalid(jets[n], codes[n]))
     return out

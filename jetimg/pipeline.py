@@ -30,11 +30,12 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 
 from ._version import __version__
-from .core import empty_outputs, preprocess
+from .core import preprocess
+from .outputs import empty_outputs
 from .device import resolve_device
 from .errors import InputError, JetimgError, OutputExistsError
 from .io import checkpoints, stores
-from .io.readers import open_jets
+from .io import open_jets
 from .recipe import Recipe
 
 __all__ = ["build", "build_progress", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS",
@@ -130,15 +131,6 @@ def _load_kernel(recipe):
     preprocess(np.zeros((1, 1, 4), np.float32), recipe, parallel=False)
 
 
-def _cuda_processor():
-    """This thread's CUDA chunk processor (its stream and pinned buffers are reused)."""
-    if getattr(_local, "cuda", None) is None:
-        from .kernels.cuda import CudaChunkProcessor
-
-        _local.cuda = CudaChunkProcessor()
-    return _local.cuda
-
-
 def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None, device="cpu"):
     """Read rows [start, stop) of ``source``, make their images, write them to ``target``.
 
@@ -146,26 +138,23 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     task of :func:`build`; it takes only picklable arguments. With a
     ``build_id`` the chunk is recorded as finished once its rows are written
     (:mod:`jetimg.io.checkpoints`), so an interrupted build can resume.
-    On the CPU the rows are read and imaged :data:`READ_ROWS` at a time into
-    this thread's buffers, and the chunk is written at once;
-    ``device="cuda"`` runs the kernel through this thread's CUDA stream.
+    The rows go through :func:`jetimg.preprocess` on ``device``: on the CPU
+    they are read and imaged :data:`READ_ROWS` at a time into this thread's
+    buffers, on CUDA in one piece (one upload and one launch per chunk,
+    through this thread's CUDA stream); the chunk is written at once.
     """
     n = stop - start
-    if device == "cuda":  # one upload and one kernel per chunk
-        jets, labels = source.read(start, stop, out=_jets_buffer(n, source.n_slots))
-        out = _cuda_processor().run(jets, recipe, row_offset=start)
-    else:
-        jets = _jets_buffer(min(n, READ_ROWS), source.n_slots)
-        out, labels = _output_buffers(n, recipe.npix)
-        labels = labels if source.has_labels else None
-        step = max(len(jets), 1)
-        for lo in range(0, n, step):
-            hi = min(lo + step, n)
-            block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
-            preprocess(block, recipe, parallel=False, row_offset=start + lo,
-                       out={name: a[lo:hi] for name, a in out.items()})
-            if labels is not None:
-                labels[lo:hi] = block_labels
+    jets = _jets_buffer(n if device == "cuda" else min(n, READ_ROWS), source.n_slots)
+    out, labels = _output_buffers(n, recipe.npix)
+    labels = labels if source.has_labels else None
+    step = max(len(jets), 1)
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
+        preprocess(block, recipe, device=device, parallel=False, row_offset=start + lo,
+                   out={name: a[lo:hi] for name, a in out.items()})
+        if labels is not None:
+            labels[lo:hi] = block_labels
     if labels is not None:
         out = {**out, "labels": labels}
     stores.write_rows(target, start, out, lock=lock)

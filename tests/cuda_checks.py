@@ -18,6 +18,7 @@ from numba import cuda
 import jetimg
 from jetimg import InvalidJetError, Recipe
 from jetimg.device import is_device_array, resolve_device
+from jetimg.core import kernel_options
 from jetimg.kernels.cuda import CudaChunkProcessor
 from jetimg.toys import toy_jets
 
@@ -106,7 +107,7 @@ def test_device_arrays_in_give_device_arrays_out(jets):
 
 
 def test_host_out_and_empty_chunks(jets):
-    out = jetimg.core.empty_outputs(len(jets), 40)
+    out = jetimg.outputs.empty_outputs(len(jets), 40)
     assert jetimg.preprocess(jets, device="cuda", out=out) is out
     assert_same(out, jetimg.preprocess(jets))
     empty = np.zeros((0, 30, 4), np.float32)
@@ -119,7 +120,7 @@ def test_blocks_of_several_threads_and_threads_of_several_jets():
     want = jetimg.preprocess(more)
     assert_same(jetimg.preprocess(more, device="cuda"), want)  # 128 blocks of 3 threads
     # at most 128 threads: 128 blocks of one thread, each taking 2 or 3 jets
-    assert_same(CudaChunkProcessor(max_threads=128).run(more, Recipe()), want)
+    assert_same(CudaChunkProcessor(max_threads=128).run(more, kernel_options(Recipe())), want)
 
 
 def test_chunk_processor_over_chunks_of_changing_size(jets):
@@ -129,14 +130,13 @@ def test_chunk_processor_over_chunks_of_changing_size(jets):
              (jets[:9, :120].astype(np.float64), Recipe(center="leading")), (jets[:0], Recipe()),
              (jets, Recipe(invalid="skip", normalise="max"))]
     for start, (chunk, recipe) in enumerate(cases):
-        got = processor.run(chunk, recipe, row_offset=start)
+        got = processor.run(chunk, kernel_options(recipe),
+                            raise_invalid=recipe.invalid == "raise", row_offset=start)
         assert_same({k: v.copy() for k, v in got.items()}, jetimg.preprocess(chunk, recipe), recipe)
     bad = jets[:10].copy()
     bad[7, 3, 0] = np.inf
     with pytest.raises(InvalidJetError, match="row 507: slot 3: not finite"):
-        processor.run(bad, Recipe(), row_offset=500)
-    with pytest.raises(jetimg.InputError, match="host arrays"):
-        processor.run(cuda.to_device(bad), Recipe())
+        processor.run(bad, kernel_options(Recipe()), row_offset=500)
 
 
 def test_build_on_cuda_equals_the_cpu_build(jets, tmp_path):

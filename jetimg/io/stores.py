@@ -28,12 +28,10 @@ import shutil
 import numpy as np
 
 from ..errors import InputError, JetimgError
+from ..outputs import LABEL_DTYPE, output_specs
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
            "mark_complete", "open_store", "remove_store", "store_size"]
-
-PER_JET = {"jet_pt": "float32", "jet_eta": "float32", "jet_phi": "float32",
-           "jet_mass": "float32", "n_constituents": "int16", "valid": "int8"}
 
 #: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
 CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
@@ -53,12 +51,10 @@ def store_format(path):
 
 def array_specs(n_rows, npix, has_labels):
     """name -> (shape, dtype) of every array of a store."""
-    specs = {"images": ((n_rows, npix, npix), "float32")}
-    if has_labels:
-        specs["labels"] = ((n_rows,), "int8")
-    for name, dtype in PER_JET.items():
-        specs[name] = ((n_rows,), dtype)
-    return specs
+    specs = output_specs(n_rows, npix)
+    images = specs.pop("images")
+    labels = {"labels": ((n_rows,), LABEL_DTYPE)} if has_labels else {}
+    return {"images": images, **labels, **specs}
 
 
 def _zarr_codecs(codec):

@@ -15,6 +15,7 @@ image is zeroed): ``-(1 + 4 * slot + reason)``, see :func:`decode_invalid`.
 """
 
 import math
+from typing import NamedTuple
 
 N_SCRATCH = 6  # scratch rows the body takes: px, py, pz, w, x, y
 
@@ -29,6 +30,21 @@ ROT_TOL = 1e-12    # relative test for "no principal axis" (SPEC step 2)
 F32_HALF_TINY = 2.0 ** -150  # weights up to this round to 0 when added to a float32 pixel
 
 
+class KernelOptions(NamedTuple):
+    """The recipe as every kernel takes it: one record of numbers (numba kernels
+    take numbers, not strings); built by :meth:`jetimg.Recipe.kernel_options`."""
+
+    center: int        # 0 centroid, 1 summed four-vector ("jet"), 2 leading
+    rotate: bool
+    flip: bool
+    npix: int
+    dx: float          # pixel width along x (eta)
+    dy: float          # pixel width along y (phi)
+    intensity: int     # 0 pT, 1 E
+    threshold: float   # GeV
+    normalise: int     # 0 sum, 1 max, 2 none
+
+
 def decode_invalid(code):
     """(slot, reason) of a negative body code.
 
@@ -39,16 +55,28 @@ def decode_invalid(code):
     return k // 4, REASONS[k % 4]
 
 
+def describe_invalid(jet, code):
+    """The human-readable reason of a negative body code for ``jet`` (M, 4).
+
+    >>> import numpy as np
+    >>> describe_invalid(np.array([[1.0, 1, 0, 0], [-2.0, 1, 0, 0]]), -(1 + 4 * 1 + 1))
+    'slot 1: negative energy (E=-2, px=1, py=0, pz=0 GeV)'
+    """
+    slot, reason = decode_invalid(code)
+    e, px, py, pz = (float(v) for v in jet[slot])
+    return f"slot {slot}: {reason} (E={e:g}, px={px:g}, py={py:g}, pz={pz:g} GeV)"
+
+
 def make_jet_body(jit, asinh, atan2):
     """The per-jet body compiled by ``jit`` using the given asinh/atan2."""
 
     @jit
-    def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate,
-                 flip, npix, dx, dy, intensity, threshold, normalise):
+    def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, options):
         # Scratch rows, (M,) float64 each: px, py (later each constituent's
         # pixel row and column), pz, E (later the weight w), x, y. Separate
         # arrays, not rows of one block: LLVM then vectorises the
         # per-constituent loops.
+        center, rotate, flip, npix, dx, dy, intensity, threshold, normalise = options
         n_slots = jet.shape[0]
         for r in range(npix):
             for c in range(npix):
@@ -264,12 +292,10 @@ def make_fill_jet(jit, jet_body):
     hold them (compiled by ``jit``; the CPU and CUDA loops both call it)."""
 
     @jit
-    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
-                 npix, dx, dy, intensity, threshold, normalise, jet_pt, jet_eta, jet_phi,
-                 jet_mass, n_constituents, valid, codes):
+    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, options, jet_pt, jet_eta,
+                 jet_phi, jet_mass, n_constituents, valid, codes):
         code, pt, eta, phi, mass = jet_body(
-            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
-            npix, dx, dy, intensity, threshold, normalise)
+            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, options)
         codes[n] = code
         ok = code >= 0
         valid[n] = 1 if ok else 0

@@ -7,7 +7,8 @@ block per thread);
 such as Dask's threads that bring their own parallelism. Both release the GIL
 and are cached on disk (``cache=True``), so a process compiles them once.
 
-Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; images
+Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; options a
+:class:`~jetimg.kernels.body.KernelOptions` (the recipe); images
 (N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
 n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code).
 """
@@ -43,14 +44,12 @@ def new_scratch(n_slots):
 
 
 @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def fill_block(jets, lo, hi, scratch, center, rotate, flip, npix, dx, dy, intensity,
-               threshold, normalise, images, jet_pt, jet_eta, jet_phi, jet_mass,
+def fill_block(jets, lo, hi, scratch, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
                n_constituents, valid, codes):
     """Run the body on jets [lo, hi) with one scratch block."""
     for n in range(lo, hi):
         fill_jet_cpu(jets, n, images, scratch[0], scratch[1], scratch[2], scratch[3],
-                     scratch[4], scratch[5], center, rotate, flip, npix, dx, dy, intensity,
-                     threshold, normalise, jet_pt, jet_eta, jet_phi, jet_mass,
+                     scratch[4], scratch[5], options, jet_pt, jet_eta, jet_phi, jet_mass,
                      n_constituents, valid, codes)
 
 
@@ -59,28 +58,24 @@ def _make_loops(source_hash):
     # its disk cache on the pickled closure, and a dispatcher does not pickle
     # the same way twice; the kernels above are globals.
     @njit(parallel=True, nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-    def fill_images_cpu(jets, center, rotate, flip, npix, dx, dy, intensity,
-                        threshold, normalise, images, jet_pt, jet_eta, jet_phi,
-                        jet_mass, n_constituents, valid, codes, n_threads):
+    def fill_images_cpu(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
+                        n_constituents, valid, codes, n_threads):
         assert source_hash >= 0  # the cache key holds the sources' hash
         n_jets = jets.shape[0]
         n_blocks = min(n_threads, max(n_jets, 1))
         for b in prange(n_blocks):
             scratch = new_scratch(jets.shape[1])
             fill_block(jets, b * n_jets // n_blocks, (b + 1) * n_jets // n_blocks,
-                       scratch, center, rotate, flip, npix, dx, dy, intensity,
-                       threshold, normalise, images, jet_pt, jet_eta, jet_phi,
-                       jet_mass, n_constituents, valid, codes)
+                       scratch, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
+                       n_constituents, valid, codes)
 
     @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-    def fill_images_serial_cpu(jets, center, rotate, flip, npix, dx, dy, intensity,
-                               threshold, normalise, images, jet_pt, jet_eta,
-                               jet_phi, jet_mass, n_constituents, valid, codes):
+    def fill_images_serial_cpu(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
+                               n_constituents, valid, codes):
         assert source_hash >= 0
         scratch = new_scratch(jets.shape[1])
-        fill_block(jets, 0, jets.shape[0], scratch, center, rotate, flip, npix,
-                   dx, dy, intensity, threshold, normalise, images, jet_pt,
-                   jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
+        fill_block(jets, 0, jets.shape[0], scratch, options, images, jet_pt, jet_eta,
+                   jet_phi, jet_mass, n_constituents, valid, codes)
 
     return fill_images_cpu, fill_images_serial_cpu
 

@@ -45,13 +45,14 @@ import math
 import numpy as np
 from numba import cuda
 
-from ..core import OUTPUT_DTYPES, check_jets, empty_outputs, invalid_reason, kernel_options
-from ..device import is_device_array
-from ..errors import InputError, InvalidJetError
-from .body import N_SCRATCH, make_fill_jet, make_jet_body
+import threading
+
+from ..errors import InvalidJetError
+from ..outputs import empty_outputs, output_specs
+from .body import N_SCRATCH, describe_invalid, make_fill_jet, make_jet_body
 
 __all__ = ["fill_images_cuda", "CudaChunkProcessor", "preprocess_cuda", "launch", "launch_grid",
-           "resident_threads", "device_outputs"]
+           "resident_threads", "device_outputs", "thread_processor"]
 
 THREADS_PER_BLOCK = 128
 MIN_BLOCKS = 128  # numba's NumbaPerformanceWarning threshold
@@ -61,8 +62,7 @@ fill_jet_cuda = make_fill_jet(cuda.jit(device=True),
 
 
 @cuda.jit
-def fill_images_cuda(jets, center, rotate, flip, npix, dx, dy, intensity, threshold,
-                     normalise, images, jet_pt, jet_eta, jet_phi, jet_mass,
+def fill_images_cuda(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
                      n_constituents, valid, codes, scratch):
     """The body on every jet, thread t on jets t, t + T, ... (T threads)."""
     t = cuda.grid(1)
@@ -75,9 +75,8 @@ def fill_images_cuda(jets, center, rotate, flip, npix, dx, dy, intensity, thresh
     x_s = scratch[4, :, t]
     y_s = scratch[5, :, t]
     for n in range(t, jets.shape[0], cuda.gridsize(1)):
-        fill_jet_cuda(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, center, rotate, flip,
-                      npix, dx, dy, intensity, threshold, normalise, jet_pt, jet_eta, jet_phi,
-                      jet_mass, n_constituents, valid, codes)
+        fill_jet_cuda(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, options, jet_pt,
+                      jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
 
 
 def resident_threads():
@@ -101,8 +100,9 @@ def launch_grid(n_jets, max_threads):
     return max(MIN_BLOCKS, min(-(-n_jets // tpb), max_threads // tpb)), tpb
 
 
-def launch(jets, recipe, out, codes, scratch, grid, stream=0):
-    """Launch ``fill_images_cuda`` on device arrays; ``grid`` from :func:`launch_grid`.
+def launch(jets, options, out, codes, scratch, grid, stream=0):
+    """Launch ``fill_images_cuda`` on device arrays; ``options`` a
+    :class:`~jetimg.kernels.body.KernelOptions`, ``grid`` from :func:`launch_grid`.
 
     ``scratch`` must have at least ``jets.shape[1]`` rows and
     ``min(blocks * threads_per_block, N)`` columns.
@@ -110,8 +110,8 @@ def launch(jets, recipe, out, codes, scratch, grid, stream=0):
     blocks, tpb = grid
     assert scratch.shape[1] >= jets.shape[1] and scratch.shape[2] >= min(blocks * tpb, len(jets))
     fill_images_cuda[blocks, tpb, stream](
-        jets, *kernel_options(recipe), out["images"], out["jet_pt"], out["jet_eta"],
-        out["jet_phi"], out["jet_mass"], out["n_constituents"], out["valid"], codes, scratch)
+        jets, tuple(options), out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"],
+        out["jet_mass"], out["n_constituents"], out["valid"], codes, scratch)
 
 
 def raise_first_invalid(valid, codes, jets, row_offset, stream=0):
@@ -122,7 +122,7 @@ def raise_first_invalid(valid, codes, jets, row_offset, stream=0):
         n = int(bad[0])
         code = codes[n:n + 1].copy_to_host(stream=stream)[0]
         jet = jets[n] if isinstance(jets, np.ndarray) else jets[n].copy_to_host(stream=stream)
-        raise InvalidJetError(row_offset + n, invalid_reason(jet, code))
+        raise InvalidJetError(row_offset + n, describe_invalid(jet, code))
 
 
 def as_numba_array(x):
@@ -131,50 +131,62 @@ def as_numba_array(x):
 
 
 def device_outputs(n_jets, npix, stream=0):
-    """Uninitialised device output arrays, as :func:`jetimg.core.empty_outputs`."""
-    out = {"images": cuda.device_array((n_jets, npix, npix), np.float32, stream=stream)}
-    for name, dtype in OUTPUT_DTYPES.items():
-        out[name] = cuda.device_array(n_jets, dtype, stream=stream)
-    return out
+    """Uninitialised device output arrays, as :func:`jetimg.outputs.empty_outputs`."""
+    return empty_outputs(n_jets, npix,
+                         empty=lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream))
 
 
-def preprocess_cuda(jets, recipe, *, row_offset=0, out=None):
-    """:func:`jetimg.preprocess` on the GPU, for checked ``jets`` and ``out``.
+def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None):
+    """:func:`jetimg.preprocess` on the GPU, for jets and ``out`` it has checked.
 
-    Host jets give host outputs (through fresh device buffers, pageable copies);
-    device jets give device outputs: numba device arrays, or CuPy arrays for
-    CuPy input, filled in ``out`` when given (device arrays too). Runs on the
-    default stream; with ``recipe.invalid == "raise"`` it waits for the kernel.
+    Host jets go through the calling thread's :class:`CudaChunkProcessor`
+    (its stream, pinned and device buffers are kept from call to call) and
+    give host outputs, in ``out`` when given. Device jets give device
+    outputs: numba device arrays, or CuPy arrays for CuPy input, filled in
+    ``out`` when given (device arrays too); they run on the default stream and
+    are not waited for unless ``raise_invalid``.
     """
-    on_device = is_device_array(jets)
-    jets_d = as_numba_array(jets) if on_device else cuda.to_device(jets)
+    if not _is_device_array(jets):
+        result = thread_processor().run(jets, options, raise_invalid=raise_invalid,
+                                        row_offset=row_offset)
+        if out is None:
+            return {name: a.copy() for name, a in result.items()}
+        for name, a in result.items():
+            np.copyto(out[name], a)
+        return out
+    jets_d = as_numba_array(jets)
     n_jets, n_slots = jets_d.shape[:2]
-    if on_device and out is not None:
-        out_d = {name: as_numba_array(a) for name, a in out.items()}
-    else:
-        out_d = device_outputs(n_jets, recipe.npix)
+    out_d = (device_outputs(n_jets, options.npix) if out is None
+             else {name: as_numba_array(a) for name, a in out.items()})
     codes = cuda.device_array(n_jets, np.int64)
     if n_jets:
         grid = launch_grid(n_jets, resident_threads())
         scratch = cuda.device_array((N_SCRATCH, n_slots, min(grid[0] * grid[1], n_jets)),
                                     np.float64)
-        launch(jets_d, recipe, out_d, codes, scratch, grid)
-    if on_device:
-        if recipe.invalid == "raise":
-            raise_first_invalid(out_d["valid"].copy_to_host(), codes, jets_d, row_offset)
-        if out is not None:
-            return out
-        if type(jets).__module__.partition(".")[0] == "cupy":
-            import cupy
+        launch(jets_d, options, out_d, codes, scratch, grid)
+    if raise_invalid:
+        raise_first_invalid(out_d["valid"].copy_to_host(), codes, jets_d, row_offset)
+    if out is not None:
+        return out
+    if type(jets).__module__.partition(".")[0] == "cupy":
+        import cupy
 
-            return {name: cupy.asarray(a) for name, a in out_d.items()}
-        return out_d
-    host = empty_outputs(n_jets, recipe.npix) if out is None else out
-    for name, a in out_d.items():
-        a.copy_to_host(host[name])
-    if recipe.invalid == "raise":
-        raise_first_invalid(host["valid"], codes, jets, row_offset)
-    return host
+        return {name: cupy.asarray(a) for name, a in out_d.items()}
+    return out_d
+
+
+def _is_device_array(x):
+    return bool(getattr(x, "__cuda_ndarray__", False)) or hasattr(x, "__cuda_array_interface__")
+
+
+_local = threading.local()
+
+
+def thread_processor():
+    """This thread's :class:`CudaChunkProcessor`, made on first use."""
+    if getattr(_local, "processor", None) is None:
+        _local.processor = CudaChunkProcessor()
+    return _local.processor
 
 
 class CudaChunkProcessor:
@@ -190,7 +202,9 @@ class CudaChunkProcessor:
     Examples
     --------
     ``processor = CudaChunkProcessor()`` once per thread, then per chunk
-    ``out = processor.run(jets, recipe, row_offset=start)``.
+    ``out = processor.run(jets, kernel_options(recipe), row_offset=start)``;
+    :func:`jetimg.preprocess` with ``device="cuda"`` does this with
+    :func:`thread_processor`.
     """
 
     def __init__(self, max_threads=None):
@@ -218,21 +232,25 @@ class CudaChunkProcessor:
                                                                stream=self.stream)
         return buf
 
-    def run(self, jets, recipe, row_offset=0):
+    def run(self, jets, options, *, raise_invalid=True, row_offset=0):
         """Images and per-jet quantities of one chunk of host jets.
 
         Parameters
         ----------
         jets : ndarray (N, M, 4) of float32 or float64
-            Constituent four-vectors (E, px, py, pz) in GeV, on the host.
-        recipe : Recipe
+            Constituent four-vectors (E, px, py, pz) in GeV, on the host,
+            C-contiguous (as :func:`jetimg.core.check_jets` returns them).
+        options : KernelOptions
+            The recipe (:func:`jetimg.core.kernel_options`).
+        raise_invalid : bool
+            Raise for the first invalid jet (else it gets ``valid = 0``).
         row_offset : int
             The chunk's first row in its input, for :class:`InvalidJetError`.
 
         Returns
         -------
         dict of str to ndarray
-            As :func:`jetimg.core.empty_outputs`: ``images`` (N, npix, npix)
+            As :func:`jetimg.outputs.empty_outputs`: ``images`` (N, npix, npix)
             float32, ``jet_pt``, ``jet_eta``, ``jet_phi``, ``jet_mass`` (N,)
             float32, ``n_constituents`` (N,) int16, ``valid`` (N,) int8. They
             are views of this processor's pinned buffers, valid until its
@@ -241,33 +259,27 @@ class CudaChunkProcessor:
         Raises
         ------
         InvalidJetError
-            For the first invalid jet when ``recipe.invalid == "raise"``.
+            For the first invalid jet when ``raise_invalid``.
         """
-        if is_device_array(jets):
-            raise InputError("CudaChunkProcessor.run takes host arrays; give device "
-                             "arrays to jetimg.preprocess(..., device='cuda')")
-        jets = check_jets(jets)
         n_jets, n_slots = jets.shape[:2]
-        npix = recipe.npix
+        shapes = output_specs(n_jets, options.npix)
         if n_jets == 0:
-            return empty_outputs(0, npix)
+            return empty_outputs(0, options.npix)
         staged = self._buffer("jets_h", jets.shape, jets.dtype, pinned=True)
         np.copyto(staged, jets)
         jets_d = self._buffer("jets_d", jets.shape, jets.dtype, pinned=False)
         jets_d.copy_to_device(staged, stream=self.stream)
-        shapes = {"images": ((n_jets, npix, npix), np.float32),
-                  **{name: ((n_jets,), dtype) for name, dtype in OUTPUT_DTYPES.items()}}
         out_d = {name: self._buffer(name + "_d", shape, dtype, pinned=False)
                  for name, (shape, dtype) in shapes.items()}
         codes = self._buffer("codes_d", (n_jets,), np.int64, pinned=False)
         grid = launch_grid(n_jets, self.max_threads)
         scratch = self._scratch(n_slots, min(grid[0] * grid[1], n_jets))
-        launch(jets_d, recipe, out_d, codes, scratch, grid, self.stream)
+        launch(jets_d, options, out_d, codes, scratch, grid, self.stream)
         out = {}
         for name, (shape, dtype) in shapes.items():
             out[name] = self._buffer(name + "_h", shape, dtype, pinned=True)
             out_d[name].copy_to_host(out[name], stream=self.stream)
         self.stream.synchronize()
-        if recipe.invalid == "raise":
+        if raise_invalid:
             raise_first_invalid(out["valid"], codes, jets, row_offset, self.stream)
         return out
