@@ -1,4 +1,4 @@
-"""Readers of jet constituents (jetimg.io.readers): every layout, bad inputs.
+"""Sources of jet constituents (jetimg.io.open_jets and its layouts): every layout, bad inputs.
 
 Fixtures are written with pandas' ``to_hdf`` (fixed and table formats,
 uncompressed, zlib and blosc), h5py, zarr and ``np.save``; every read is
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from jetimg.errors import InputError
 from jetimg.io import LAYOUTS, JetSource, open_jets
-from jetimg.io.readers import names_from_pickle
+from jetimg.io.pickle_names import names_from_pickle
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("tables")
@@ -367,7 +367,11 @@ def test_missing_columns(tmp_path, ref_frame):
     raises("missing columns E_0, PX_0, PY_0, PZ_0", write_frame(nojets, tmp_path / "x.h5"))
     path = write_frame(ref_frame, tmp_path / "ok.h5")
     raises("n_slots=6 is more than the 5 slots", path, n_slots=6)
-    raises("n_slots must be a positive integer", path, n_slots=0)
+    raises(r"n_slots=0 must be an integer >= 1 \(or None: all slots\)", path, n_slots=0)
+    raises(r"n_slots=-2 must be an integer >= 1", path, n_slots=-2)
+    raises(r"n_slots=2\.0 must be an integer", path, n_slots=2.0)
+    raises(r"n_slots=True must be an integer", path, n_slots=True)
+    assert open_jets(path, n_slots=np.int64(3)).n_slots == 3
     raises("labels column 'y' not found", path, labels_key="y")
     series = tmp_path / "series.h5"
     with warnings.catch_warnings():
