@@ -23,7 +23,7 @@ _LAZY = {
     "preprocess": "jetimg.core",
     "build": "jetimg.pipeline",
     "BuildResult": "jetimg.pipeline",
-    "open_jets": "jetimg.io.readers",
+    "open_jets": "jetimg.io",
     "open_store": "jetimg.io.stores",
     "toys": "jetimg.toys",
     "verify": "jetimg.integrity",

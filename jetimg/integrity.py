@@ -137,7 +137,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
 
 def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed):
     from .core import preprocess
-    from .io.readers import open_jets
+    from .io import open_jets
 
     source = open_jets(input, key=key, labels_key=labels_key)
     if source.n_rows != st.attrs.get("input_rows") or source.n_rows < n:
