@@ -72,7 +72,7 @@ import psutil
 
 import jetimg
 from jetimg.io import stores
-from jetimg.pipeline import DEFAULT_CHUNK_SIZE, _chunk_rows
+from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GB = 1e9
@@ -254,7 +254,7 @@ def floor_task(source, store, start, stop, template_path):
 def run_floor(input_path, out_dir, args, template_path):
     source = jetimg.open_jets(input_path)
     n_rows = source.n_rows
-    chunk, image_rows = _chunk_rows(args.chunk_size)
+    chunk, image_rows = chunk_rows(args.chunk_size)
     store = out_dir / f"bench_floor_{os.getpid()}.zarr"
     stores.remove_store(store)
     t0 = time.perf_counter()
@@ -376,7 +376,7 @@ def main(argv=None):
     print(f"# N={n} seed={args.seed} chunk_size={args.chunk_size} scheduler={args.scheduler} "
           f"workers={args.workers} codec={stores.DEFAULT_CODEC} repeat={args.repeat}", flush=True)
     paths = make_inputs(args.data_dir, n, args.seed, which)
-    chunk, _ = _chunk_rows(args.chunk_size)
+    chunk, _ = chunk_rows(args.chunk_size)
     template = make_template(paths[which[0]], args.data_dir, chunk)
     warm_up(args.data_dir, template)
     try:

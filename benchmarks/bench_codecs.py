@@ -48,7 +48,7 @@ import numpy as np
 
 import jetimg
 from jetimg.io import stores
-from jetimg.pipeline import DEFAULT_CHUNK_SIZE, _chunk_rows
+from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
 from jetimg.toys import toy_jets
 
 NPIX = 40
@@ -148,7 +148,7 @@ def main(argv=None):
     parser.add_argument("--json", type=pathlib.Path, default=None)
     args = parser.parse_args(argv)
 
-    chunk, image_rows = _chunk_rows(DEFAULT_CHUNK_SIZE)
+    chunk, image_rows = chunk_rows(DEFAULT_CHUNK_SIZE)
     t0 = time.perf_counter()
     outputs = make_outputs(args.n, args.seed)
     n = args.n

@@ -275,7 +275,7 @@ def info(store):
       jetimg info train_img.zarr
     """
     from jetimg.io.stores import store_size
-    from jetimg.pipeline import store_info
+    from jetimg.io.stores import store_info
 
     info = store_info(store)
     click.echo(f"store        {store} ({info['format']}, {human_bytes(store_size(store))})")

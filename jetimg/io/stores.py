@@ -31,7 +31,7 @@ from ..errors import InputError, JetimgError
 from ..outputs import LABEL_DTYPE, output_specs
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
-           "mark_complete", "open_store", "remove_store", "store_size"]
+           "mark_complete", "open_store", "remove_store", "store_size", "store_info"]
 
 #: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
 CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
@@ -305,3 +305,26 @@ def check_writable(path):
         raise JetimgError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise JetimgError(f"cannot write {path}: folder {parent} is not writable")
+
+
+def store_info(path):
+    """A summary of an image store: format, rows, completeness, label counts, attributes.
+
+    Reads the labels and ``valid`` arrays chunk by chunk (never the images).
+    """
+    with open_store(path) as store:
+        n = len(store)
+        counts = None
+        step = 1_000_000
+        if "labels" in store:
+            counts = {}
+            for start in range(0, n, step):
+                values, k = np.unique(store["labels"][start:start + step], return_counts=True)
+                for v, c in zip(values.tolist(), k.tolist()):
+                    counts[v] = counts.get(v, 0) + c
+            counts = dict(sorted(counts.items()))
+        n_invalid = sum(int(np.count_nonzero(store["valid"][s:s + step] == 0))
+                        for s in range(0, n, step))
+        return {"format": store.format, "n_rows": n, "complete": bool(store.attrs.get("complete")),
+                "images_shape": tuple(store["images"].shape), "label_counts": counts,
+                "n_invalid": n_invalid, "attrs": dict(store.attrs)}

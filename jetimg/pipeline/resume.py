@@ -1,0 +1,105 @@
+"""Resuming an interrupted Zarr build: its record, and the checks that this run matches it.
+
+The record of finished chunks sits beside the store (:mod:`jetimg.io.checkpoints`);
+:func:`resume_record` refuses a run whose recipe, input, rows or codec differ
+from the interrupted one, naming each difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+
+import numpy as np
+
+from ..errors import InputError, JetimgError
+from ..io import checkpoints, stores
+from ..recipe import Recipe
+
+__all__ = ["input_fingerprint", "build_progress", "check_resumable", "resume_record",
+           "count_invalid"]
+
+
+def input_fingerprint(source, n_rows, rows=64):
+    """A digest of the first and last ``rows`` jets (and labels) of the first ``n_rows``.
+
+    Stored with a build, so ``resume`` notices an input that changed under the
+    same name without reading it whole.
+    """
+    digest = hashlib.sha256()
+    for start, stop in sorted({(0, min(rows, n_rows)), (max(0, n_rows - rows), n_rows)}):
+        jets, labels = source.read(start, stop)
+        digest.update(np.ascontiguousarray(jets).tobytes())
+        if labels is not None:
+            digest.update(np.ascontiguousarray(labels).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def build_progress(output):
+    """``(rows written, rows)`` of the interrupted, resumable build at ``output``.
+
+    None when ``output`` holds no such build (missing, complete, HDF5, or
+    without the record of finished chunks that ``resume`` needs).
+    """
+    try:
+        if stores.store_format(output) != "zarr" or not pathlib.Path(output).is_dir():
+            return None
+        with stores.open_store(output) as store:
+            if store.attrs.get("complete") is not False:
+                return None
+    except JetimgError:
+        return None
+    record = checkpoints.load(output)
+    if record is None:
+        return None
+    done = checkpoints.done_chunks(output, record["build_id"])
+    return sum(stop - start for start, stop in done), int(record["n_jets"])
+
+
+def check_resumable(output, fmt, layout, overwrite, exists):
+    if overwrite:
+        raise InputError("resume and overwrite exclude each other: resume finishes the "
+                         "interrupted build at the output, overwrite replaces it")
+    if fmt != "zarr" or layout != "store":
+        raise InputError("only Zarr stores can be resumed: an interrupted HDF5 file may be "
+                         "corrupt (HDF5 is not crash-safe) and is removed; rebuild it, or "
+                         "build to a .zarr store")
+    if not exists:
+        raise InputError(f"nothing to resume: {output} does not exist")
+
+
+def resume_record(output, info):
+    """The build record of the store to resume, or None if the store is complete,
+    after checking that this run matches the interrupted one (say where not)."""
+    with stores.open_store(output) as store:
+        stored = dict(store.attrs)
+    complete = stored.get("complete") is True
+    record = checkpoints.load(output)
+    if record is None and not complete:
+        raise InputError(f"cannot resume {output}: it has no record of finished chunks "
+                         f"({checkpoints.record_dir(output).name} beside it is missing or "
+                         "belongs to another store); rebuild it with --overwrite")
+    earlier = record if record is not None else stored
+    try:
+        old = Recipe.from_attrs(earlier.get("recipe", {}))
+    except JetimgError as exc:
+        raise InputError(f"cannot resume {output}: its recipe does not parse ({exc})") from None
+    new = Recipe.from_attrs(info["recipe"])
+    differ = [f"recipe option {name}: {getattr(old, name)!r} before, {getattr(new, name)!r} now"
+              for name in old.differences(new)]
+    names = {"input": "input file name", "input_rows": "input rows", "n_jets": "rows (--limit)",
+             "input_fingerprint": "input content (first and last rows)",
+             "has_labels": "input labels", "codec": "codec", "jetimg_version": "jetimg version"}
+    differ += [f"{what}: {earlier[name]!r} before, {info[name]!r} now"
+               for name, what in names.items() if name in earlier and earlier[name] != info[name]]
+    if differ:
+        raise InputError(f"cannot resume {output}: this run differs from the interrupted "
+                         f"one in {'; '.join(differ)}")
+    return None if complete else record
+
+
+def count_invalid(path):
+    with stores.open_store(path) as store:
+        valid = store["valid"]
+        return sum(int(np.count_nonzero(valid[s:s + 1_000_000] == 0))
+                   for s in range(0, len(store), 1_000_000))
