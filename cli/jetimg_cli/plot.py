@@ -5,7 +5,7 @@ Only click is imported here; matplotlib and dask load when a command runs.
 
 import click
 
-from jetimg_cli.main import user_errors
+from jetimg_cli.common import user_errors
 
 
 class IntList(click.ParamType):

@@ -15,7 +15,7 @@ import zipfile
 
 import click
 
-from jetimg_cli.main import user_errors
+from jetimg_cli.common import user_errors
 from jetimg_cli.progress import progress_bar
 
 from jetimg.errors import OutputExistsError

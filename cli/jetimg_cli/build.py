@@ -1,0 +1,104 @@
+"""``jetimg build``: a constituents file -> an image store (:func:`jetimg.build`)."""
+
+import sys
+
+import click
+
+from jetimg_cli.common import (human_bytes, recipe_from, recipe_options, resume_command,
+                               stop_on_sigterm, user_errors)
+from jetimg_cli.progress import progress_bar
+
+
+@click.command()
+@click.argument("input", type=click.Path(dir_okay=True, path_type=str), required=False)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str),
+              help="Image store to write: *.zarr (Zarr v3 group) or *.h5 / *.hdf5.")
+@click.option("--sample", is_flag=True,
+              help="Use the sample shipped with jetimg (Pythia 8 top and QCD jets) as INPUT.")
+@recipe_options
+@click.option("--key", default=None, help="Dataset / pandas key of the jets (default: found).")
+@click.option("--labels-key", default=None,
+              help="Labels dataset or column (default: is_signal_new / labels when present).")
+@click.option("--chunk-size", type=int, default=None,
+              help="Jets per Dask task [default: 20000].")
+@click.option("--limit", type=int, default=None, help="Take only the first N rows.")
+@click.option("--workers", type=int, default=None, help="Local threads or processes [default: cores].")
+@click.option("--scheduler", default="threads", show_default=True,
+              help="threads, processes, synchronous, or a dask.distributed address "
+                   "(tcp://host:8786; input and output must be on storage every worker sees).")
+@click.option("--layout", type=click.Choice(["store", "pandas-images"]), default="store",
+              show_default=True,
+              help="'pandas-images': the challenge's train_img.h5 layout (img_0..., is_signal_new, mass).")
+@click.option("--codec", default=None,
+              help="Chunk compression: blosc-lz4-noshuffle, blosc-lz4, zstd, blosc-zstd, "
+                   "none [default: blosc-lz4-noshuffle].")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True,
+              help="Where the kernels run: cpu, cuda (an NVIDIA GPU; pip install "
+                   "'jetimg[cuda]'), or auto (cuda when a usable GPU is present).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new store is complete.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted Zarr build of OUTPUT (same input and options): "
+                   "only the chunks not yet written are made.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors
+def build(input, output, **kwargs):
+    """Turn a constituents file into an image store (one row per jet, in order).
+
+    INPUT is the top-tagging layout (pandas HDFStore key "table", fixed or
+    table format) or a plain (N, M, 4) array in HDF5, Zarr or .npy.
+
+    \b
+    Examples:
+      jetimg build --sample -o sample_img.zarr
+      jetimg build train.h5 -o train_img.zarr
+      jetimg build test.h5 -o test_img.h5 --npix 32 --limit 10000
+      jetimg build train.h5 -o train_img.h5 --layout pandas-images
+      jetimg build train.h5 -o train_img.zarr --resume   (after Ctrl-C)
+
+    Ctrl-C or SIGTERM stops a build once its running chunks are written; a
+    Zarr store keeps them, marked incomplete, and --resume finishes it.
+    """
+    import jetimg
+    from jetimg.io.stores import DEFAULT_CODEC
+    from jetimg.pipeline import DEFAULT_CHUNK_SIZE
+
+    if kwargs.pop("sample"):
+        if input is not None:
+            raise click.UsageError("give INPUT or --sample, not both")
+        from jetimg.data import sample_path
+
+        input = str(sample_path())
+    elif input is None:
+        raise click.UsageError("missing INPUT (or --sample for the shipped sample)")
+    recipe = recipe_from(kwargs)
+    quiet = kwargs.pop("quiet")
+    if kwargs["chunk_size"] is None:
+        kwargs["chunk_size"] = DEFAULT_CHUNK_SIZE
+    if kwargs["codec"] is None:
+        kwargs["codec"] = DEFAULT_CODEC
+    resume_hint = resume_command(click.get_current_context())
+    with stop_on_sigterm() as stopped:
+        try:
+            with progress_bar(quiet) as progress:
+                result = jetimg.build(input, output, recipe, progress=progress, **kwargs)
+        except KeyboardInterrupt:
+            from jetimg.pipeline import build_progress
+
+            state = build_progress(output)
+            why = "terminated (SIGTERM)" if stopped else "interrupted"
+            if state is None:
+                click.echo(f"\n{why}: nothing was kept (an existing output is unchanged)",
+                           err=True)
+            else:
+                click.echo(f"\n{why}: {state[0]:,} of {state[1]:,} rows are in {output} "
+                           f"(marked incomplete); to finish: {resume_hint}", err=True)
+            sys.exit(143 if stopped else 130)
+    invalid = f", {result.n_invalid} invalid jets skipped" if result.n_invalid else ""
+    if result.n_made < result.n_jets:
+        done = (f"resumed: made {result.n_made} of {result.n_jets} jets" if result.n_made
+                else f"already complete: {result.n_jets} jets")
+    else:
+        done = f"{result.n_jets} jets"
+    click.echo(f"{done} in {result.seconds:.1f} s ({result.jets_per_second:,.0f} jets/s) "
+               f"-> {result.output} ({human_bytes(result.output_bytes)}){invalid}")
