@@ -20,6 +20,7 @@ n_constituents (N,) int16, valid (N,) int8.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -29,9 +30,11 @@ import numpy as np
 
 from ..errors import InputError, JetimgError
 from ..outputs import LABEL_DTYPE, output_specs
+from ..recipe import Recipe
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
-           "mark_complete", "open_store", "remove_store", "store_size", "store_info"]
+           "mark_complete", "open_store", "remove_store", "store_size", "store_info",
+           "opened"]
 
 #: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
 CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
@@ -249,6 +252,15 @@ class Store:
     def __len__(self):
         return int(self["images"].shape[0])
 
+    @property
+    def recipe(self):
+        """The store's :class:`~jetimg.recipe.Recipe`; for a store without one
+        (made by another tool), the default recipe at the images' size."""
+        attrs = self.attrs.get("recipe")
+        if not attrs:
+            return Recipe(npix=int(self["images"].shape[-1]))
+        return Recipe.from_attrs(attrs)
+
     def close(self):
         if self._file is not None:
             self._file.close()
@@ -279,6 +291,19 @@ def _decode_attr(value):
 def open_store(path):
     """Open an image store for reading (see :class:`Store`)."""
     return Store(path)
+
+
+@contextlib.contextmanager
+def opened(store):
+    """``with opened(store) as s``: a path is opened (and closed after); an open
+    :class:`Store` is used as it is (and left open)."""
+    if isinstance(store, Store):
+        yield store
+        return
+    if not isinstance(store, str | os.PathLike):
+        raise TypeError(f"store must be a path or an open Store, not {type(store).__name__}")
+    with open_store(store) as s:
+        yield s
 
 
 def remove_store(path):

@@ -18,11 +18,11 @@ and returns a :class:`matplotlib.figure.Figure` (never shown); save it with
 
 import dataclasses
 import math
-import pathlib
 
 import numpy as np
 
 from jetimg.errors import InputError, JetimgError
+from jetimg.io import stores
 from jetimg.plots.style import hep_style
 
 __all__ = ["Averages", "CLASS_NAMES", "average_images", "plot_average", "plot_jets",
@@ -77,52 +77,17 @@ class Averages:
 # reading
 # ---------------------------------------------------------------------------
 
-class _opened:
-    """``with _opened(store) as s``: open a path (and close it), or use an open Store as is."""
-
-    def __init__(self, store):
-        self.given = store
-        self.store = None
-
-    def __enter__(self):
-        from jetimg.io.stores import Store, open_store
-
-        if isinstance(self.given, Store):
-            return self.given
-        if not isinstance(self.given, (str, pathlib.Path)):
-            raise TypeError("store must be a path or an open Store, "
-                            f"not {type(self.given).__name__}")
-        self.store = open_store(self.given)
-        return self.store
-
-    def __exit__(self, *exc_info):
-        if self.store is not None:
-            self.store.close()
-
-
 def _store_name(store):
     return store.path.name
 
 
-def _recipe(store):
-    """npix, (dx, dy), normalise, intensity of the store's recipe (SPEC.md defaults if absent)."""
-    from jetimg.recipe import Recipe
-
-    recipe = dict(store.attrs.get("recipe") or {})
-    default = Recipe()
-    npix = int(recipe.get("npix", store["images"].shape[-1]))
-    dx, dy = recipe.get("pixel_size", default.pixel_size)
-    return npix, (float(dx), float(dy)), recipe.get("normalise", default.normalise), \
-        recipe.get("intensity", default.intensity)
-
-
 def _extent(store):
-    npix, (dx, dy), _, _ = _recipe(store)
+    npix, (dx, dy) = store.recipe.npix, store.recipe.pixel_size
     return (-npix * dx / 2, npix * dx / 2, -npix * dy / 2, npix * dy / 2)
 
 
 def _intensity_label(store, prefix):
-    _, _, normalise, intensity = _recipe(store)
+    normalise, intensity = store.recipe.normalise, store.recipe.intensity
     quantity = "$p_T$" if intensity == "pt" else "$E$"
     if normalise == "sum":
         return f"{prefix} (fraction of the jet's {quantity})"
@@ -304,7 +269,7 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
         ns = [int(v) for v in (n if np.ndim(n) else [n])]
         if not ns or min(ns) < 1:
             raise JetimgError(f"n must be whole numbers >= 1, got {n!r}")
-    with _opened(store) as s:
+    with stores.opened(store) as s:
         if len(s) == 0:
             raise InputError(f"store {s.path} holds no jets")
         use_labels, counts, n_invalid, n_rows = _scan(s, by_label, None if ns is None else max(ns))
@@ -458,7 +423,7 @@ def plot_average(store, n=None, *, by_label=True, class_names=None, difference=T
     ...
     jetimg.errors.InputError: store not found: missing.zarr
     """
-    with _opened(store) as s:
+    with stores.opened(store) as s:
         averages = average_images(s, by_label=by_label, n=n, class_names=class_names)
         extent, name = _extent(s), _store_name(s)
         cbar_label = _intensity_label(s, "Average pixel")
@@ -551,7 +516,7 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5):
     """
     class_names = dict(CLASS_NAMES if class_names is None else class_names)
     rows = [int(r) for r in rows]
-    with _opened(store) as s:
+    with stores.opened(store) as s:
         n_rows = len(s)
         if not rows:
             raise JetimgError("no rows to plot")
@@ -617,7 +582,7 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50):
     jetimg.errors.InputError: store not found: missing.zarr
     """
     class_names = dict(CLASS_NAMES if class_names is None else class_names)
-    with _opened(store) as s:
+    with stores.opened(store) as s:
         valid = np.asarray(s["valid"][:]) != 0
         use_labels = by_label and "labels" in s
         labels = np.asarray(s["labels"][:]) if use_labels else np.zeros(valid.shape, np.int8)
