@@ -19,7 +19,8 @@ import dataclasses
 
 import numpy as np
 
-from .errors import InputError, JetimgError
+from .checks import integer
+from .errors import JetimgError
 from .io import stores
 from .recipe import Recipe
 
@@ -177,8 +178,7 @@ def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed):
 
 def _sample_blocks(n, n_sample, seed, n_blocks=10):
     """Up to ``n_blocks`` disjoint sorted (start, stop) blocks of about ``n_sample`` rows."""
-    if n_sample < 1:
-        raise InputError(f"n_sample={n_sample!r} must be a positive integer")
+    n_sample = integer("n_sample", n_sample)
     if n <= n_sample:
         return [(0, n)] if n else []
     size = max(1, n_sample // n_blocks)

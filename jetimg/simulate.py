@@ -53,6 +53,7 @@ import sys
 
 import numpy as np
 
+from .checks import integer
 from .errors import InputError, JetimgError, OutputExistsError
 
 __all__ = ["PROCESSES", "PROCESS_SETTINGS", "simulate", "simulate_jets", "pythia_settings",
@@ -231,8 +232,7 @@ def _pthat_window(pt_min, pt_max, pthat_range):
 
 def _check(n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_range):
     """Checked (n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_range)."""
-    if isinstance(n_jets, bool) or not isinstance(n_jets, (int, np.integer)) or n_jets < 1:
-        raise InputError(f"n_jets={n_jets!r} must be an integer >= 1")
+    n_jets = integer("n_jets", n_jets)
     if isinstance(processes, str):
         processes = processes.split(",")
     processes = tuple(str(p).strip().lower() for p in processes)
@@ -256,8 +256,7 @@ def _check(n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_range):
                          f"and at most {E_CM / 3:g} GeV")
     if not (np.isfinite(eta_max) and eta_max > 0):
         raise InputError(f"eta_max={eta_max!r} must be finite and > 0")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed={seed!r} must be an integer >= 0")
+    seed = integer("seed", seed, minimum=0)
     if pthat_range is not None:
         try:
             lo, hi = (float(v) for v in pthat_range)
