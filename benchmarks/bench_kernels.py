@@ -10,7 +10,7 @@ float32, 200 slots, about 60-80 constituents):
 
 * ``jetimg`` with ``parallel=False`` (the calling thread) and ``parallel=True``
   (numba's default thread count);
-* ``numpy``: the default recipe of SPEC.md (centroid centre, rotation, two
+* ``numpy``: the default recipe of docs/recipe.md (centroid centre, rotation, two
   flips, 40 x 40 pixels of (5.2/180, 2 pi/180), sum normalisation, and the
   per-jet quantities) written below as whole-chunk NumPy array operations on
   the flattened valid constituents, with no Python loop over jets; its images
@@ -47,12 +47,12 @@ from jetimg.toys import toy_jets
 
 NPIX = 40
 DX, DY = 5.2 / 180.0, 2.0 * math.pi / 180.0
-SNAP = 1e-9       # |x'|, |y'| below this count as 0 (SPEC step 4)
-ROT_TOL = 1e-12   # "no principal axis" tolerance (SPEC step 2)
+SNAP = 1e-9       # |x'|, |y'| below this count as 0 (docs/recipe.md, step 4)
+ROT_TOL = 1e-12   # "no principal axis" tolerance (docs/recipe.md, step 2)
 
 
 # --------------------------------------------------------------------------
-# The NumPy baseline: SPEC.md's default recipe, vectorised over a whole chunk.
+# The NumPy baseline: docs/recipe.md's default recipe, vectorised over a whole chunk.
 # --------------------------------------------------------------------------
 def preprocess_numpy(jets, npix=NPIX, dx=DX, dy=DY):
     """Default-recipe images and per-jet quantities of ``jets`` with NumPy only.

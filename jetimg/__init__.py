@@ -1,6 +1,6 @@
 """jetimg: high-throughput jet-image preprocessing for boosted-jet tagging.
 
-The recipe (SPEC.md) as numba kernels: centre, rotate, flip, pixelate, crop
+The recipe (docs/recipe.md) as numba kernels: centre, rotate, flip, pixelate, crop
 and normalise the constituents of each jet; a Dask pipeline from top-tagging
 files to Zarr/HDF5 image stores.
 

@@ -1,4 +1,4 @@
-"""``preprocess``: jets in, images and per-jet quantities out (SPEC.md).
+"""``preprocess``: jets in, images and per-jet quantities out (docs/recipe.md).
 
 This is the one place that picks the CPU kernels (kernels/cpu.py) or their CUDA
 twin (kernels/cuda.py), by ``device`` (jetimg/device.py); the build runs every
@@ -72,7 +72,7 @@ def kernel_options(recipe):
 
 def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, out=None,
                **options):
-    """Jet images and per-jet quantities of a chunk of jets, as SPEC.md defines them.
+    """Jet images and per-jet quantities of a chunk of jets, as docs/recipe.md defines them.
 
     Parameters
     ----------
@@ -85,7 +85,7 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
         ``normalise="max"``, ...) override its fields.
     device : {"cpu", "cuda", "auto"}
         Where the kernels run; ``"auto"`` takes CUDA when a usable GPU is
-        present. Both compute SPEC.md to float32 rounding.
+        present. Both compute docs/recipe.md to float32 rounding.
     parallel : bool
         CPU only: spread the jets over numba's threads (default). ``False``
         runs on the calling thread, for callers that bring their own threads.

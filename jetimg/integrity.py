@@ -2,8 +2,8 @@
 
 Checks, each reported with a line of detail:
 
-* ``attributes``: SPEC.md's attributes are there and the recipe parses;
-* ``arrays``: every array of SPEC.md's table, with its dtype and n_jets rows
+* ``attributes``: docs/recipe.md's attributes are there and the recipe parses;
+* ``arrays``: every array of docs/recipe.md's table, with its dtype and n_jets rows
   (images npix x npix as the recipe says);
 * ``chunks``: every chunk of every array was written (a store cut short by a
   crash holds arrays of the right shape with chunks missing, which read as

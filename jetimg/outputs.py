@@ -46,4 +46,5 @@ def empty_outputs(n_jets, npix, empty=np.empty):
     dict of str to array
         ``images`` and every name of :data:`PER_JET_DTYPES`.
     """
-    return {name: empty(shape, dtype) for name, (shape, dtype) in output_specs(n_jets, npix).items()}
+    specs = output_specs(n_jets, npix)
+    return {name: empty(shape, dtype) for name, (shape, dtype) in specs.items()}

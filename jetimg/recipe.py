@@ -1,4 +1,4 @@
-"""The preprocessing recipe: every option of SPEC.md in one checked, hashable object.
+"""The preprocessing recipe: every option of docs/recipe.md in one checked, hashable object.
 
 >>> r = Recipe(npix=32, normalise="max")
 >>> r.npix, r.normalise, r.center
@@ -58,7 +58,7 @@ def _positive_float(name, value):
 
 @dataclass(frozen=True)
 class Recipe:
-    """How jets become images; the options of SPEC.md, checked when built.
+    """How jets become images; the options of docs/recipe.md, checked when built.
 
     Parameters
     ----------

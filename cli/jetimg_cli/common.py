@@ -109,7 +109,7 @@ class PixelSize(click.ParamType):
 
 
 def recipe_options(func):
-    """The click options of every Recipe field (SPEC.md names)."""
+    """The click options of every Recipe field (docs/recipe.md names)."""
     options = [
         click.option("--center", type=click.Choice(CENTERS), default="centroid", show_default=True,
                      help="What goes to (0, 0): pT-weighted centroid, jet axis or leading constituent."),

@@ -11,7 +11,7 @@ A resumable build keeps a folder beside its store, ``{store}.jetimg-build/``:
   file is complete in the store; a chunk whose task was killed part-way has
   none and is made again. Files of any other build id never count.
 
-The record sits beside the store, not inside it: SPEC.md fixes the store's
+The record sits beside the store, not inside it: docs/recipe.md fixes the store's
 arrays and attributes, and Zarr warns about foreign folders inside a group.
 It is removed once the store is complete.
 """

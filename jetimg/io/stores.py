@@ -1,4 +1,4 @@
-"""Image stores: a Zarr v3 group or an HDF5 file with SPEC.md's arrays and attributes.
+"""Image stores: a Zarr v3 group or an HDF5 file with docs/recipe.md's arrays and attributes.
 
 A store is made in three steps, each opening it by path, so that any Dask
 worker (thread, process or dask.distributed worker) can do the middle one:

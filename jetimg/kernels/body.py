@@ -1,4 +1,4 @@
-"""The per-jet body of the recipe (SPEC.md steps 1-5), written once.
+"""The per-jet body of the recipe (docs/recipe.md steps 1-5), written once.
 
 ``make_jet_body(jit, asinh, atan2)`` compiles the same Python source for the
 CPU (``numba.njit``) and for CUDA (``numba.cuda.jit(device=True)``), with the
@@ -25,8 +25,8 @@ REASONS = ("not finite", "negative energy", "zero energy with non-zero momentum"
 
 PI = math.pi
 TWO_PI = 2.0 * math.pi
-SNAP = 1e-9        # |x'|, |y'| below this count as 0 before pixelation (SPEC step 4)
-ROT_TOL = 1e-12    # relative test for "no principal axis" (SPEC step 2)
+SNAP = 1e-9        # |x'|, |y'| below this count as 0 before pixelation (recipe step 4)
+ROT_TOL = 1e-12    # relative test for "no principal axis" (recipe step 2)
 F32_HALF_TINY = 2.0 ** -150  # weights up to this round to 0 when added to a float32 pixel
 
 
@@ -232,7 +232,7 @@ def make_jet_body(jit, asinh, atan2):
             x = 0.0 if abs(x) < SNAP else x
             y = 0.0 if abs(y) < SNAP else y
             # A point on the centre lands in pixel npix//2 even where
-            # fl(npix*d/2)/d rounds below npix/2 (SPEC step 4).
+            # fl(npix*d/2)/d rounds below npix/2 (docs/recipe.md, step 4).
             col = math.floor((x + half_x) / dx) if x != 0.0 else float(npix // 2)
             row = math.floor((y + half_y) / dy) if y != 0.0 else float(npix // 2)
             inside = col >= 0.0 and col < npix and row >= 0.0 and row < npix

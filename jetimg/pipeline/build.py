@@ -74,7 +74,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
           chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
           overwrite=False, resume=False, layout="store", codec=stores.DEFAULT_CODEC,
           device="cpu", progress=None, **options):
-    """Make the image store of every jet of ``input`` (SPEC.md's recipe and layout).
+    """Make the image store of every jet of ``input`` (docs/recipe.md's recipe and layout).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Figures of an image store: average images, single jets, jet kinematics.
 
-Shapes: images (N, npix, npix) float32 as stored (SPEC.md), row i along the
+Shapes: images (N, npix, npix) float32 as stored (docs/recipe.md), row i along the
 rotated phi direction y, column j along the rotated eta direction x; drawn
 with ``origin="lower"`` over the extent ``[-npix*dx/2, npix*dx/2] x
 [-npix*dy/2, npix*dy/2]`` so that +y points up.
