@@ -1,11 +1,12 @@
 """The CUDA twin against the CPU kernels, on a GPU or numba's CUDA simulator.
 
 Not collected by a plain ``pytest`` run (the name does not start with
-``test_``): tests/test_cuda.py runs this file in a subprocess, once with
-``NUMBA_ENABLE_CUDASIM=1`` (which must be set before numba is imported) on a few
-jets per case, and on a real GPU, when there is one, on ``JETIMG_CUDA_JETS``
-jets. The CPU kernels are the reference here (tests/test_kernels.py holds them
-against tests/reference.py).
+``test_``): tests/test_cuda.py runs this file in a subprocess with
+``NUMBA_ENABLE_CUDASIM=1`` (which must be set before numba is imported) on 40
+jets per case; ``pytest --gpu`` collects it (tests/conftest.py) and runs it on
+the GPU on 3,000 jets per case. ``JETIMG_CUDA_JETS`` sets another count. The
+CPU kernels are the reference here (tests/test_kernels.py holds them against
+tests/reference.py).
 """
 
 import os
@@ -22,11 +23,9 @@ from jetimg.core import kernel_options
 from jetimg.kernels.cuda import CudaChunkProcessor
 from jetimg.toys import toy_jets
 
-from .conftest import l1
-from .test_kernels import OPTION_MATRIX
+from .helpers import OPTION_MATRIX, PER_JET_FLOATS, assert_same, option_id
 
-N_JETS = int(os.environ.get("JETIMG_CUDA_JETS", "40"))
-PER_JET = ("jet_pt", "jet_eta", "jet_phi", "jet_mass")
+N_JETS = int(os.environ.get("JETIMG_CUDA_JETS", "40" if numba.config.ENABLE_CUDASIM else "3000"))
 
 
 @pytest.fixture(scope="module")
@@ -34,28 +33,11 @@ def jets():
     return toy_jets(N_JETS, seed=11)[0]
 
 
-def assert_same(got, want, recipe=Recipe()):
-    """>= 99.9% of images within L1 1e-5 (relative to the sum for raw GeV), the
-    per-jet quantities equal to float32 rounding, the counts exactly."""
-    dist = l1(got["images"], want["images"])
-    if recipe.normalise == "none":
-        dist /= np.maximum(want["images"].sum(axis=(1, 2), dtype=np.float64), 1.0)
-    bad = np.flatnonzero(dist > 1e-5)
-    assert bad.size <= 0.001 * len(dist), (bad, dist[bad])
-    for name in PER_JET:
-        np.testing.assert_allclose(got[name], want[name], rtol=2.5e-7, atol=1e-6, err_msg=name)
-    for name in ("n_constituents", "valid"):
-        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-    for name, a in want.items():
-        assert got[name].dtype == a.dtype and got[name].shape == a.shape, name
-
-
 def host(out):
     return {name: a.copy_to_host() for name, a in out.items()}
 
 
-@pytest.mark.parametrize("options", OPTION_MATRIX,
-                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("options", OPTION_MATRIX, ids=option_id)
 def test_every_option_equals_the_cpu(jets, options):
     recipe = Recipe(**options)
     got = jetimg.preprocess(jets, recipe, device="cuda")
@@ -149,7 +131,7 @@ def test_build_on_cuda_equals_the_cpu_build(jets, tmp_path):
     with jetimg.open_store(tmp_path / "cuda.zarr") as got, \
             jetimg.open_store(tmp_path / "cpu.zarr") as want:
         assert got.attrs == want.attrs
-        names = ("images", *PER_JET, "n_constituents", "valid")
+        names = ("images", *PER_JET_FLOATS, "n_constituents", "valid")
         assert_same({n: got[n][:] for n in names}, {n: want[n][:] for n in names},
                     Recipe(npix=16))
     with pytest.raises(jetimg.InputError, match="not 'processes'"):

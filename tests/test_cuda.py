@@ -1,10 +1,15 @@
-"""The CUDA twin: CUDA == CPU under numba's simulator (and on a GPU when there
-is one), and the device option where CUDA is not usable.
+"""The CUDA twin: CUDA == CPU under numba's simulator and, with ``pytest --gpu``,
+on a GPU at sizes the simulator cannot reach; the device option where CUDA is
+not usable.
 
 numba reads ``NUMBA_ENABLE_CUDASIM`` once, when it is imported, and this
-process has imported it already: the comparisons (tests/cuda_checks.py) run
-in a subprocess. The simulator runs each thread as Python, so they use tens of
-jets per case; on a real GPU, thousands.
+process has imported it already: the comparisons under the simulator
+(tests/cuda_checks.py) run in a subprocess, on tens of jets per case (the
+simulator runs each thread as Python). ``pytest --gpu`` runs the same file on
+the GPU, in this process, on thousands of jets per case (tests/conftest.py),
+and the tests marked ``gpu`` here on hundreds of thousands: more jets than the
+GPU has resident threads (so threads take several jets), device arrays, and a
+chunked build.
 """
 
 import os
@@ -12,18 +17,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import pytest
 
 import jetimg
 from jetimg.device import CUDA_EXTRA, cuda_problem, device_array_info, is_device_array
-from jetimg.errors import DeviceError, InputError
+from jetimg.errors import DeviceError, InputError, InvalidJetError
+from jetimg.recipe import Recipe
 from jetimg.toys import toy_jets
+
+from .helpers import PER_JET_FLOATS, assert_same
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_GPU = cuda_problem()  # None on a GPU (and under the simulator)
-ON_GPU = NO_GPU is None and not numba.config.ENABLE_CUDASIM
 
 
 def run_cuda_checks(**env):
@@ -40,11 +46,6 @@ def run_cuda_checks(**env):
 
 def test_cuda_equals_cpu_under_the_simulator():
     run_cuda_checks(NUMBA_ENABLE_CUDASIM="1")
-
-
-@pytest.mark.skipif(not ON_GPU, reason=f"needs a CUDA GPU ({NO_GPU or 'simulator'})")
-def test_cuda_equals_cpu_on_the_gpu():
-    run_cuda_checks(JETIMG_CUDA_JETS="3000")
 
 
 @pytest.mark.skipif(NO_GPU is None, reason="a CUDA GPU is usable here")
@@ -106,3 +107,108 @@ def test_device_arrays_are_recognised_and_refused_on_the_cpu():
     if NO_GPU is not None:  # the device check comes first: no GPU, no device arrays
         with pytest.raises(DeviceError):
             jetimg.preprocess(jets, device="cuda")
+
+
+# ---------------------------------------------------------------------------
+# real GPU (pytest --gpu): sizes beyond the simulator
+# ---------------------------------------------------------------------------
+
+BASE_JETS = 20_000
+
+
+@pytest.fixture(scope="module")
+def base_jets():
+    """20,000 toy jets (64 MB, float32, 200 slots)."""
+    return toy_jets(BASE_JETS, seed=21)[0]
+
+
+def varied_tiles(base, n):
+    """``n`` jets from copies of ``base``, each copy rotated in phi by its own
+    angle and mirrored in eta (pz -> -pz) and/or phi (px <-> py) by turns: no
+    two rows share their jet_phi, so a jet written to another thread's row shows.
+
+    Returns
+    -------
+    ndarray (n, M, 4) of float32
+    """
+    tiles, k = [], 0
+    while sum(len(t) for t in tiles) < n:
+        t = base[:n - sum(len(t) for t in tiles)].copy()
+        angle = 0.37 * k
+        px, py = t[..., 1].copy(), t[..., 2].copy()
+        t[..., 1] = np.cos(angle) * px - np.sin(angle) * py
+        t[..., 2] = np.sin(angle) * px + np.cos(angle) * py
+        if k % 2:
+            t[..., 3] *= -1
+        if k % 4 >= 2:
+            t[..., [1, 2]] = t[..., [2, 1]]
+        tiles.append(t)
+        k += 1
+    return np.ascontiguousarray(np.concatenate(tiles))
+
+
+def resident_gpu_threads():
+    """Threads the GPU runs at once: multiprocessors x threads per multiprocessor."""
+    from numba import cuda
+
+    device = cuda.get_current_device()
+    return device.MULTIPROCESSOR_COUNT * device.MAX_THREADS_PER_MULTI_PROCESSOR
+
+
+@pytest.mark.gpu
+def test_gpu_more_jets_than_resident_threads(base_jets):
+    """Over twice as many jets as resident threads (about 540,000 on an H200): each
+    thread takes several jets; images without rotation or flips, so mirrored
+    copies differ; then an invalid jet in the last row, raised and skipped."""
+    n = 2 * resident_gpu_threads() + 1234
+    jets = varied_tiles(base_jets, n)
+    recipe = Recipe(npix=16, rotate=False, flip=False)
+    want = jetimg.preprocess(jets, recipe)
+    assert len(np.unique(want["jet_phi"][::BASE_JETS])) == -(-n // BASE_JETS)
+    assert_same(jetimg.preprocess(jets, recipe, device="cuda"), want, recipe)
+    jets[-1, 3, 0] = np.nan
+    with pytest.raises(InvalidJetError) as cpu_err:
+        jetimg.preprocess(jets, recipe, row_offset=10)
+    with pytest.raises(InvalidJetError) as err:
+        jetimg.preprocess(jets, recipe, device="cuda", row_offset=10)
+    assert err.value.row == 10 + n - 1 and str(err.value) == str(cpu_err.value)
+    skip = Recipe(npix=16, rotate=False, flip=False, invalid="skip")
+    got = jetimg.preprocess(jets, skip, device="cuda")
+    assert np.flatnonzero(got["valid"] == 0).tolist() == [n - 1]
+    assert_same(got, jetimg.preprocess(jets, skip), skip)
+
+
+@pytest.mark.gpu
+def test_gpu_default_recipe_device_arrays_and_float64(base_jets):
+    """200,000 jets, default recipe (40 x 40): host arrays in, device arrays in and
+    out, float64 in; each equal to the CPU."""
+    from numba import cuda
+
+    jets = varied_tiles(base_jets, 200_000)
+    want = jetimg.preprocess(jets)
+    assert_same(jetimg.preprocess(jets, device="cuda"), want)
+    got = jetimg.preprocess(cuda.to_device(jets), device="cuda")
+    assert all(is_device_array(a) and not isinstance(a, np.ndarray) for a in got.values())
+    assert_same({name: a.copy_to_host() for name, a in got.items()}, want)
+    assert_same(jetimg.preprocess(jets[:50_000].astype(np.float64), device="auto"),
+                {name: a[:50_000] for name, a in want.items()})
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("fmt", ["zarr", "h5"])
+def test_gpu_build_equals_the_cpu_build(base_jets, tmp_path, fmt):
+    """A 150,000-jet file built in chunks of 40,000 (the last one partial) by four
+    workers on the GPU equals the CPU build."""
+    n = 150_000
+    np.save(tmp_path / "jets.npy", varied_tiles(base_jets, n))
+    kwargs = dict(chunk_size=40_000, npix=24)
+    cuda_result = jetimg.build(tmp_path / "jets.npy", tmp_path / f"cuda.{fmt}", device="cuda",
+                               workers=4, **kwargs)
+    jetimg.build(tmp_path / "jets.npy", tmp_path / f"cpu.{fmt}", device="cpu", **kwargs)
+    assert (cuda_result.n_jets, cuda_result.n_invalid) == (n, 0)
+    with jetimg.open_store(tmp_path / f"cuda.{fmt}") as got, \
+            jetimg.open_store(tmp_path / f"cpu.{fmt}") as want:
+        assert dict(got.attrs) == dict(want.attrs)
+        names = ("images", *PER_JET_FLOATS, "n_constituents", "valid")
+        assert_same({n: got[n][:] for n in names}, {n: want[n][:] for n in names},
+                    Recipe(npix=24))

@@ -5,7 +5,6 @@ of toy jets and every recipe option; then invariances with hypothesis, the
 properties of rotation and flips, and edge cases.
 """
 
-import itertools
 import math
 
 import numpy as np
@@ -17,7 +16,7 @@ import jetimg
 from jetimg import InputError, InvalidJetError, Recipe
 from jetimg.toys import jets_from_ptetaphi, toy_jets
 
-from .conftest import l1
+from .helpers import OPTION_MATRIX, l1, option_id
 from .reference import near_pixel_edge, reference_jet, reference_preprocess
 
 OUTPUTS = ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "n_constituents", "valid")
@@ -51,22 +50,7 @@ def test_default_recipe_agrees_with_reference_on_5000_toy_jets(toys_5k):
     np.testing.assert_allclose(got["images"].sum(axis=(1, 2)), 1.0, rtol=1e-5)
 
 
-OPTION_MATRIX = [
-    dict(center=c, rotate=r, flip=f)
-    for c, r, f in itertools.product(("centroid", "jet", "leading"), (True, False), (True, False))
-] + [
-    dict(intensity="e"),
-    dict(normalise="max"),
-    dict(normalise="none"),
-    dict(threshold=2.0),
-    dict(threshold=5.0, normalise="none"),
-    dict(npix=33, pixel_size=(0.02, 0.025)),
-    dict(npix=64, pixel_size=0.01, intensity="e", normalise="max", center="leading"),
-    dict(npix=1, pixel_size=(2.0, 2.0)),
-]
-
-
-@pytest.mark.parametrize("options", OPTION_MATRIX, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("options", OPTION_MATRIX, ids=option_id)
 def test_every_option_agrees_with_reference(toys_small, options):
     jets, _ = toys_small
     assert_agrees_with_reference(jets, Recipe(**options))
