@@ -2,8 +2,8 @@
 
 * images: ``plot_average`` (average image per class, a difference panel, or the
   progression over the first n jets), ``plot_jets`` (single jets),
-  ``plot_kinematics`` (jet mass and pT per class), and ``average_images``,
-  the streamed (dask) average behind them.
+  ``plot_kinematics`` (jet mass and pT per class).
+* averages: ``average_images``, the streamed (dask) average behind them.
 * training: ``plot_roc``, ``plot_scores``, ``plot_history``.
 * style: ``hep_style`` and ``save_figure`` (PNG, PDF or SVG by suffix).
 
@@ -17,8 +17,8 @@ True
 import importlib
 
 _LAZY = {
-    "average_images": "jetimg.plots.images",
-    "Averages": "jetimg.plots.images",
+    "average_images": "jetimg.plots.averages",
+    "Averages": "jetimg.plots.averages",
     "plot_average": "jetimg.plots.images",
     "plot_jets": "jetimg.plots.images",
     "plot_kinematics": "jetimg.plots.images",
