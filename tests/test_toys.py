@@ -164,7 +164,7 @@ def test_wrap_fraction_is_exact(fraction):
     [
         ({"kind": "gluon"}, ValueError),
         ({"n_slots": 0}, ValueError),
-        ({"n_slots": 2.5}, TypeError),
+        ({"n_slots": 2.5}, ValueError),
         ({"wrap_fraction": 1.5}, ValueError),
         ({"pt": -1.0}, ValueError),
     ],
