@@ -92,8 +92,9 @@ def main():
 
     import jetimg
     from jetimg import train as T
+    from jetimg.train.models import _keras
 
-    keras = T._keras()
+    keras = _keras()
     files = {name: simulated(args.data_dir, name, n) for name, n in
              (("train", args.n_train), ("val", args.n_val), ("test", args.n_test))}
     stores = {name: image_store(path) for name, path in files.items()}

@@ -26,11 +26,42 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["roc_curve", "auc", "background_rejection", "accuracy", "summary"]
+__all__ = ["check_scores", "roc_curve", "auc", "background_rejection", "accuracy", "summary"]
 
 
-def _check(labels, scores, need_both=True):
-    """(bool labels, float64 scores) checked: same length, binary, finite."""
+def check_scores(labels, scores, need_both=True):
+    """Labels and scores checked and converted: 1-D, same length, binary labels, finite scores.
+
+    Parameters
+    ----------
+    labels : array-like, (N,)
+        1 (or True) for signal, 0 (or False) for background.
+    scores : array-like, (N,)
+        Larger is more signal-like.
+    need_both : bool
+        Require both classes among the labels (as the ROC curve does).
+
+    Returns
+    -------
+    labels : ndarray, bool, (N,)
+    scores : ndarray, float64, (N,)
+
+    Raises
+    ------
+    InputError
+        Shapes differ or are not 1-D, a label is not 0 or 1, a score is NaN or
+        inf, or (with ``need_both``) one class is missing.
+
+    Examples
+    --------
+    >>> labels, scores = check_scores([0, 1, 1], [0.2, 0.7, 0.9])
+    >>> labels.tolist(), scores.dtype
+    ([False, True, True], dtype('float64'))
+    >>> check_scores([1, 1], [0.2, 0.7])
+    Traceback (most recent call last):
+        ...
+    jetimg.errors.InputError: labels must hold both classes (found 2 signal and 0 background)
+    """
     labels = np.asarray(labels)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.ndim != 1 or scores.ndim != 1:
@@ -88,7 +119,7 @@ def roc_curve(labels, scores):
     >>> eps_s.tolist(), eps_b.tolist()
     ([0.0, 0.5, 1.0], [0.0, 1.0, 1.0])
     """
-    labels, scores = _check(labels, scores)
+    labels, scores = check_scores(labels, scores)
     order = np.argsort(-scores, kind="stable")
     scores, labels = scores[order], labels[order]
     # the last row of each run of equal scores
@@ -132,7 +163,7 @@ def auc(labels, scores):
     >>> auc([1, 0], [0.3, 0.7]), auc([1, 0], [0.7, 0.7])
     (0.0, 0.5)
     """
-    labels, scores = _check(labels, scores)
+    labels, scores = check_scores(labels, scores)
     # average ranks (1-based) with ties sharing their mean rank
     order = np.argsort(scores, kind="stable")
     sorted_scores = scores[order]
@@ -210,7 +241,7 @@ def accuracy(labels, scores, threshold=0.5):
     >>> accuracy([0, 0, 1, 1], [0.1, 0.6, 0.5, 0.8])
     0.75
     """
-    labels, scores = _check(labels, scores, need_both=False)
+    labels, scores = check_scores(labels, scores, need_both=False)
     if not len(labels):
         raise InputError("no jets to compute an accuracy of")
     return float(np.mean((scores >= threshold) == labels))
@@ -229,7 +260,7 @@ def summary(labels, scores, signal_efficiency=0.3):
     >>> summary([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])["auc"]
     0.75
     """
-    labels, scores = _check(labels, scores)
+    labels, scores = check_scores(labels, scores)
     return {"n_jets": int(len(labels)), "n_signal": int(labels.sum()),
             "n_background": int((~labels).sum()), "auc": auc(labels, scores),
             "accuracy": accuracy(labels, scores),

@@ -18,10 +18,11 @@ from jetimg.errors import InputError, JetimgError, OutputExistsError
 from jetimg.toys import toy_jets
 
 from jetimg import train as T
+from jetimg.train.models import _keras
 from jetimg_cli.main import cli
 
 try:
-    T._keras()              # selects JAX when the configured backend is not installed
+    _keras()                # selects JAX when the configured backend is not installed
 except JetimgError as exc:  # pragma: no cover
     pytest.skip(f"no Keras 3: {exc}", allow_module_level=True)
 
@@ -156,6 +157,8 @@ def test_build_model_shapes():
         assert model.input_shape == (None, 40, 40) and model.output_shape == (None, 2)
     with pytest.raises(InputError, match="npix >= 9"):
         T.build_model("challenge", 8)
+    with pytest.raises(InputError, match="npix=0 must be an integer >= 1"):
+        T.build_model("deeptop", 0)
     with pytest.raises(InputError, match="choose one of challenge, deeptop"):
         T.build_model("resnet", 40)
 
@@ -256,6 +259,9 @@ def test_store_dataset_streams_chunks_and_shuffles(data):
     again = T.StoreDataset(data["train"], batch_size=100, seed=4, buffer_size=2000)
     np.testing.assert_array_equal(again.order, epochs[0])
     ordered = T.StoreDataset(data["val"], batch_size=300, shuffle=False)
+    for option in ("batch_size", "buffer_size"):
+        with pytest.raises(InputError, match=f"{option}=0 must be an integer >= 1"):
+            T.StoreDataset(data["val"], **{option: 0})
     assert len(ordered) == 4 and len(ordered[3][0]) == 100
     np.testing.assert_array_equal(ordered[1][0], jetimg.open_store(data["val"])["images"][300:600])
 
@@ -381,7 +387,7 @@ def test_without_keras(data, monkeypatch):
     """evaluate --scores needs no Keras; training names the extra to install."""
     monkeypatch.setitem(sys.modules, "keras", None)
     with pytest.raises(JetimgError, match=r"pip install 'jetimg\[train\]'"):
-        T._keras()
+        _keras()
     scores = np.asarray(jetimg.open_store(data["val"])["labels"][:], float)
     evaluation = T.evaluate(data["val"], scores=scores)
     assert evaluation.metrics["auc"] == 1.0

@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import _check, auc, background_rejection, roc_curve
+from ..metrics import auc, background_rejection, check_scores, roc_curve
 from .style import hep_style
 
 __all__ = ["plot_roc", "plot_scores", "plot_history", "read_history"]
@@ -103,7 +103,7 @@ def plot_scores(labels, scores, *, bins=50, names=("QCD", "top"), ax=None):
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['QCD (1 jets)', 'top (2 jets)']
     """
-    labels, scores = _check(labels, scores, need_both=False)
+    labels, scores = check_scores(labels, scores, need_both=False)
     if isinstance(bins, int | np.integer):
         lo, hi = (0.0, 1.0) if scores.size and scores.min() >= 0 and scores.max() <= 1 else (
             (float(scores.min()), float(scores.max())) if scores.size else (0.0, 1.0))

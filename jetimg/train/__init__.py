@@ -1,0 +1,58 @@
+"""A thin Keras 3 CNN trainer that streams jet images from a store (extra ``train``).
+
+Shapes: images (N, npix, npix) float32 as the store holds them; labels (N,)
+int8, 1 for signal (top) and 0 for background (QCD); scores (N,) float32, the
+network's signal probability.
+
+* Inputs (:mod:`~jetimg.train.images`). :func:`open_images` opens an image
+  store (Zarr or HDF5, as ``jetimg build`` writes it), the challenge's pandas
+  image layout (``--layout pandas-images``), or a constituents file, whose
+  images are made on the fly by the kernels with a given recipe.
+* Batches (:mod:`~jetimg.train.batches`, :mod:`~jetimg.train.datasets`).
+  :class:`StoreDataset` and :class:`JetDataset` are ``keras.utils.PyDataset`` s
+  over them: they read whole chunks of the store (1,000 rows), shuffle the
+  chunk order and the rows within a buffer of chunks every epoch, and hold a
+  few chunks, never the store. The reading and shuffling is framework-free;
+  only the wrappers are Keras'.
+* Invalid jets (``valid == 0``: all-zero images) are left out of training and
+  validation; :func:`predict` keeps every row, in the store's order.
+* Input scaling. Sum-normalised images have pixels near 1e-2; the network
+  expects inputs of order 1. :func:`train` (:mod:`~jetimg.train.fit`) streams
+  a sample of the training images and sets ``input_scale = 1 / RMS(pixel)``;
+  the model's first layer (:mod:`~jetimg.train.models`) is
+  ``Rescaling(input_scale)``, so the saved model takes the store's images as
+  they are and applies the same scaling to any store.
+* The model file (:mod:`~jetimg.train.modelfile`, ``.keras``) is
+  self-contained: ``keras.saving.load_model`` gives the network, scaling
+  included; jetimg's metadata (architecture, npix, input scale, the training
+  store's recipe, the training figures) is one more entry of the zip,
+  ``jetimg.json`` (:func:`read_metadata`), which Keras ignores.
+* Scores and metrics (:mod:`~jetimg.train.scoring`): :func:`predict` and
+  :func:`evaluate`.
+* Keras and its backend are imported only inside functions. Without
+  ``KERAS_BACKEND`` and with a configured backend that is not installed (Keras'
+  own default is TensorFlow), jetimg selects JAX.
+
+>>> from jetimg.train import ARCHS, METADATA_NAME
+>>> ARCHS, METADATA_NAME
+(('challenge', 'deeptop'), 'jetimg.json')
+"""
+
+from .batches import pipeline_rate
+from .datasets import _CLASS_NAMES, _dataset_classes
+from .fit import TrainResult, train
+from .images import JET_CHUNK_ROWS, input_scale, open_images
+from .modelfile import METADATA_NAME, TrainedModel, load_model, read_metadata
+from .models import ARCHS, build_model
+from .scoring import PAPER_CNN, Evaluation, evaluate, predict
+
+__all__ = ["ARCHS", "METADATA_NAME", "PAPER_CNN", "open_images", "StoreDataset", "JetDataset",
+           "input_scale", "build_model", "train", "TrainResult", "load_model",
+           "read_metadata", "predict", "evaluate", "Evaluation", "pipeline_rate"]
+
+
+def __getattr__(name):
+    """StoreDataset and JetDataset on first access (they import Keras)."""
+    if name in _CLASS_NAMES:
+        return _dataset_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

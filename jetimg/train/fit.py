@@ -1,0 +1,274 @@
+"""Training: :func:`train` fits a CNN on streamed images and writes the model file.
+
+Keras is imported when :func:`train` runs, not with this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import time
+
+import numpy as np
+
+from .._version import __version__
+from ..checks import integer
+from ..errors import InputError, OutputExistsError
+from .datasets import _dataset
+from .images import _check_recipe, input_scale, open_images
+from .modelfile import _write_metadata
+from .models import ARCHS, _keras, _quiet_keras, build_model
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    output : str
+        The model file (the best epoch by validation loss).
+    history : dict
+        Per epoch: loss, accuracy, val_loss, val_accuracy (lists).
+    best_epoch : int
+        1-based epoch of the saved model.
+    epochs_run : int
+    stopped_early : bool
+    n_train, n_val : int
+        Jets per epoch (invalid jets left out).
+    input_scale : float
+    seconds : float
+        Wall time of the whole call.
+    images_per_second : float
+        Training images per second, from the epochs after the first (which
+        compiles); the first epoch's when only one ran.
+    log, plot : str or None
+        The CSV log and the history plot.
+    metadata : dict
+        What the model file's ``jetimg.json`` holds.
+    """
+
+    output: str
+    history: dict
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    n_train: int
+    n_val: int
+    input_scale: float
+    seconds: float
+    images_per_second: float
+    log: str | None
+    plot: str | None
+    metadata: dict
+
+    @property
+    def best_val_loss(self):
+        """Validation loss of the best epoch."""
+        return float(self.history["val_loss"][self.best_epoch - 1])
+
+    @property
+    def best_val_accuracy(self):
+        """Validation accuracy of the best epoch."""
+        return float(self.history["val_accuracy"][self.best_epoch - 1])
+
+
+def _epoch_callback(keras, epochs, n_train, progress, timings):
+    """Per-epoch timings (training part only) and a progress line."""
+
+    class EpochLine(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best = np.inf
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = self.last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.last = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            now = time.perf_counter()
+            timings.append((self.last - self.started, now - self.started))
+            val = logs.get("val_loss", np.inf)
+            mark = ""
+            if val < self.best:
+                self.best, mark = val, "  *best"
+            if progress is not None:
+                train_s, total_s = timings[-1]
+                rate = f"  {n_train / train_s:,.0f} img/s" if train_s > 0 else ""
+                progress(f"epoch {epoch + 1}/{epochs}  loss {logs.get('loss', np.nan):.4f}  "
+                         f"acc {logs.get('accuracy', np.nan):.4f}  val_loss {val:.4f}  "
+                         f"val_acc {logs.get('val_accuracy', np.nan):.4f}  "
+                         f"{total_s:.1f} s{rate}{mark}")
+
+    return EpochLine()
+
+
+def _paths(output, log, plot):
+    """The model file (checked: ``.keras``), the CSV log and the plot as Paths (or None)."""
+    output = pathlib.Path(output)
+    if output.suffix != ".keras":
+        raise InputError(f"output {output}: a Keras 3 model file must end in .keras")
+    log = output.with_name(output.stem + "_log.csv") if log is None else log
+    plot = output.with_name(output.stem + "_history.png") if plot is None else plot
+    return output, (pathlib.Path(log) if log else None), (pathlib.Path(plot) if plot else None)
+
+
+def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
+          arch="challenge", patience=5, seed=None, scale=None, log=None, plot=None,
+          overwrite=False, recipe=None, buffer_size=10_000, workers=2, progress=None):
+    """Train a CNN tagger on a store, keeping the best epoch by validation loss.
+
+    Adam on the categorical cross-entropy (2 classes); early stopping after
+    ``patience`` epochs without a lower validation loss; the model of the best
+    epoch is written to ``output`` with jetimg's metadata (see the module
+    docstring); a CSV log and a plot of loss and accuracy per epoch beside it.
+
+    Parameters
+    ----------
+    train_store, val_store : str or Path
+        Image stores (Zarr, HDF5, pandas image layout) or constituents files
+        (images made on the fly with ``recipe``), with labels. Both must share
+        one recipe. Invalid jets are left out.
+    output : str or Path
+        The model file, ``*.keras``; an existing one is an error unless ``overwrite``.
+    epochs : int
+        Most epochs to run.
+    batch_size : int
+    lr : float
+        Adam's learning rate.
+    arch : {"challenge", "deeptop"}
+        See :func:`build_model`.
+    patience : int
+        Epochs without improvement of the validation loss before stopping.
+    seed : int, optional
+        Seeds Keras (``keras.utils.set_random_seed``: weights, dropout, noise)
+        and the shuffling: the same seed gives the same model on one backend.
+    scale : float, optional
+        Input scale; default :func:`input_scale` of the training images.
+    log, plot : str, Path or False, optional
+        The CSV log (default ``<output stem>_log.csv``) and the history plot
+        (default ``<output stem>_history.png``); False for none.
+    overwrite : bool
+    recipe : Recipe, optional
+        Recipe of on-the-fly images of constituents files.
+    buffer_size : int
+        Rows shuffled together (see :class:`StoreDataset`).
+    workers : int
+        Threads reading batches ahead of the training step.
+    progress : callable, optional
+        ``progress(line)`` after every epoch, with loss, accuracy, time and rate.
+
+    Returns
+    -------
+    TrainResult
+    """
+    started = time.perf_counter()
+    epochs = integer("epochs", epochs)
+    patience = integer("patience", patience)
+    workers = integer("workers", workers)
+    if not (isinstance(lr, int | float) and np.isfinite(lr) and lr > 0):
+        raise InputError(f"lr={lr!r} must be a positive number")
+    if arch not in ARCHS:
+        raise InputError(f"arch={arch!r} is not valid; choose one of {', '.join(ARCHS)}")
+    output, log, plot = _paths(output, log, plot)
+    if (output.exists() or output.is_symlink()) and not overwrite:
+        raise OutputExistsError(f"output {output} already exists; use overwrite=True "
+                                "(--overwrite) to replace it")
+    from ..io.stores import check_writable
+
+    check_writable(output)
+    keras = _keras()
+    tmp = output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}.keras")
+    sources = []
+    try:
+        train_source = open_images(train_store, recipe)
+        sources.append(train_source)
+        val_source = open_images(val_store, recipe)
+        sources.append(val_source)
+        _check_recipe(train_source.recipe or {"npix": train_source.npix}, val_source,
+                      f"the training data {train_source.path}")
+        if seed is not None:
+            keras.utils.set_random_seed(int(seed))
+        train_data = _dataset(train_source, recipe, batch_size, True, seed, buffer_size, workers)
+        val_data = _dataset(val_source, recipe, batch_size, False, seed, buffer_size, workers)
+        scale = input_scale(train_source) if scale is None else float(scale)
+        model = build_model(arch, train_source.npix, input_scale=scale)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(lr)),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        n_train, n_val = train_data.n_jets, val_data.n_jets
+        timings = []
+        line = _epoch_callback(keras, epochs, n_train, progress, timings)
+        callbacks = [keras.callbacks.ModelCheckpoint(str(tmp), monitor="val_loss",
+                                                     save_best_only=True, verbose=0),
+                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+                     line]
+        logger = keras.callbacks.CSVLogger(str(log)) if log else None
+        if logger is not None:
+            callbacks.append(logger)
+        interrupted = False
+        try:
+            with _quiet_keras():
+                fit = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                                callbacks=callbacks, verbose=0, shuffle=False)
+            history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+        except KeyboardInterrupt:
+            interrupted = True
+            history = {k: [float(v) for v in vs] for k, vs in model.history.history.items()} \
+                if getattr(model, "history", None) is not None else {}
+            if not tmp.exists():
+                raise
+        finally:
+            if logger is not None and logger.csv_file is not None:
+                logger.csv_file.close()     # Keras closes it only when training ends well
+        epochs_run = len(history.get("loss", []))
+        best_epoch = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else 0
+        train_times = [t for t, _ in timings]
+        rates = [n_train / t for t in (train_times[1:] or train_times) if t > 0]
+        rate = float(np.mean(rates)) if rates else float("nan")
+        metadata = {
+            "jetimg_version": __version__, "arch": arch, "npix": int(train_source.npix),
+            "input_scale": scale, "input_scaling": "Rescaling(input_scale) is the model's "
+            "first layer: feed the store's images unscaled",
+            "classes": ["background", "signal"], "output": "softmax; signal probability = [:, 1]",
+            "recipe": train_source.recipe, "train": train_source.path, "val": val_source.path,
+            "n_train": n_train, "n_val": n_val, "n_invalid_dropped":
+                int(train_data.n_invalid + val_data.n_invalid),
+            "epochs": epochs, "epochs_run": epochs_run, "best_epoch": best_epoch,
+            "best_val_loss": history["val_loss"][best_epoch - 1] if best_epoch else None,
+            "best_val_accuracy": (history["val_accuracy"][best_epoch - 1]
+                                  if best_epoch and history.get("val_accuracy") else None),
+            "batch_size": int(batch_size), "lr": float(lr), "patience": patience,
+            "seed": seed, "interrupted": interrupted,
+            "keras_version": keras.__version__, "backend": keras.backend.backend(),
+            "train_images_per_second": rate,
+        }
+        _write_metadata(tmp, metadata)
+        os.replace(tmp, output)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    finally:
+        for source in sources:
+            source.close()
+    if plot and history.get("loss"):
+        from ..plots.style import save_figure
+        from ..plots.training import plot_history
+
+        save_figure(plot_history(history), plot)
+    result = TrainResult(output=str(output), history=history, best_epoch=best_epoch,
+                         epochs_run=epochs_run, stopped_early=epochs_run < epochs,
+                         n_train=n_train, n_val=n_val, input_scale=scale,
+                         seconds=time.perf_counter() - started, images_per_second=rate,
+                         log=str(log) if log else None, plot=str(plot) if plot else None,
+                         metadata=metadata)
+    if interrupted:
+        exc = KeyboardInterrupt()
+        exc.result = result
+        raise exc
+    return result
+

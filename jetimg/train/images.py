@@ -1,0 +1,351 @@
+"""Image sources for training and prediction: rows of images by windows, whatever the file.
+
+Framework-free (no Keras). :func:`open_images` opens an image store (through
+:func:`jetimg.io.stores.open_store`), the challenge's pandas image layout, or a
+constituents file whose images the kernels make on the fly with a recipe.
+Every source reads by row windows: ``read(start, stop)`` gives a dict of
+``images`` (n, npix, npix) float32, ``labels`` (n,) int8 or None and
+``valid`` (n,) int8 or None. :func:`input_scale` samples a source's pixels.
+"""
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import threading
+
+import numpy as np
+
+from ..errors import InputError
+from ..recipe import Recipe
+
+#: Rows read per chunk from a constituents file (on-the-fly images).
+JET_CHUNK_ROWS = 1000
+
+
+class _Images:
+    """Rows of images (and labels, valid flags) read by windows, whatever the file.
+
+    ``read(start, stop)`` gives a dict of ``images`` (n, npix, npix) float32,
+    ``labels`` (n,) int8 or None and ``valid`` (n,) int8 or None.
+
+    Attributes
+    ----------
+    path : str
+    layout : {"store", "pandas-images", "constituents"}
+    n_rows, npix, chunk_rows : int
+        Rows, image side, rows per read (the file's chunks).
+    recipe : dict or None
+        :meth:`Recipe.to_attrs` of the images; None where the file records none.
+    has_labels : bool
+    """
+
+    layout = None
+    recipe = None
+
+    def valid_all(self):
+        """Valid flags of every row (int8) when known without making the images, else None."""
+        return None
+
+    def labels_all(self):
+        """Labels of every row (int8), read chunk by chunk; None without labels."""
+        if not self.has_labels:
+            return None
+        out = np.empty(self.n_rows, np.int8)
+        for start in range(0, self.n_rows, self.chunk_rows):
+            stop = min(start + self.chunk_rows, self.n_rows)
+            out[start:stop] = self._labels(start, stop)
+        return out
+
+    def _labels(self, start, stop):
+        """Labels of rows [start, stop), int8."""
+        return self.read(start, stop)["labels"]
+
+    def describe(self):
+        """One line: path, layout, jets, image size and whether it has labels."""
+        labels = "labels" if self.has_labels else "no labels"
+        return f"{self.path} ({self.layout}, {self.n_rows} jets, {self.npix}x{self.npix}, {labels})"
+
+    def close(self):
+        """Close the file (sources that hold none do nothing)."""
+
+
+class _StoreImages(_Images):
+    """An image store written by ``jetimg build`` (Zarr group or HDF5 file)."""
+
+    layout = "store"
+
+    def __init__(self, path):
+        from ..io.stores import open_store
+
+        self.path = str(path)
+        self._store = open_store(path)
+        images = self._store["images"]
+        if images.ndim != 3 or images.shape[1] != images.shape[2]:
+            raise InputError(f"store {path}: images have shape {images.shape}, "
+                             "not (N, npix, npix)")
+        self.n_rows, self.npix = int(images.shape[0]), int(images.shape[1])
+        chunks = getattr(images, "chunks", None)
+        self.chunk_rows = int(chunks[0]) if chunks else 1000
+        self.has_labels = "labels" in self._store
+        # look the arrays up once: each Zarr lookup reads metadata
+        self._arrays = {name: self._store[name] for name in ("images", "labels", "valid")
+                        if name in self._store}
+        self.recipe = self._store.attrs.get("recipe")
+        if self._store.attrs.get("complete") is False:
+            raise InputError(f"store {path} is incomplete (an interrupted or failed build); "
+                             "rebuild it")
+        self._lock = threading.Lock() if self._store.format == "hdf5" else None
+
+    def read(self, start, stop):
+        arrays = self._arrays
+        with self._lock or contextlib.nullcontext():
+            images = np.asarray(arrays["images"][start:stop], dtype=np.float32)
+            labels = (np.asarray(arrays["labels"][start:stop], dtype=np.int8)
+                      if "labels" in arrays else None)
+            valid = (np.asarray(arrays["valid"][start:stop], dtype=np.int8)
+                     if "valid" in arrays else None)
+        return {"images": images, "labels": labels, "valid": valid}
+
+    def valid_all(self):
+        if "valid" not in self._arrays:
+            return None
+        return np.asarray(self._arrays["valid"][:], dtype=np.int8)
+
+    def _labels(self, start, stop):
+        return np.asarray(self._arrays["labels"][start:stop], dtype=np.int8)
+
+    def close(self):
+        self._store.close()
+
+
+class _PandasImages(_Images):
+    """The challenge's image layout: pandas HDFStore "table" with img_0 ... columns.
+
+    Read with h5py, column names found without unpickling (see
+    :func:`jetimg.io.pandas_hdf.table_columns`); rows by windows aligned to the
+    HDF5 chunks.
+    """
+
+    layout = "pandas-images"
+
+    def __init__(self, path, f):
+        from ..io.pandas_hdf import table_columns
+
+        self.path = str(path)
+        group = f["table"]
+        columns, n_rows, _ = table_columns(group, f"table 'table' of {path}")
+        where = {name: (field, col) for name, field, col, _ in columns}
+        n_img = sum(1 for name in where if name.startswith("img_"))
+        npix = int(round(n_img ** 0.5))
+        if n_img == 0 or npix * npix != n_img:
+            raise InputError(f"{path}: {n_img} img_* columns is not a square image")
+        names = [f"img_{i}" for i in range(n_img)]
+        missing = [n for n in names if n not in where]
+        if missing:
+            raise InputError(f"{path}: missing image columns {', '.join(missing[:5])}")
+        fields = {where[n][0] for n in names}
+        if len(fields) != 1:
+            raise InputError(f"{path}: the image columns are spread over {len(fields)} "
+                             "blocks; write them as one float block (jetimg build "
+                             "--layout pandas-images does)")
+        self._field = fields.pop()
+        self._cols = np.array([where[n][1] for n in names])
+        self._contiguous = bool((self._cols == np.arange(n_img)).all())
+        self._label = where.get("is_signal_new")
+        self._table = group["table"].name
+        self._file = f
+        self._lock = threading.Lock()
+        self.n_rows, self.npix = int(n_rows), npix
+        chunk = (group["table"].chunks or (1000,))[0]
+        self.chunk_rows = int(chunk) * max(1, -(-1000 // int(chunk)))
+        self.has_labels = self._label is not None
+
+    def read(self, start, stop):
+        with self._lock:
+            ds = self._file[self._table]
+            names = [self._field] + ([self._label[0]] if self._label else [])
+            rows = ds.fields(list(dict.fromkeys(names)))[start:stop]
+        block = rows[self._field] if rows.dtype.names else rows
+        block = block.reshape(stop - start, -1)
+        if not self._contiguous:
+            block = block[:, self._cols]
+        images = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, self.npix, self.npix)
+        labels = None
+        if self._label:
+            values = rows[self._label[0]].reshape(stop - start, -1)[:, self._label[1]]
+            labels = values.astype(np.int8)
+        return {"images": images, "labels": labels, "valid": None}
+
+    def close(self):
+        self._file.close()
+
+
+class _JetImages(_Images):
+    """Images made on the fly from a constituents file with a recipe (invalid jets skipped)."""
+
+    layout = "constituents"
+
+    def __init__(self, path, recipe=None, key=None, labels_key=None, parallel=False):
+        from ..io import open_jets
+
+        recipe = Recipe() if recipe is None else recipe
+        if not isinstance(recipe, Recipe):
+            raise InputError(f"recipe must be a jetimg.Recipe, not {type(recipe).__name__}")
+        # a bad jet must not stop a training run: it gets valid = 0 (weight 0)
+        self._recipe = dataclasses.replace(recipe, invalid="skip")
+        self.recipe = self._recipe.to_attrs()
+        self._source = open_jets(path, key=key, labels_key=labels_key)
+        self.path = str(path)
+        self.n_rows, self.npix = self._source.n_rows, self._recipe.npix
+        self.chunk_rows = JET_CHUNK_ROWS
+        self.has_labels = self._source.has_labels
+        self._parallel = parallel
+
+    def read(self, start, stop):
+        from ..core import preprocess
+
+        jets, labels = self._source.read(start, stop)
+        out = preprocess(jets, self._recipe, parallel=self._parallel, row_offset=start)
+        return {"images": out["images"], "labels": labels, "valid": out["valid"]}
+
+    def _labels(self, start, stop):
+        return self._source.read(start, stop)[1]
+
+    def close(self):
+        self._source.close()
+
+
+def _is_image_store(path):
+    """"store", "pandas-images" or None (a constituents file or not a file at all)."""
+    import h5py
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        if (path / "zarr.json").exists() or (path / ".zgroup").exists():
+            try:
+                import zarr
+
+                group = zarr.open_group(str(path), mode="r")
+                return "store" if "images" in group.array_keys() else None
+            except Exception:
+                return None
+        return None
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        if isinstance(f.get("images"), h5py.Dataset):
+            return "store"
+        table = f.get("table")
+        if isinstance(table, h5py.Group) and isinstance(table.get("table"), h5py.Dataset):
+            blob = table["table"].attrs.get("values_block_0_kind")
+            if blob is not None:
+                from ..io.pickle_names import names_from_pickle
+
+                try:
+                    return "pandas-images" if "img_0" in names_from_pickle(blob) else None
+                except ValueError:
+                    return None
+    return None
+
+
+def open_images(path, recipe=None, *, key=None, labels_key=None):
+    """Open the images of a file for training or prediction, whatever its layout.
+
+    Parameters
+    ----------
+    path : str or Path
+        An image store (``*.zarr``, ``*.h5`` from ``jetimg build``), the
+        challenge's pandas image layout (``jetimg build --layout
+        pandas-images``), or a constituents file (any input of
+        :func:`jetimg.open_jets`), whose images are made on the fly.
+    recipe : Recipe, optional
+        The recipe of on-the-fly images (default ``Recipe()``; invalid jets are
+        always skipped). Given with an image store, it must be the store's.
+    key, labels_key : str, optional
+        Passed to :func:`jetimg.open_jets` for constituents files.
+
+    Returns
+    -------
+    source
+        ``.n_rows``, ``.npix``, ``.chunk_rows``, ``.recipe`` (dict or None),
+        ``.has_labels``, ``.layout``; ``.read(start, stop)`` gives a dict of
+        ``images`` (n, npix, npix) float32, ``labels`` (n,) int8 or None and
+        ``valid`` (n,) int8 or None.
+    """
+    if not os.path.exists(path):
+        raise InputError(f"not found: {path}")
+    kind = _is_image_store(path)
+    if kind is None:
+        return _JetImages(path, recipe, key=key, labels_key=labels_key)
+    if kind == "store":
+        source = _StoreImages(path)
+    else:
+        import h5py
+
+        source = _PandasImages(path, h5py.File(path, "r"))
+    if recipe is not None:
+        _check_recipe(recipe.to_attrs(), source, "the recipe given")
+    return source
+
+
+def _check_recipe(expected, source, what):
+    """Raise unless ``source``'s images were made like ``expected``.
+
+    ``expected`` is a recipe dict (:meth:`Recipe.to_attrs`), ``{"npix": n}``
+    where only npix is known (the pandas image layout), or None (no check).
+    """
+    if expected is None:
+        return
+    if int(expected.get("npix", source.npix)) != source.npix:
+        raise InputError(f"{source.path} has {source.npix}x{source.npix} images but "
+                         f"{what} expects {expected['npix']}x{expected['npix']}: rebuild it "
+                         f"with --npix {expected['npix']}")
+    if source.recipe is None:
+        return  # the pandas image layout stores no recipe: npix is all we can check
+    if set(expected) == {"npix"}:
+        # no recipe to compare with (pandas image layout): every option the source records differs
+        diff = sorted(set(source.recipe) - {"npix", "invalid"})
+    else:  # ``invalid`` does not change the images
+        found = Recipe.from_attrs(source.recipe)
+        diff = sorted(set(Recipe.from_attrs(expected).differences(found)) - {"invalid"})
+    if diff:
+        shown = ", ".join(f"{k}={source.recipe.get(k)!r} (expected {expected.get(k)!r})"
+                          for k in diff)
+        raise InputError(f"{source.path} was made with another recipe than {what}: "
+                         f"{shown}; rebuild it with the same recipe")
+
+
+def input_scale(source, sample_rows=20_000):
+    """1 / RMS of the pixel values of a sample of valid images, streamed from ``source``.
+
+    The scaled images have a mean squared pixel of 1, the input scale the
+    network's initialisation and ``GaussianNoise(0.1)`` assume. The sample is
+    whole chunks spread evenly over the rows (about ``sample_rows`` rows).
+
+    Parameters
+    ----------
+    source : str, Path or source
+        Anything :func:`open_images` opens.
+    sample_rows : int
+
+    Returns
+    -------
+    float
+    """
+    source = source if isinstance(source, _Images) else open_images(source)
+    n_chunks = -(-source.n_rows // source.chunk_rows)
+    take = min(n_chunks, max(1, -(-int(sample_rows) // source.chunk_rows)))
+    total, count = 0.0, 0
+    for c in np.unique(np.linspace(0, n_chunks - 1, take).round().astype(int)):
+        start = int(c) * source.chunk_rows
+        data = source.read(start, min(start + source.chunk_rows, source.n_rows))
+        images = data["images"]
+        if data["valid"] is not None:
+            images = images[data["valid"] != 0]
+        total += float(np.square(images, dtype=np.float64).sum())
+        count += images.size
+    if count == 0 or total == 0.0:
+        raise InputError(f"{source.path}: the sampled images are all zero; cannot scale them")
+    return float(1.0 / np.sqrt(total / count))
+

@@ -1,0 +1,139 @@
+"""The CNN taggers, and Keras imported on demand with a backend that is installed.
+
+Keras and its backend are imported only inside functions (:func:`_keras`).
+Without ``KERAS_BACKEND`` and with a configured backend that is not installed
+(Keras' own default is TensorFlow), jetimg selects JAX.
+
+>>> from jetimg.train.models import ARCHS
+>>> ARCHS
+('challenge', 'deeptop')
+"""
+
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from ..checks import integer
+from ..errors import InputError, JetimgError
+
+#: Architectures of :func:`build_model`.
+ARCHS = ("challenge", "deeptop")
+
+_BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch",
+                    "numpy": "numpy", "openvino": "openvino"}
+# keras 3.15 on jax 0.10 warns from inside keras (KerasVariable.__array__) on every save
+_KERAS_NOISE = r".*__array__ implementation doesn't accept a copy keyword.*"
+
+
+# -- keras -----------------------------------------------------------------
+
+def _configured_backend():
+    """The backend Keras would pick: KERAS_BACKEND, else keras.json, else tensorflow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return str(json.load(f).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _keras():
+    """Import Keras 3, selecting JAX when no installed backend is configured."""
+    if "keras" not in sys.modules and not os.environ.get("KERAS_BACKEND"):
+        module = _BACKEND_MODULES.get(_configured_backend(), "tensorflow")
+        if importlib.util.find_spec(module) is None:
+            os.environ["KERAS_BACKEND"] = "jax"
+    try:
+        import keras
+    except ImportError as exc:
+        raise JetimgError(f"training needs Keras 3 with a backend (JAX by default): "
+                          f"pip install 'jetimg[train]' ({exc})") from None
+    if int(keras.__version__.split(".")[0]) < 3:
+        raise JetimgError(f"training needs Keras 3 (found {keras.__version__}): "
+                          "pip install 'jetimg[train]'")
+    return keras
+
+
+@contextlib.contextmanager
+def _quiet_keras():
+    """Hide Keras' own deprecation noise (only that message; other warnings stay)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_KERAS_NOISE, category=DeprecationWarning)
+        yield
+
+
+def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1):
+    """A Keras CNN tagger on (npix, npix) images, with a softmax over (background, signal).
+
+    The first layer is ``Rescaling(input_scale)``, so the model takes the
+    store's images as they are.
+
+    Parameters
+    ----------
+    arch : {"challenge", "deeptop"}
+        "challenge": the seeds' winning CNN of the top-tagging challenge:
+        GaussianNoise(``noise``); Conv2D 32, 32 (3x3, same, ReLU); max-pool
+        3; Conv2D 32, 64; max-pool 3; Dense 100, 200, dropout 0.15, 200,
+        dropout 0.3; softmax 2. Needs npix >= 9. "deeptop": DeepTop-style
+        (arXiv:1701.08784): Conv2D 8, 8 (4x4, same, ReLU); max-pool 2;
+        Conv2D 8, 8; Dense 64, 64, 64; softmax 2.
+    npix : int
+        Image side.
+    input_scale : float
+        Factor applied to the pixels first (see :func:`input_scale`).
+    noise : float
+        Standard deviation of the Gaussian noise on the scaled input during
+        training ("challenge" only).
+
+    Returns
+    -------
+    keras.Model
+        Input (npix, npix) float32, output (2,) probabilities; not compiled.
+    """
+    if arch not in ARCHS:
+        raise InputError(f"arch={arch!r} is not valid; choose one of {', '.join(ARCHS)}")
+    npix = integer("npix", npix)
+    if arch == "challenge" and npix < 9:
+        raise InputError(f"arch 'challenge' pools by 3 twice and needs npix >= 9 (got {npix})")
+    if arch == "deeptop" and npix < 2:
+        raise InputError(f"arch 'deeptop' pools by 2 and needs npix >= 2 (got {npix})")
+    if not np.isfinite(input_scale) or input_scale <= 0:
+        raise InputError(f"input_scale={input_scale!r} must be a positive number")
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input((npix, npix), name="images")
+    x = layers.Rescaling(float(input_scale), name="input_scale")(inputs)
+    x = layers.Reshape((npix, npix, 1), name="channel")(x)
+
+    def conv(x, filters, size):
+        return layers.Conv2D(filters, size, padding="same", activation="relu")(x)
+
+    if arch == "challenge":
+        x = layers.GaussianNoise(float(noise), name="noise")(x)
+        x = conv(conv(x, 32, 3), 32, 3)
+        x = layers.MaxPooling2D(3)(x)
+        x = conv(conv(x, 32, 3), 64, 3)
+        x = layers.MaxPooling2D(3)(x)
+        x = layers.Flatten()(x)
+        x = layers.Dense(100, activation="relu")(x)
+        x = layers.Dense(200, activation="relu")(x)
+        x = layers.Dropout(0.15)(x)
+        x = layers.Dense(200, activation="relu")(x)
+        x = layers.Dropout(0.3)(x)
+    else:
+        x = conv(conv(x, 8, 4), 8, 4)
+        x = layers.MaxPooling2D(2)(x)
+        x = conv(conv(x, 8, 4), 8, 4)
+        x = layers.Flatten()(x)
+        for _ in range(3):
+            x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(2, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=f"jetimg_{arch}")
+
