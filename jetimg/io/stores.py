@@ -34,7 +34,7 @@ from ..recipe import Recipe
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
            "mark_complete", "open_store", "remove_store", "store_size", "store_info",
-           "opened"]
+           "opened", "image_layout"]
 
 #: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
 CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
@@ -291,6 +291,48 @@ def _decode_attr(value):
 def open_store(path):
     """Open an image store for reading (see :class:`Store`)."""
     return Store(path)
+
+
+def image_layout(path):
+    """What kind of image file ``path`` is, found from its content (not its name).
+
+    Returns
+    -------
+    {"store", "pandas-images"} or None
+        "store": a Zarr group or HDF5 file with an ``images`` array (whatever
+        its name ends in); "pandas-images": the challenge's pandas image
+        layout (img_0 ... columns); None: anything else (a constituents file,
+        or no file at all).
+    """
+    import h5py
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        if (path / "zarr.json").exists() or (path / ".zgroup").exists():
+            try:
+                import zarr
+
+                group = zarr.open_group(str(path), mode="r")
+                return "store" if "images" in group.array_keys() else None
+            except Exception:
+                return None
+        return None
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        if isinstance(f.get("images"), h5py.Dataset):
+            return "store"
+        table = f.get("table")
+        if isinstance(table, h5py.Group) and isinstance(table.get("table"), h5py.Dataset):
+            blob = table["table"].attrs.get("values_block_0_kind")
+            if blob is not None:
+                from .pickle_names import names_from_pickle
+
+                try:
+                    return "pandas-images" if "img_0" in names_from_pickle(blob) else None
+                except ValueError:
+                    return None
+    return None
 
 
 @contextlib.contextmanager

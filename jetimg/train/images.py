@@ -11,12 +11,12 @@ Every source reads by row windows: ``read(start, stop)`` gives a dict of
 import contextlib
 import dataclasses
 import os
-import pathlib
 import threading
 
 import numpy as np
 
 from ..errors import InputError
+from ..io import stores
 from ..recipe import Recipe
 
 #: Rows read per chunk from a constituents file (on-the-fly images).
@@ -216,39 +216,6 @@ class _JetImages(_Images):
         self._source.close()
 
 
-def _is_image_store(path):
-    """"store", "pandas-images" or None (a constituents file or not a file at all)."""
-    import h5py
-
-    path = pathlib.Path(path)
-    if path.is_dir():
-        if (path / "zarr.json").exists() or (path / ".zgroup").exists():
-            try:
-                import zarr
-
-                group = zarr.open_group(str(path), mode="r")
-                return "store" if "images" in group.array_keys() else None
-            except Exception:
-                return None
-        return None
-    if not path.is_file() or not h5py.is_hdf5(path):
-        return None
-    with h5py.File(path, "r") as f:
-        if isinstance(f.get("images"), h5py.Dataset):
-            return "store"
-        table = f.get("table")
-        if isinstance(table, h5py.Group) and isinstance(table.get("table"), h5py.Dataset):
-            blob = table["table"].attrs.get("values_block_0_kind")
-            if blob is not None:
-                from ..io.pickle_names import names_from_pickle
-
-                try:
-                    return "pandas-images" if "img_0" in names_from_pickle(blob) else None
-                except ValueError:
-                    return None
-    return None
-
-
 def open_images(path, recipe=None, *, key=None, labels_key=None):
     """Open the images of a file for training or prediction, whatever its layout.
 
@@ -275,7 +242,7 @@ def open_images(path, recipe=None, *, key=None, labels_key=None):
     """
     if not os.path.exists(path):
         raise InputError(f"not found: {path}")
-    kind = _is_image_store(path)
+    kind = stores.image_layout(path)
     if kind is None:
         return _JetImages(path, recipe, key=key, labels_key=labels_key)
     if kind == "store":

@@ -12,8 +12,9 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError
+from ..io.stores import image_layout
 from ..recipe import Recipe
-from .images import _check_recipe, _Images, _is_image_store, _JetImages, open_images
+from .images import _check_recipe, _Images, _JetImages, open_images
 from .modelfile import TrainedModel, load_model
 from .models import _quiet_keras
 
@@ -98,7 +99,7 @@ def _open_for(store, meta):
     recipe = meta.get("recipe")
     if isinstance(store, _Images):
         source = store
-    elif _is_image_store(store) is None and os.path.exists(store):
+    elif image_layout(store) is None and os.path.exists(store):
         if recipe is None:
             raise InputError(f"{store} is a constituents file but the model records no recipe "
                              f"(it was trained on the pandas image layout): build an image "
