@@ -63,7 +63,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit (cut to what is 
 }
 
 # 1. install: the carried wheels, then jetimg itself (no dependencies, no index)
-ls .whl/*.whl > /dev/null 2>&1 || { echo "no .whl/*.whl: run benchmarks/gpu_wheels.sh here and carry .whl" | tee -a "$LOG"; exit 1; }
+if ! ls .whl/*.whl > /dev/null 2>&1; then
+    echo "no .whl/*.whl: run benchmarks/gpu_wheels.sh here and carry .whl" | tee -a "$LOG"
+    exit 1
+fi
 step "install wheels" 60 "$PY" -m pip install -q --no-index --no-deps --no-compile \
     --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
@@ -94,7 +97,10 @@ print("\n".join(lines))
 with open(sys.argv[1], "w") as f:
     f.write("\n".join(lines) + "\n")
 EOF
-[ "${1:-all}" = install ] && { echo "install checked; stopping (install only)" | tee -a "$LOG"; exit "$STATUS"; }
+if [ "${1:-all}" = install ]; then
+    echo "install checked; stopping (install only)" | tee -a "$LOG"
+    exit "$STATUS"
+fi
 
 # 2. the GPU
 echo "== nvidia-smi $(date -u +%T)" | tee -a "$LOG"
@@ -146,6 +152,7 @@ with open(out, "w") as f:
     json.dump(result, f, indent=1)
 EOF
 
-echo "== done: $( [ $STATUS -eq 0 ] && echo all steps passed || echo some step FAILED ) $(date -u +%T)" | tee -a "$LOG"
+if [ "$STATUS" -eq 0 ]; then verdict="all steps passed"; else verdict="some step FAILED"; fi
+echo "== done: $verdict $(date -u +%T)" | tee -a "$LOG"
 ls -la "$RESULTS" | tee -a "$LOG"
 exit "$STATUS"

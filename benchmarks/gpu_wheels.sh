@@ -64,8 +64,9 @@ ls -1 .whl
 whl_kib=$(du -sk .whl | cut -f1)
 tree_kib=$( (git ls-files -z; git ls-files -z --others --exclude-standard) \
     | xargs -0 du -skc 2>/dev/null | tail -1 | cut -f1)
-echo "$(ls .whl/*.whl | wc -l) wheels: $((whl_kib / 1024)) MiB in .whl/; working tree" \
-     "$((tree_kib / 1024)) MiB; together $(((whl_kib + tree_kib) / 1024)) MiB of the 64 that may travel"
+echo "$(ls .whl/*.whl | wc -l) wheels: $((whl_kib / 1024)) MiB in .whl/;" \
+     "working tree $((tree_kib / 1024)) MiB;" \
+     "together $(((whl_kib + tree_kib) / 1024)) MiB of the 64 that may travel"
 if [ $((whl_kib + tree_kib)) -gt $((62 * 1024)) ]; then
     echo "error: over 62 MiB together: carry fewer wheels" >&2
     exit 1
