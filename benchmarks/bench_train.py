@@ -131,8 +131,10 @@ def main():
     from jetimg.plots.style import save_figure
     from jetimg.plots.training import plot_roc, plot_scores
 
-    save_figure(plot_roc(evaluation.labels, evaluation.scores), out / "test_roc.png")
-    save_figure(plot_scores(evaluation.labels, evaluation.scores), out / "test_scores.png")
+    save_figure(plot_roc(evaluation.labels, evaluation.scores), out / "test_roc.png",
+                overwrite=True)
+    save_figure(plot_scores(evaluation.labels, evaluation.scores), out / "test_scores.png",
+                overwrite=True)
     ratio = pipeline / result.images_per_second
 
     record = {

@@ -12,7 +12,7 @@ import numbers
 
 from .errors import InputError
 
-__all__ = ["integer"]
+__all__ = ["integer", "output_file"]
 
 
 def integer(name, value, *, minimum=1, none_means=None):
@@ -41,3 +41,32 @@ def integer(name, value, *, minimum=1, none_means=None):
         also = f" (or None: {none_means})" if none_means is not None else ""
         raise InputError(f"{name}={value!r} must be an integer >= {minimum}{also}")
     return int(value)
+
+
+def output_file(path, overwrite=False):
+    """``path`` as a Path, checked before any work is done for it.
+
+    Raises
+    ------
+    OutputExistsError
+        It exists and ``overwrite`` is false.
+    JetimgError
+        It is a folder, or its folder does not exist or cannot be written.
+    """
+    import os
+    import pathlib
+
+    from .errors import JetimgError, OutputExistsError
+
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise JetimgError(f"output {path} is a folder, not a file")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise OutputExistsError(f"output {path} already exists; use overwrite=True to "
+                                "replace it")
+    parent = path.parent
+    if not parent.is_dir():
+        raise JetimgError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise JetimgError(f"cannot write {path}: folder {parent} is not writable")
+    return path

@@ -32,8 +32,8 @@ class InvalidJetError(JetimgError, ValueError):
         self.row = int(row)
         self.reason = str(reason)
         super().__init__(f"invalid jet at row {self.row}: {self.reason} "
-                         "(use skip_invalid / --skip-invalid to give such jets "
-                         "an all-zero image with valid=0)")
+                         "(invalid=\"skip\" gives such jets an all-zero image "
+                         "with valid=0)")
 
     def __reduce__(self):
         return (type(self), (self.row, self.reason))

@@ -487,7 +487,10 @@ def simulate(output, n_jets, processes=("top", "qcd"), pt_min=550.0, pt_max=650.
     _check(n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_range)
     if os.path.lexists(output) and not overwrite:
         raise OutputExistsError(f"output {os.fspath(output)} already exists; "
-                                "use overwrite=True (--overwrite) to replace it")
+                                "use overwrite=True to replace it")
+    from .checks import output_file
+
+    output_file(output, overwrite=True)     # its folder exists and can be written
     _import_sim()
     try:
         import pandas  # noqa: F401

@@ -125,7 +125,7 @@ def test_average_unlabelled_and_by_label_false(stores):
 def test_average_too_small_for_n(stores):
     with pytest.raises(JetimgError, match=r"too small for n=5000.*1,000 valid top jets"):
         jetimg.plots.average_images(stores["zarr"], n=[1, 5000])
-    with pytest.raises(JetimgError, match="n must be"):
+    with pytest.raises(JetimgError, match=r"n=0 is not valid: give whole numbers >= 1"):
         jetimg.plots.average_images(stores["zarr"], n=0)
 
 
@@ -221,7 +221,7 @@ def test_cli_too_small_for_n(stores, tmp_path):
     result = run("average", stores["zarr"], "--n", "1,10,100,1000,10000", "-o", tmp_path / "p.png")
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "too small for n=10000" in lines[0], result.output
+    assert len(lines) == 1 and "too small for --n 10000" in lines[0], result.output
     assert not (tmp_path / "p.png").exists()
 
 

@@ -7,6 +7,7 @@ Only click and jetimg's light modules (errors, recipe) are imported here, so
 
 import contextlib
 import functools
+import re
 import shlex
 import signal
 import sys
@@ -31,7 +32,7 @@ def user_errors(func=None, *, on_interrupt=None):
         try:
             return func(*args, **kwargs)
         except JetimgError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_words(str(exc))) from None
         except KeyboardInterrupt as exc:
             message = on_interrupt(exc) if on_interrupt else (
                 "interrupted: the output was removed (nothing of an existing output was changed)")
@@ -39,6 +40,86 @@ def user_errors(func=None, *, on_interrupt=None):
             sys.exit(130)
 
     return wrapper
+
+
+#: Library phrases that read differently on the command line, whatever the command.
+_PHRASES = (
+    ("jetimg.build(..., resume=True)", "jetimg build ... --resume"),
+    ("(or None: ", "(leave it out: "),
+    ("rebuild it with npix=", "rebuild it with jetimg build --npix "),
+    ("store with npix=", "store with jetimg build --npix "),
+)
+
+
+def cli_words(message, ctx=None):
+    """A library message in the words of the command line being run.
+
+    The library names its arguments as Python takes them (``overwrite=True``,
+    ``key=...``, ``workers=0``, ``pixel_size[0]=0.0``, ``invalid="skip"``); a
+    command-line user reads the current command's options as typed
+    (``--overwrite``, ``--key ...``, ``--workers 0``, ``--pixel-size DX=0.0``,
+    ``--skip-invalid``). Each option's Python name maps to its longest
+    option name; argument names the command does not take are left as they are.
+
+    >>> @click.command()
+    ... @click.option("--overwrite", is_flag=True)
+    ... @click.option("--key")
+    ... def cmd(overwrite, key): pass
+    >>> with click.Context(cmd) as ctx:
+    ...     cli_words("output a.zarr exists; overwrite=True replaces it", ctx)
+    'output a.zarr exists; --overwrite replaces it'
+    """
+    ctx = ctx if ctx is not None else click.get_current_context(silent=True)
+    for old, new in _PHRASES:
+        message = message.replace(old, new)
+    if ctx is None:
+        return message
+    options = {p.name: p for p in ctx.command.params
+               if isinstance(p, click.Option) and p.name and p.opts}
+    if "skip_invalid" in options:
+        message = re.sub(r"""invalid=(["'])skip\1""", "--skip-invalid", message)
+    if "pixel_size" in options:
+        opt = max(options["pixel_size"].opts, key=len)
+        message = message.replace("pixel_size[0]=", f"{opt} DX=")
+        message = message.replace("pixel_size[1]=", f"{opt} DY=")
+    for name in sorted(options, key=len, reverse=True):
+        param = options[name]
+        opt = max(param.opts, key=len)
+        word = rf"(?<![\w.\-\[]){re.escape(name)}="
+        if param.is_flag:
+            off = (max(param.secondary_opts, key=len) if param.secondary_opts
+                   else f"no {opt}")
+            message = re.sub(word + r"True\b", opt, message)
+            message = re.sub(word + r"False\b", off, message)
+        # name='text' -> --opt text; name=value -> --opt value; "pass key= to" -> "pass --key to"
+        message = re.sub(word + r"""(["'])([^"'\s]*)\1""", rf"{opt} \2", message)
+        message = re.sub(word + r"(?=[\s),;:]|$)", opt, message)
+        message = re.sub(word, f"{opt} ", message)
+    return message
+
+
+def incomplete_note(*paths):
+    """Say on stderr, for each image store of an interrupted build among ``paths``, what
+    ``--allow-incomplete`` makes of it (rows never written read as invalid jets)."""
+    import os
+
+    from jetimg.io.completeness import rows_written
+    from jetimg.io.stores import image_layout, open_store
+
+    for path in paths:
+        try:
+            if not os.path.exists(path) or image_layout(path) != "store":
+                continue
+            with open_store(path) as store:
+                if store.attrs.get("complete") is not False:
+                    continue
+                state = rows_written(path) if store.format == "zarr" else None
+        except JetimgError:
+            continue        # the command itself says what is wrong with it
+        written = (f"{state[0]:,} of {state[1]:,} rows written" if state
+                   else "the rows written are not known")
+        click.echo(f"note: {path} is incomplete ({written}): rows never written read as "
+                   "invalid jets (all-zero images)", err=True)
 
 
 @contextlib.contextmanager

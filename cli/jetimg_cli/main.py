@@ -25,9 +25,37 @@ from jetimg_cli.train import evaluate, predict, train
 atexit.register(gc.freeze)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def internal_error_line(exc):
+    """One line for an exception nobody foresaw: its type and message, and what to do."""
+    text = " ".join(str(exc).split())
+    return (f"internal error: {type(exc).__name__}{': ' + text if text else ''}; "
+            "rerun with --debug for the traceback and report it")
+
+
+class GuardedGroup(click.Group):
+    """A group whose commands end in one line, exit 1, on an exception nobody foresaw.
+
+    Foreseen failures (jetimg's errors, click's usage errors, Ctrl-C, exits)
+    pass as they are; with ``jetimg --debug`` everything does, traceback included.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                SystemExit, KeyboardInterrupt, GeneratorExit):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(internal_error_line(exc)) from None
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jetimg")
-def cli():
+@click.option("--debug", is_flag=True,
+              help="Show the traceback of an unexpected error (to report it).")
+def cli(debug):
     """jetimg: jet images from constituent four-vectors, fast.
 
     \b

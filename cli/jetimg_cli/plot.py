@@ -3,9 +3,11 @@
 Only click is imported here; matplotlib and dask load when a command runs.
 """
 
+import functools
+
 import click
 
-from jetimg_cli.common import user_errors
+from jetimg_cli.common import incomplete_note, user_errors
 
 
 class IntList(click.ParamType):
@@ -23,27 +25,47 @@ class IntList(click.ParamType):
 
 
 def _check_output(ctx, param, value):
-    """Refuse a bad suffix before any plotting."""
-    from jetimg import JetimgError
-    from jetimg.plots.style import figure_format
+    """Refuse a bad suffix (a malformed command line) before any plotting; a missing
+    folder or an existing file is a runtime error, said by the library."""
+    import pathlib
 
-    try:
-        figure_format(value)
-    except JetimgError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    from jetimg.plots.style import SAVE_FORMATS
+
+    if pathlib.Path(value).suffix.lower().lstrip(".") not in SAVE_FORMATS:
+        valid = ", ".join("." + f for f in SAVE_FORMATS)
+        raise click.BadParameter(f"cannot save a figure as {value!r}: the suffix must be "
+                                 f"one of {valid}", ctx=ctx, param=param)
     return value
 
 
 def _output(default):
-    return click.option("-o", "--output", default=default, show_default=True,
-                        type=click.Path(dir_okay=False, path_type=str), callback=_check_output,
-                        help="Figure file: .png, .pdf or .svg (format from the suffix).")
+    """-o/--output, --overwrite and --allow-incomplete, shared by every plot command."""
+    options = (
+        click.option("-o", "--output", default=default, show_default=True,
+                     type=click.Path(dir_okay=False, path_type=str), callback=_check_output,
+                     help="Figure file: .png, .pdf or .svg (format from the suffix)."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing OUTPUT."),
+        click.option("--allow-incomplete", is_flag=True,
+                     help="Accept a store of an interrupted build (complete: false); rows "
+                          "never written read as invalid jets."),
+    )
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
-def _save(fig, output):
-    from jetimg.plots.style import save_figure
+def _save(make, store, output, overwrite, allow_incomplete):
+    """Check OUTPUT, draw ``make(allow_incomplete=...)``'s figure, save it, say where."""
+    from jetimg.plots.style import figure_format, save_figure
 
-    path = save_figure(fig, output)
+    figure_format(output, overwrite=overwrite)
+    if allow_incomplete:
+        incomplete_note(store)
+    path = save_figure(make(allow_incomplete=allow_incomplete), output, overwrite=overwrite)
     click.echo(f"wrote {path}")
 
 
@@ -65,7 +87,7 @@ def plot():
                    "progression of averages side by side.")
 @click.option("--all-jets", is_flag=True, help="One average over all jets, ignoring labels.")
 @user_errors
-def average(store, output, n, all_jets):
+def average(store, output, overwrite, allow_incomplete, n, all_jets):
     """Average image per class (top, QCD; all jets without labels) and their difference.
 
     One shared logarithmic colour scale; invalid jets are left out. The
@@ -82,7 +104,8 @@ def average(store, output, n, all_jets):
         raise click.BadParameter("give at least one n", param_hint="--n")
     if n is not None and len(n) == 1:
         n = n[0]
-    _save(plot_average(store, n=n, by_label=not all_jets), output)
+    _save(functools.partial(plot_average, store, n=n, by_label=not all_jets), store, output,
+          overwrite, allow_incomplete)
 
 
 @plot.command()
@@ -91,7 +114,7 @@ def average(store, output, n, all_jets):
 @click.option("--rows", type=IntList(), default="0,1,2,3", show_default=True,
               help="0-based rows of the store to draw.")
 @user_errors
-def jets(store, output, rows):
+def jets(store, output, overwrite, allow_incomplete, rows):
     """Single jet images with their label, jet mass and jet pT.
 
     \b
@@ -100,7 +123,8 @@ def jets(store, output, rows):
     """
     from jetimg.plots.images import plot_jets
 
-    _save(plot_jets(store, rows=rows), output)
+    _save(functools.partial(plot_jets, store, rows=rows), store, output, overwrite,
+          allow_incomplete)
 
 
 @plot.command()
@@ -109,7 +133,7 @@ def jets(store, output, rows):
 @click.option("--bins", type=click.IntRange(min=1), default=50, show_default=True,
               help="About this many bins per histogram (round widths).")
 @user_errors
-def kinematics(store, output, bins):
+def kinematics(store, output, overwrite, allow_incomplete, bins):
     """Jet mass and jet pT per class, histograms on shared bins (unit area).
 
     \b
@@ -118,4 +142,5 @@ def kinematics(store, output, bins):
     """
     from jetimg.plots.images import plot_kinematics
 
-    _save(plot_kinematics(store, bins=bins), output)
+    _save(functools.partial(plot_kinematics, store, bins=bins), store, output, overwrite,
+          allow_incomplete)

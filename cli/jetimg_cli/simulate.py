@@ -5,14 +5,12 @@ Pythia and FastJet (the ``sim`` extra) are imported inside the command, so
 """
 
 import os
-import sys
 import time
 
 import click
 
+from jetimg_cli.common import user_errors
 from jetimg_cli.progress import progress_bar
-
-from jetimg.errors import JetimgError
 
 COMPLIBS = ("zlib", "blosc", "blosc:lz4", "blosc:zstd")
 
@@ -40,6 +38,7 @@ COMPLIBS = ("zlib", "blosc", "blosc:lz4", "blosc:zstd")
               help="Compression level, with --complib.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new file is complete.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@user_errors(on_interrupt=lambda exc: "interrupted: nothing was written")
 def simulate(output, n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_min, pthat_max,
              complib, complevel, overwrite, quiet):
     """Generate jets with Pythia 8 and FastJet into a top-tagging layout file.
@@ -61,16 +60,10 @@ def simulate(output, n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_min
         raise click.UsageError("give both --pthat-min and --pthat-max, or neither")
     pthat_range = None if pthat_min is None else (pthat_min, pthat_max)
     start = time.perf_counter()
-    try:
-        with progress_bar(quiet) as progress:
-            run(output, n_jets, processes, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
-                seed=seed, progress=progress, pthat_range=pthat_range, complib=complib,
-                complevel=complevel, overwrite=overwrite)
-    except JetimgError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: nothing was written", err=True)
-        sys.exit(130)
+    with progress_bar(quiet) as progress:
+        run(output, n_jets, processes, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
+            seed=seed, progress=progress, pthat_range=pthat_range, complib=complib,
+            complevel=complevel, overwrite=overwrite)
     seconds = time.perf_counter() - start
     click.echo(f"{n_jets} jets ({processes}) in {seconds:.1f} s "
                f"({n_jets / seconds:,.0f} jets/s) -> {output} "

@@ -8,17 +8,13 @@ line. Keras (the ``train`` extra) is imported inside the library calls, so
 import functools
 import json
 import math
-import os
 import pathlib
 import time
-import zipfile
 
 import click
 
-from jetimg_cli.common import user_errors
+from jetimg_cli.common import incomplete_note, user_errors
 from jetimg_cli.progress import progress_bar
-
-from jetimg.errors import OutputExistsError
 
 ARCHS = ("challenge", "deeptop")
 
@@ -39,9 +35,16 @@ def _fmt_rejection(value):
     return "inf" if math.isinf(value) else f"{value:.1f}"
 
 
+def _allow_incomplete(func):
+    return click.option(
+        "--allow-incomplete", is_flag=True,
+        help="Accept a store of an interrupted build (complete: false); its rows never "
+             "written read as invalid jets.")(func)
+
+
 @click.command()
-@click.argument("train_store", type=click.Path(exists=True, path_type=str))
-@click.option("--val", "val_store", required=True, type=click.Path(exists=True, path_type=str),
+@click.argument("train_store", type=click.Path(path_type=str))
+@click.option("--val", "val_store", required=True, type=click.Path(path_type=str),
               help="Validation store (early stopping and the best checkpoint use its loss).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Model file to write (*.keras), the best epoch by validation loss.")
@@ -65,11 +68,12 @@ def _fmt_rejection(value):
                    "other options: the default recipe).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads reading batches ahead of training.")
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and its log and plot).")
+@_allow_incomplete
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
 @_errors
 def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience, seed, log,
-          plot, npix, workers, overwrite, quiet):
+          plot, npix, workers, overwrite, allow_incomplete, quiet):
     """Train a CNN top tagger on TRAIN_STORE, streaming it chunk by chunk.
 
     TRAIN_STORE and --val are image stores (jetimg build: Zarr, HDF5 or
@@ -90,9 +94,12 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
 
     recipe = Recipe(npix=npix) if npix is not None else None
     lines = None if quiet else functools.partial(click.echo, err=True)
+    if allow_incomplete:
+        incomplete_note(train_store, val_store)
     result = run(train_store, val_store, output, epochs=epochs, batch_size=batch_size, lr=lr,
                  arch=arch, patience=patience, seed=seed, log=log, plot=plot,
-                 overwrite=overwrite, recipe=recipe, workers=workers, progress=lines)
+                 overwrite=overwrite, recipe=recipe, workers=workers, progress=lines,
+                 allow_incomplete=allow_incomplete)
     stop = ", stopped early" if result.stopped_early else ""
     click.echo(f"{arch} CNN, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
                f"epochs{stop} in {result.seconds:.0f} s ({result.images_per_second:,.0f} "
@@ -103,17 +110,18 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
 
 
 @click.command()
-@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=str))
-@click.argument("store", type=click.Path(exists=True, path_type=str))
+@click.argument("model", type=click.Path(path_type=str))
+@click.argument("store", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Scores to write (.npy, float32, one per row of STORE).")
-@click.option("--zip", "make_zip", is_flag=True,
+@click.option("--zip", "archive", is_flag=True,
               help="Also write OUTPUT's .npy in a .zip beside it (a challenge submission).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@_allow_incomplete
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_errors
-def predict(model, store, output, make_zip, batch_size, overwrite, quiet):
+def predict(model, store, output, archive, batch_size, overwrite, allow_incomplete, quiet):
     """Write the signal probability of every jet of STORE, in its row order.
 
     STORE must be made with the model's recipe (checked), or be a
@@ -130,55 +138,53 @@ def predict(model, store, output, make_zip, batch_size, overwrite, quiet):
     output = pathlib.Path(output)
     if output.suffix != ".npy":
         raise click.BadParameter("must end in .npy", param_hint="-o/--output")
-    archive = output.with_suffix(".zip")
-    for path in [output] + ([archive] if make_zip else []):
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"output {path} already exists; use --overwrite")
     started = time.perf_counter()
+    if allow_incomplete:
+        incomplete_note(store)
     with progress_bar(quiet) as progress:
-        scores = run(model, store, batch_size=batch_size, progress=progress)
-    tmp = output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}.npy")
-    import numpy as np
-
-    np.save(tmp, scores)
-    os.replace(tmp, output)
-    if make_zip:
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-            z.write(output, arcname=output.name)
+        scores = run(model, store, batch_size=batch_size, progress=progress, output=output,
+                     overwrite=overwrite, archive=archive, allow_incomplete=allow_incomplete)
     seconds = time.perf_counter() - started
     click.echo(f"{len(scores)} scores (mean {float(scores.mean()) if len(scores) else 0:.3f}) "
                f"in {seconds:.1f} s ({len(scores) / max(seconds, 1e-9):,.0f} jets/s) -> "
-               f"{output}" + (f", {archive}" if make_zip else ""))
+               f"{output}" + (f", {output.with_suffix('.zip')}" if archive else ""))
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=str), metavar="[MODEL] STORE")
-@click.option("--scores", type=click.Path(exists=True, dir_okay=False, path_type=str),
+                type=click.Path(path_type=str), metavar="[MODEL] STORE")
+@click.option("--scores", type=click.Path(path_type=str),
               default=None, help="Scores (.npy from jetimg predict) instead of a MODEL.")
 @click.option("--signal-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.3,
               show_default=True, help="eps_S of the background rejection 1/eps_B.")
+@click.option("-o", "--plots-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Folder of the plots, STORE_roc.png and STORE_scores.png (STORE's name "
+                   "without suffix) [default: the current folder].")
 @click.option("--plots", "prefix", type=click.Path(path_type=str), default=None,
-              help="Write PREFIX_roc.png and PREFIX_scores.png [default: STORE's path "
-                   "without suffix].")
+              help="Write PREFIX_roc.png and PREFIX_scores.png instead.")
 @click.option("--no-plots", is_flag=True, help="No plots.")
+@click.option("--overwrite", is_flag=True, help="Replace existing plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON (inf as null).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@_allow_incomplete
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_errors
-def evaluate(paths, scores, signal_efficiency, prefix, no_plots, as_json, batch_size, quiet):
+def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, overwrite, as_json,
+             batch_size, allow_incomplete, quiet):
     """AUC, accuracy and background rejection of a tagger on a labelled STORE.
 
     Scores STORE with MODEL, or takes --scores. Reports the AUC, the accuracy
     (cut at 0.5) and 1/eps_B at eps_S = 0.3, as arXiv:1902.09914 does (its
     CNN: AUC 0.981, 1/eps_B ~ 900 on 1.2M training jets); invalid jets are
     left out. Plots the ROC curve (1/eps_B against eps_S, log scale) and the
-    score distributions per class. --scores needs no Keras.
+    score distributions per class into the current folder (or --plots-dir);
+    existing plots are kept unless --overwrite. --scores needs no Keras.
 
     \b
     Examples:
       jetimg evaluate model.keras test_img.zarr
       jetimg evaluate --scores scores.npy test_img.zarr --json
+      jetimg evaluate model.keras test_img.zarr -o plots/ --overwrite
     """
     from jetimg.train import evaluate as run
 
@@ -186,24 +192,22 @@ def evaluate(paths, scores, signal_efficiency, prefix, no_plots, as_json, batch_
         raise click.UsageError("give MODEL STORE, or --scores SCORES STORE")
     if scores is not None and len(paths) != 1:
         raise click.UsageError("with --scores give only STORE")
+    if sum(x is not None and x is not False for x in (plots_dir, prefix, no_plots or None)) > 1:
+        raise click.UsageError("give one of --plots-dir, --plots and --no-plots")
     store = paths[-1]
     model = paths[0] if scores is None else None
+    plots = None
+    if not no_plots:
+        stem = pathlib.Path(store.rstrip("/")).with_suffix("").name
+        plots = prefix if prefix is not None else str(pathlib.Path(plots_dir or ".") / stem)
+    if allow_incomplete:
+        incomplete_note(store)
     with progress_bar(quiet or scores is not None) as progress:
         result = run(store, model=model, scores=scores, signal_efficiency=signal_efficiency,
-                     batch_size=batch_size, progress=progress)
+                     batch_size=batch_size, progress=progress, plots=plots, overwrite=overwrite,
+                     allow_incomplete=allow_incomplete)
     m = result.metrics
-    written = []
-    if not no_plots:
-        from jetimg.plots.style import save_figure
-        from jetimg.plots.training import plot_roc, plot_scores
-
-        base = prefix if prefix is not None else str(pathlib.Path(store.rstrip("/"))
-                                                     .with_suffix(""))
-        written.append(save_figure(plot_roc(result.labels, result.scores,
-                                            signal_efficiency=signal_efficiency),
-                                   f"{base}_roc.png"))
-        written.append(save_figure(plot_scores(result.labels, result.scores),
-                                   f"{base}_scores.png"))
+    written = result.plots
     if as_json:
         out = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in m.items()}
         out["plots"] = [str(p) for p in written]

@@ -227,7 +227,7 @@ def open_zarr(path, key, labels_key, n_slots):
             if len(candidates) != 1:
                 if candidates:
                     raise InputError(f"{path} holds several (N, M, 4) arrays: "
-                                     f"{short_list(candidates)}; pass key= to "
+                                     f"{short_list(candidates)}; pass key=... to "
                                      "pick one")
                 raise InputError(f"no (N, M, 4) array in Zarr store {path} "
                                  f"(top-level keys: {short_list(top)})")

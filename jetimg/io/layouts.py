@@ -140,7 +140,7 @@ def _open_hdf5(path, key, labels_key, n_slots):
             return open_hdf5_array(path, f, f[candidates[0]], labels_key, n_slots)
         if candidates:
             raise InputError(f"{path} holds several (N, M, 4) arrays: "
-                             f"{short_list(candidates)}; pass key= to pick one")
+                             f"{short_list(candidates)}; pass key=... to pick one")
         where = f"under '{key}' " if key is not None else ""
         raise InputError(f"no pandas frame under key 'table' and no (N, M, 4) "
                          f"array {where}in {path} "

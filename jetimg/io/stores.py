@@ -41,14 +41,15 @@ CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
 DEFAULT_CODEC = "blosc-lz4-noshuffle"
 
 
-def store_format(path):
-    """"zarr" or "hdf5" from the output's suffix, else an error."""
+def store_format(path, role="output"):
+    """"zarr" or "hdf5" from the path's suffix, else an error naming ``role`` ("output",
+    or "store" for one being read)."""
     suffix = pathlib.Path(str(path).rstrip("/")).suffix.lower()
     if suffix == ".zarr":
         return "zarr"
     if suffix in (".h5", ".hdf5"):
         return "hdf5"
-    raise InputError(f"output {path}: unknown suffix {suffix or '(none)'!r}; "
+    raise InputError(f"{role} {path}: unknown suffix {suffix or '(none)'!r}; "
                      "use .zarr for a Zarr group or .h5/.hdf5 for an HDF5 file")
 
 
@@ -212,7 +213,7 @@ class Store:
 
     def __init__(self, path):
         self.path = pathlib.Path(path)
-        self.format = store_format(path)
+        self.format = store_format(path, "store")
         if not self.path.exists():
             raise InputError(f"store not found: {path}")
         if self.format == "zarr":

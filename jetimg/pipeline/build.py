@@ -166,10 +166,10 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     if resume:
         check_resumable(output, fmt, layout, overwrite, exists)
     elif exists and not overwrite:
-        hint = ("it holds an interrupted build: resume=True (--resume) finishes it, "
+        hint = ("it holds an interrupted build: resume=True finishes it, "
                 if build_progress(output) is not None else "")
         raise OutputExistsError(f"output {output} already exists; {hint}"
-                                "overwrite=True (--overwrite) replaces it")
+                                "overwrite=True replaces it")
     stores.check_writable(output)
     source = open_jets(input, key=key, labels_key=labels_key)
     n_rows = source.n_rows

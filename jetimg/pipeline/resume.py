@@ -87,7 +87,7 @@ def resume_record(output, info):
     new = Recipe.from_attrs(info["recipe"])
     differ = [f"recipe option {name}: {getattr(old, name)!r} before, {getattr(new, name)!r} now"
               for name in old.differences(new)]
-    names = {"input": "input file name", "input_rows": "input rows", "n_jets": "rows (--limit)",
+    names = {"input": "input file name", "input_rows": "input rows", "n_jets": "rows (limit=)",
              "input_fingerprint": "input content (first and last rows)",
              "has_labels": "input labels", "codec": "codec", "jetimg_version": "jetimg version"}
     differ += [f"{what}: {earlier[name]!r} before, {info[name]!r} now"

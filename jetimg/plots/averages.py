@@ -13,6 +13,7 @@ import numpy as np
 
 from jetimg.errors import InputError, JetimgError
 from jetimg.io import stores
+from jetimg.io.completeness import check_complete
 
 __all__ = ["Averages", "CLASS_NAMES", "average_images", "class_order", "class_name"]
 
@@ -169,7 +170,8 @@ def _tree_sum(parts, fan_in=8):
     return parts[0]
 
 
-def average_images(store, by_label=True, n=None, *, class_names=None, scheduler="threads"):
+def average_images(store, by_label=True, n=None, *, class_names=None, scheduler="threads",
+                   allow_incomplete=False):
     """Average image per class, streamed over the store's chunks with dask.
 
     Reads the images chunk by chunk (dask, ``scheduler``) and keeps a float64
@@ -191,6 +193,9 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
         Label value -> name; default :data:`CLASS_NAMES` (1: "top", 0: "QCD").
     scheduler : str
         The dask scheduler ("threads", "synchronous", "processes").
+    allow_incomplete : bool
+        Accept a store of an interrupted build (refused by default); its
+        unwritten rows read as invalid jets and are left out.
 
     Returns
     -------
@@ -228,8 +233,9 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
     if n is not None:
         ns = [int(v) for v in (n if np.ndim(n) else [n])]
         if not ns or min(ns) < 1:
-            raise JetimgError(f"n must be whole numbers >= 1, got {n!r}")
+            raise JetimgError(f"n={n!r} is not valid: give whole numbers >= 1")
     with stores.opened(store) as s:
+        check_complete(s, allow_incomplete)
         if len(s) == 0:
             raise InputError(f"store {s.path} holds no jets")
         use_labels, counts, n_invalid, n_rows = _scan(s, by_label, None if ns is None else max(ns))

@@ -21,6 +21,7 @@ import numpy as np
 
 from jetimg.errors import InputError, JetimgError
 from jetimg.io import stores
+from jetimg.io.completeness import check_complete
 from jetimg.plots.averages import CLASS_NAMES, average_images, class_name, class_order
 from jetimg.plots.style import hep_style
 
@@ -122,7 +123,8 @@ def _new_figure(figsize):
 # figures
 # ---------------------------------------------------------------------------
 
-def plot_average(store, n=None, *, by_label=True, class_names=None, difference=True):
+def plot_average(store, n=None, *, by_label=True, class_names=None, difference=True,
+                 allow_incomplete=False):
     """Average jet image per class side by side, on one logarithmic colour scale.
 
     Classes are the label values (top and QCD) or all jets when the store has
@@ -143,6 +145,9 @@ def plot_average(store, n=None, *, by_label=True, class_names=None, difference=T
         As in :func:`average_images`.
     difference : bool
         Draw the difference panel (two classes only; not for a progression).
+    allow_incomplete : bool
+        Accept a store of an interrupted build (refused by default); its
+        unwritten rows read as invalid jets and are left out.
 
     Returns
     -------
@@ -159,7 +164,8 @@ def plot_average(store, n=None, *, by_label=True, class_names=None, difference=T
     jetimg.errors.InputError: store not found: missing.zarr
     """
     with stores.opened(store) as s:
-        averages = average_images(s, by_label=by_label, n=n, class_names=class_names)
+        averages = average_images(s, by_label=by_label, n=n, class_names=class_names,
+                                  allow_incomplete=allow_incomplete)
         extent, name = _extent(s), _store_name(s)
         cbar_label = _intensity_label(s, "Average pixel")
     if isinstance(averages, list):
@@ -222,7 +228,7 @@ def _progression_figure(averages, extent, name, cbar_label):
     return fig
 
 
-def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5):
+def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, allow_incomplete=False):
     """Single jet images with their label, jet mass and jet pT, on one log colour scale.
 
     Parameters
@@ -234,6 +240,9 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5):
         Label value -> name; default :data:`CLASS_NAMES`.
     ncols : int
         Panels per row of the figure.
+    allow_incomplete : bool
+        Accept a store of an interrupted build (refused by default); a row
+        never written is drawn as an invalid jet (all-zero image).
 
     Returns
     -------
@@ -252,6 +261,7 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5):
     class_names = dict(CLASS_NAMES if class_names is None else class_names)
     rows = [int(r) for r in rows]
     with stores.opened(store) as s:
+        check_complete(s, allow_incomplete)
         n_rows = len(s)
         if not rows:
             raise JetimgError("no rows to plot")
@@ -292,7 +302,7 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5):
     return fig
 
 
-def plot_kinematics(store, *, by_label=True, class_names=None, bins=50):
+def plot_kinematics(store, *, by_label=True, class_names=None, bins=50, allow_incomplete=False):
     """Jet mass and jet pT per class: step histograms on shared bins, unit area.
 
     Each class is normalised to unit area (fraction of its jets per bin) so
@@ -306,6 +316,9 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50):
         As in :func:`average_images`.
     bins : int
         Bins per histogram.
+    allow_incomplete : bool
+        Accept a store of an interrupted build (refused by default); its
+        unwritten rows read as invalid jets and are left out.
 
     Returns
     -------
@@ -318,6 +331,7 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50):
     """
     class_names = dict(CLASS_NAMES if class_names is None else class_names)
     with stores.opened(store) as s:
+        check_complete(s, allow_incomplete)
         valid = np.asarray(s["valid"][:]) != 0
         use_labels = by_label and "labels" in s
         labels = np.asarray(s["labels"][:]) if use_labels else np.zeros(valid.shape, np.int8)

@@ -12,7 +12,7 @@ writes a Figure as PNG, PDF or SVG, the format taken from the suffix.
 import contextlib
 from pathlib import Path
 
-from jetimg.errors import JetimgError
+from jetimg.errors import JetimgError, OutputExistsError
 
 SAVE_FORMATS = ("png", "pdf", "svg")
 
@@ -82,15 +82,17 @@ def hep_style():
         yield
 
 
-def save_figure(fig, path, **kwargs):
+def save_figure(fig, path, *, overwrite=False, **kwargs):
     """Save ``fig`` to ``path``, as PNG, PDF or SVG according to the suffix.
 
     Parameters
     ----------
     fig : matplotlib.figure.Figure
     path : str or pathlib.Path
-        Ending in ``.png``, ``.pdf`` or ``.svg`` (any case). An existing file
-        is overwritten; the parent directory must exist.
+        Ending in ``.png``, ``.pdf`` or ``.svg`` (any case); the parent
+        directory must exist.
+    overwrite : bool
+        Replace an existing file (refused by default).
     **kwargs
         Passed to ``Figure.savefig`` (e.g. ``dpi``).
 
@@ -102,7 +104,8 @@ def save_figure(fig, path, **kwargs):
     Raises
     ------
     JetimgError
-        The suffix is not one of png, pdf, svg, or the directory is missing.
+        The suffix is not one of png, pdf, svg, the directory is missing, or
+        the file exists (OutputExistsError) and ``overwrite`` is false.
 
     >>> save_figure(None, "plot.jpg")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -110,18 +113,21 @@ def save_figure(fig, path, **kwargs):
     jetimg.errors.JetimgError: cannot save a figure as 'plot.jpg': the suffix must be one of ...
     """
     path = Path(path)
-    fmt = figure_format(path)
+    fmt = figure_format(path, overwrite=overwrite)
     fig.savefig(path, format=fmt, **kwargs)
     return path
 
 
-def figure_format(path):
+def figure_format(path, *, overwrite=True):
     """The format ``save_figure`` would write ``path`` in; checks it before any plotting.
+
+    With ``overwrite=False`` an existing file is refused too.
 
     Raises
     ------
     JetimgError
-        The suffix is not one of png, pdf, svg, or the directory is missing.
+        The suffix is not one of png, pdf, svg, the directory is missing, or
+        the file exists (OutputExistsError) and ``overwrite`` is false.
 
     >>> figure_format("roc.PDF")
     'pdf'
@@ -135,4 +141,7 @@ def figure_format(path):
     if not path.parent.exists():
         raise JetimgError(f"cannot save a figure as {str(path)!r}: "
                           f"directory {str(path.parent)!r} does not exist")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise OutputExistsError(f"output {path} already exists; use overwrite=True to "
+                                "replace it")
     return fmt

@@ -45,6 +45,9 @@ def _dataset_classes():
             Yield (images, labels) (int32, 1 = signal); False: (images,).
         workers, use_multiprocessing, max_queue_size
             ``keras.utils.PyDataset``'s: ``workers > 1`` reads ahead in threads.
+        allow_incomplete : bool
+            Accept a store of an interrupted build (refused by default); its
+            unwritten rows read as invalid jets.
 
         Attributes
         ----------
@@ -54,8 +57,9 @@ def _dataset_classes():
 
         def __init__(self, store, batch_size=128, *, shuffle=True, seed=None,
                      buffer_size=10_000, drop_invalid=True, labels=True, workers=1,
-                     use_multiprocessing=False, max_queue_size=10):
-            source = store if isinstance(store, _Images) else open_images(store)
+                     use_multiprocessing=False, max_queue_size=10, allow_incomplete=False):
+            source = store if isinstance(store, _Images) else open_images(
+                store, allow_incomplete=allow_incomplete)
             if isinstance(source, _JetImages):
                 raise InputError(f"{store} is not an image store (no 'images' array, not "
                                  "the pandas image layout); for constituents use JetDataset")

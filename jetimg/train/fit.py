@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from .._version import __version__
-from ..checks import integer
-from ..errors import InputError, OutputExistsError
+from ..checks import integer, output_file
+from ..errors import InputError
 from .datasets import _dataset
 from .images import _check_recipe, input_scale, open_images
 from .modelfile import _write_metadata
@@ -119,7 +119,8 @@ def _paths(output, log, plot):
 
 def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
           arch="challenge", patience=5, seed=None, scale=None, log=None, plot=None,
-          overwrite=False, recipe=None, buffer_size=10_000, workers=2, progress=None):
+          overwrite=False, recipe=None, buffer_size=10_000, workers=2, progress=None,
+          allow_incomplete=False):
     """Train a CNN tagger on a store, keeping the best epoch by validation loss.
 
     Adam on the categorical cross-entropy (2 classes); early stopping after
@@ -153,6 +154,8 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         The CSV log (default ``<output stem>_log.csv``) and the history plot
         (default ``<output stem>_history.png``); False for none.
     overwrite : bool
+        Replace existing outputs (model file, log, plot); all are checked before
+        any training.
     recipe : Recipe, optional
         Recipe of on-the-fly images of constituents files.
     buffer_size : int
@@ -161,6 +164,9 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         Threads reading batches ahead of the training step.
     progress : callable, optional
         ``progress(line)`` after every epoch, with loss, accuracy, time and rate.
+    allow_incomplete : bool
+        Accept stores of an interrupted build (refused by default); their
+        unwritten rows read as invalid jets and are left out.
 
     Returns
     -------
@@ -175,19 +181,19 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     if arch not in ARCHS:
         raise InputError(f"arch={arch!r} is not valid; choose one of {', '.join(ARCHS)}")
     output, log, plot = _paths(output, log, plot)
-    if (output.exists() or output.is_symlink()) and not overwrite:
-        raise OutputExistsError(f"output {output} already exists; use overwrite=True "
-                                "(--overwrite) to replace it")
-    from ..io.stores import check_writable
+    for path in [output] + [p for p in (log, plot) if p]:
+        output_file(path, overwrite)
+    if plot:
+        from ..plots.style import figure_format
 
-    check_writable(output)
+        figure_format(plot)
     keras = _keras()
     tmp = output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}.keras")
     sources = []
     try:
-        train_source = open_images(train_store, recipe)
+        train_source = open_images(train_store, recipe, allow_incomplete=allow_incomplete)
         sources.append(train_source)
-        val_source = open_images(val_store, recipe)
+        val_source = open_images(val_store, recipe, allow_incomplete=allow_incomplete)
         sources.append(val_source)
         _check_recipe(train_source.recipe or {"npix": train_source.npix}, val_source,
                       f"the training data {train_source.path}")
@@ -259,7 +265,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         from ..plots.style import save_figure
         from ..plots.training import plot_history
 
-        save_figure(plot_history(history), plot)
+        save_figure(plot_history(history), plot, overwrite=True)   # checked at the start
     result = TrainResult(output=str(output), history=history, best_epoch=best_epoch,
                          epochs_run=epochs_run, stopped_early=epochs_run < epochs,
                          n_train=n_train, n_val=n_val, input_scale=scale,

@@ -75,11 +75,17 @@ class _StoreImages(_Images):
 
     layout = "store"
 
-    def __init__(self, path):
+    def __init__(self, path, allow_incomplete=False):
+        from ..io.completeness import check_complete
         from ..io.stores import open_store
 
         self.path = str(path)
         self._store = open_store(path)
+        try:
+            self.complete = check_complete(self._store, allow_incomplete)
+        except BaseException:
+            self._store.close()
+            raise
         images = self._store["images"]
         if images.ndim != 3 or images.shape[1] != images.shape[2]:
             raise InputError(f"store {path}: images have shape {images.shape}, "
@@ -92,9 +98,6 @@ class _StoreImages(_Images):
         self._arrays = {name: self._store[name] for name in ("images", "labels", "valid")
                         if name in self._store}
         self.recipe = self._store.attrs.get("recipe")
-        if self._store.attrs.get("complete") is False:
-            raise InputError(f"store {path} is incomplete (an interrupted or failed build); "
-                             "rebuild it")
         self._lock = threading.Lock() if self._store.format == "hdf5" else None
 
     def read(self, start, stop):
@@ -216,7 +219,7 @@ class _JetImages(_Images):
         self._source.close()
 
 
-def open_images(path, recipe=None, *, key=None, labels_key=None):
+def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplete=False):
     """Open the images of a file for training or prediction, whatever its layout.
 
     Parameters
@@ -231,6 +234,9 @@ def open_images(path, recipe=None, *, key=None, labels_key=None):
         always skipped). Given with an image store, it must be the store's.
     key, labels_key : str, optional
         Passed to :func:`jetimg.open_jets` for constituents files.
+    allow_incomplete : bool
+        Accept an image store of an interrupted build (``complete: false``,
+        refused by default); its unwritten rows read as invalid jets.
 
     Returns
     -------
@@ -242,11 +248,13 @@ def open_images(path, recipe=None, *, key=None, labels_key=None):
     """
     if not os.path.exists(path):
         raise InputError(f"not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read {path}: permission denied")
     kind = stores.image_layout(path)
     if kind is None:
         return _JetImages(path, recipe, key=key, labels_key=labels_key)
     if kind == "store":
-        source = _StoreImages(path)
+        source = _StoreImages(path, allow_incomplete)
     else:
         import h5py
 
@@ -267,7 +275,7 @@ def _check_recipe(expected, source, what):
     if int(expected.get("npix", source.npix)) != source.npix:
         raise InputError(f"{source.path} has {source.npix}x{source.npix} images but "
                          f"{what} expects {expected['npix']}x{expected['npix']}: rebuild it "
-                         f"with --npix {expected['npix']}")
+                         f"with npix={expected['npix']}")
     if source.recipe is None:
         return  # the pandas image layout stores no recipe: npix is all we can check
     if set(expected) == {"npix"}:

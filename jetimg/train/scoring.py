@@ -7,10 +7,12 @@ scores instead of a model, :func:`evaluate` needs no Keras.
 
 import dataclasses
 import os
+import pathlib
+import zipfile
 
 import numpy as np
 
-from ..checks import integer
+from ..checks import integer, output_file
 from ..errors import InputError
 from ..io.stores import image_layout
 from ..recipe import Recipe
@@ -34,8 +36,12 @@ def _scan(source, batch_size, fn, progress=None):
             progress(stop, source.n_rows)
 
 
-def predict(model, store, *, batch_size=1000, progress=None):
+def predict(model, store, *, batch_size=1000, progress=None, output=None, overwrite=False,
+            archive=False, allow_incomplete=False):
     """Signal probability of every jet of a store, in the store's row order.
+
+    With ``output``, the scores are also written there (checked before any
+    scoring: an existing file is refused unless ``overwrite``).
 
     Parameters
     ----------
@@ -49,6 +55,15 @@ def predict(model, store, *, batch_size=1000, progress=None):
         Rows per forward pass (rounded to whole chunks of the store).
     progress : callable, optional
         ``progress(done, total)`` in rows.
+    output : str or Path, optional
+        A ``.npy`` file to write the scores to (written whole or not at all).
+    overwrite : bool
+        Replace an existing ``output`` (and archive).
+    archive : bool
+        Also write ``output``'s ``.npy`` in a ``.zip`` beside it (a challenge submission).
+    allow_incomplete : bool
+        Accept a store of an interrupted build (its unwritten rows read as
+        invalid jets: the score of an empty image).
 
     Returns
     -------
@@ -56,13 +71,59 @@ def predict(model, store, *, batch_size=1000, progress=None):
         float32 (N,), row n for row n of the store; invalid jets (all-zero
         images) are kept and get the score of an empty image.
     """
+    outputs = score_outputs(output, overwrite=overwrite, archive=archive) if output else None
+    _exists(store)
     trained = model if isinstance(model, TrainedModel) else load_model(model)
-    source = _open_for(store, trained.metadata)
+    source = _open_for(store, trained.metadata, allow_incomplete)
     try:
-        return _score(trained, source, batch_size, progress)[0]
+        scores = _score(trained, source, batch_size, progress)[0]
     finally:
         if source is not store:
             source.close()
+    if outputs:
+        write_scores(scores, *outputs)
+    return scores
+
+
+def _exists(store):
+    """Refuse a missing store before a model is loaded."""
+    if isinstance(store, str | os.PathLike) and not os.path.exists(store):
+        raise InputError(f"not found: {store}")
+
+
+def score_outputs(output, *, overwrite=False, archive=False):
+    """The files :func:`predict` writes for ``output`` (the ``.npy``, and the ``.zip``
+    with ``archive``), checked before any work: suffix, folder, existing files."""
+    output = pathlib.Path(output)
+    if output.suffix != ".npy":
+        raise InputError(f"output {output}: scores are written as .npy (a NumPy array file)")
+    paths = [output_file(output, overwrite)]
+    if archive:
+        paths.append(output_file(output.with_suffix(".zip"), overwrite))
+    return paths
+
+
+def write_scores(scores, output, archive=None):
+    """Write ``scores`` to ``output`` (.npy, through a temporary file beside it, so it
+    is whole or absent) and, given ``archive``, that .npy zipped there."""
+    output = pathlib.Path(output)
+    tmp = output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}.npy")
+    try:
+        np.save(tmp, np.asarray(scores, np.float32))
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    if archive is not None:
+        archive = pathlib.Path(archive)
+        tmp = archive.with_name(f".{archive.stem}.jetimg-tmp-{os.getpid()}.zip")
+        try:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                z.write(output, arcname=output.name)
+            os.replace(tmp, archive)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
 
 def _score(trained, source, batch_size, progress=None):
@@ -94,7 +155,7 @@ def _score(trained, source, batch_size, progress=None):
     return scores, labels, (valid if known else None)
 
 
-def _open_for(store, meta):
+def _open_for(store, meta, allow_incomplete=False):
     """Open ``store`` for a model: constituents get the model's recipe; stores are checked."""
     recipe = meta.get("recipe")
     if isinstance(store, _Images):
@@ -103,10 +164,10 @@ def _open_for(store, meta):
         if recipe is None:
             raise InputError(f"{store} is a constituents file but the model records no recipe "
                              f"(it was trained on the pandas image layout): build an image "
-                             f"store with --npix {meta.get('npix')} first")
+                             f"store with npix={meta.get('npix')} first")
         source = _JetImages(store, Recipe.from_attrs(recipe))
     else:
-        source = open_images(store)
+        source = open_images(store, allow_incomplete=allow_incomplete)
     _check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
                   "the model (its training store's recipe)")
     return source
@@ -124,15 +185,18 @@ class Evaluation:
         (jets left out) and ``store``.
     labels, scores : numpy.ndarray
         The valid jets' labels (int8) and scores (float32), in row order.
+    plots : list of str
+        The figures written (ROC curve, score distributions), if any.
     """
 
     metrics: dict
     labels: np.ndarray
     scores: np.ndarray
+    plots: list = dataclasses.field(default_factory=list)
 
 
 def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_size=1000,
-             progress=None):
+             progress=None, plots=None, overwrite=False, allow_incomplete=False):
     """AUC, accuracy and 1/eps_B of a tagger on a labelled store (invalid jets left out).
 
     Parameters
@@ -148,6 +212,14 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
         eps_S of the background rejection (0.3 in arXiv:1902.09914).
     batch_size : int
     progress : callable, optional
+    plots : str or Path, optional
+        Write the ROC curve and the score distributions to ``{plots}_roc.png``
+        and ``{plots}_scores.png`` (checked before any scoring).
+    overwrite : bool
+        Replace existing plots.
+    allow_incomplete : bool
+        Accept a store of an interrupted build (its unwritten rows read as
+        invalid jets, left out).
 
     Returns
     -------
@@ -157,12 +229,14 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
 
     if (model is None) == (scores is None):
         raise InputError("give a model or scores (one of them)")
+    figures = plot_outputs(plots, overwrite=overwrite) if plots is not None else []
+    _exists(store)
     trained = None
     if model is not None:
         trained = model if isinstance(model, TrainedModel) else load_model(model)
-        source = _open_for(store, trained.metadata)
+        source = _open_for(store, trained.metadata, allow_incomplete)
     else:
-        source = open_images(store)
+        source = open_images(store, allow_incomplete=allow_incomplete)
     try:
         if not source.has_labels:
             raise InputError(f"{source.path} has no labels: evaluate needs the truth "
@@ -171,6 +245,8 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
             scores, labels, valid = _score(trained, source, batch_size, progress)
         else:
             if isinstance(scores, str | os.PathLike):
+                if not os.path.isfile(scores):
+                    raise InputError(f"scores not found: {scores}")
                 try:
                     scores = np.load(scores, allow_pickle=False)
                 except (OSError, ValueError) as exc:
@@ -186,7 +262,23 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     summary = metrics.summary(labels[keep], scores[keep], signal_efficiency)
     summary["n_invalid"] = int(len(labels) - keep.sum())
     summary["store"] = source.path
-    return Evaluation(metrics=summary, labels=labels[keep], scores=scores[keep])
+    result = Evaluation(metrics=summary, labels=labels[keep], scores=scores[keep])
+    if figures:
+        from ..plots.style import save_figure
+        from ..plots.training import plot_roc, plot_scores
+
+        save_figure(plot_roc(result.labels, result.scores, signal_efficiency=signal_efficiency),
+                    figures[0], overwrite=overwrite)
+        save_figure(plot_scores(result.labels, result.scores), figures[1], overwrite=overwrite)
+        result.plots = [str(p) for p in figures]
+    return result
+
+
+def plot_outputs(prefix, *, overwrite=False):
+    """The figures :func:`evaluate` writes for ``prefix``: ``{prefix}_roc.png`` and
+    ``{prefix}_scores.png``, checked before any work."""
+    prefix = str(prefix)
+    return [output_file(f"{prefix}_{name}.png", overwrite) for name in ("roc", "scores")]
 
 
 def _valid_all(source, batch_size):
