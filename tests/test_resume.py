@@ -290,7 +290,8 @@ def test_verify_catches_a_missing_chunk_and_changed_rows(source, tmp_path):
     assert result.exit_code == 1 and "images differs at row 450" in result.output
     (out / "images" / "c" / "3" / "0" / "0").unlink()
     result = verify_cli(out)
-    assert result.exit_code == 1 and "chunks missing: images 4 of 5" in result.output
+    assert result.exit_code == 1 and "images: 1 of 5 chunks missing (rows 600-799)" \
+        in result.output
 
 
 def test_verify_hdf5_and_missing_complete(source, tmp_path):

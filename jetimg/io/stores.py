@@ -21,6 +21,7 @@ n_constituents (N,) int16, valid (N,) int8.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pathlib
@@ -34,7 +35,7 @@ from ..recipe import Recipe
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
            "mark_complete", "open_store", "remove_store", "store_size", "store_info",
-           "opened", "image_layout"]
+           "opened", "image_layout", "chunk_ranges", "missing_rows", "format_ranges"]
 
 #: Compression choices for image stores (measured in benchmarks/bench_codecs.py).
 CODECS = ("blosc-lz4", "blosc-lz4-noshuffle", "zstd", "blosc-zstd", "none")
@@ -230,8 +231,12 @@ class Store:
 
             try:
                 self._file = h5py.File(path, "r")
-            except OSError:
-                raise InputError(f"{path} is not an HDF5 file") from None
+            except OSError as exc:
+                if not _has_hdf5_signature(self.path):
+                    raise InputError(f"{path} is not an HDF5 file") from None
+                why = str(exc).partition("(")[2].rstrip(")") or str(exc)
+                raise InputError(f"{path} is a damaged HDF5 file: it cannot be opened "
+                                 f"({why})") from None
             self._group = self._file
             self.attrs = {k: _decode_attr(v) for k, v in self._file.attrs.items()}
 
@@ -272,6 +277,16 @@ class Store:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _has_hdf5_signature(path):
+    """Whether ``path`` starts as an HDF5 file does (at byte 0, 512, 1024, ...)."""
+    import h5py
+
+    try:
+        return bool(h5py.is_hdf5(path))
+    except OSError:
+        return False
 
 
 def _decode_attr(value):
@@ -372,27 +387,146 @@ def check_writable(path):
     if not parent.is_dir():
         raise JetimgError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
+        read_only = False
+        with contextlib.suppress(OSError):
+            read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        if read_only:
+            raise JetimgError(f"cannot write {path}: read-only file system (folder {parent})")
         raise JetimgError(f"cannot write {path}: folder {parent} is not writable")
 
 
-def store_info(path):
-    """A summary of an image store: format, rows, completeness, label counts, attributes.
+def chunk_ranges(store, name):
+    """The storage chunks of array ``name`` of an open :class:`Store`, by rows.
 
-    Reads the labels and ``valid`` arrays chunk by chunk (never the images).
+    A storage chunk is what the store keeps as one piece: a chunk file of a Zarr
+    array (a shard file when the array is sharded, as jetimg's images are), a
+    chunk of an HDF5 dataset, or the whole of a contiguous one.
+
+    Returns
+    -------
+    list of (start, stop, present)
+        Row ranges in order; ``present`` is False where the chunk was never
+        written (Zarr and HDF5 read a missing chunk as zeros, without a word).
     """
+    array = store[name]
+    n = int(array.shape[0]) if array.shape else 0
+    if store.format == "zarr":
+        grid = tuple(array.shards or array.chunks)
+        rows = int(grid[0]) if grid else max(n, 1)
+        rest = [range(-(-int(s) // int(c))) for s, c in zip(array.shape[1:], grid[1:])]
+        folder = store.path / name
+
+        def present(i):
+            return all((folder / array.metadata.encode_chunk_key((i, *others))).is_file()
+                       for others in itertools.product(*rest))
+    else:
+        if array.chunks is None:  # contiguous: written as a whole or not at all
+            return [(0, n, n == 0 or array.id.get_storage_size() > 0)] if n else []
+        rows = int(array.chunks[0])
+        per_row = int(np.prod([-(-int(s) // int(c))
+                               for s, c in zip(array.shape[1:], array.chunks[1:])]))
+        found = {}
+        array.id.chunk_iter(lambda info: found.__setitem__(
+            info.chunk_offset[0] // rows, found.get(info.chunk_offset[0] // rows, 0) + 1))
+
+        def present(i):
+            return found.get(i, 0) == per_row
+    return [(start, min(start + rows, n), present(start // rows)) for start in range(0, n, rows)]
+
+
+def missing_rows(store):
+    """Row ranges of an open :class:`Store` that some array holds no chunk for.
+
+    Returns
+    -------
+    list of (start, stop)
+        Sorted, merged ranges: rows not written (an interrupted build) or whose
+        chunk file was lost; empty for a whole store.
+    """
+    gaps = sorted((start, stop) for name in store.keys()
+                  for start, stop, present in chunk_ranges(store, name) if not present)
+    merged = []
+    for start, stop in gaps:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def format_ranges(ranges, most=4):
+    """Row ranges as people read them: ``[(0, 1000), (5000, 5001)]`` -> "0-999, 5000".
+
+    >>> format_ranges([(0, 1000), (5000, 5001)])
+    '0-999, 5000'
+    >>> format_ranges([(i, i + 1) for i in range(0, 12, 2)], most=2)
+    '0, 2 and 4 more ranges'
+    """
+    text = [f"{a}-{b - 1}" if b - a > 1 else f"{a}" for a, b in ranges[:most]]
+    more = f" and {len(ranges) - most} more ranges" if len(ranges) > most else ""
+    return ", ".join(text) + more
+
+
+def _written(n, missing):
+    """The complement of ``missing`` (sorted, merged ranges) in ``[0, n)``."""
+    ranges, at = [], 0
+    for start, stop in missing:
+        if start > at:
+            ranges.append((at, start))
+        at = max(at, stop)
+    if at < n:
+        ranges.append((at, n))
+    return ranges
+
+
+def store_info(path):
+    """A summary of an image store: format, rows written, completeness, label counts, attributes.
+
+    Reads the labels and ``valid`` arrays chunk by chunk (never the images),
+    over the rows written only: an interrupted build's store has arrays of full
+    length whose unwritten rows read as zeros.
+
+    Returns
+    -------
+    dict
+        ``format`` ("zarr" or "hdf5"); ``n_rows`` (rows of every array);
+        ``n_written`` (rows whose chunks exist in every array: ``n_rows`` for a
+        whole store, fewer for an interrupted one); ``complete`` (the build
+        finished); ``resumable`` (an interrupted Zarr build with its record of
+        finished chunks, which ``jetimg build ... --resume`` completes);
+        ``images_shape``; ``label_counts`` (label -> rows written with it, or
+        None without labels) and ``n_invalid`` (rows written with ``valid == 0``),
+        both over the written rows that can be read; ``n_unreadable`` (written
+        rows of labels or valid that cannot be decoded: ``jetimg.verify``
+        names them); ``attrs``.
+    """
+    from . import checkpoints
+
     with open_store(path) as store:
         n = len(store)
-        counts = None
+        written = _written(n, missing_rows(store))
+        counts = {} if "labels" in store else None
+        n_invalid = n_unreadable = 0
         step = 1_000_000
-        if "labels" in store:
-            counts = {}
-            for start in range(0, n, step):
-                values, k = np.unique(store["labels"][start:start + step], return_counts=True)
-                for v, c in zip(values.tolist(), k.tolist()):
-                    counts[v] = counts.get(v, 0) + c
-            counts = dict(sorted(counts.items()))
-        n_invalid = sum(int(np.count_nonzero(store["valid"][s:s + step] == 0))
-                        for s in range(0, n, step))
-        return {"format": store.format, "n_rows": n, "complete": bool(store.attrs.get("complete")),
-                "images_shape": tuple(store["images"].shape), "label_counts": counts,
-                "n_invalid": n_invalid, "attrs": dict(store.attrs)}
+        for first, last in written:
+            for start in range(first, last, step):
+                stop = min(start + step, last)
+                try:
+                    labels = store["labels"][start:stop] if counts is not None else None
+                    valid = store["valid"][start:stop]
+                except Exception:  # a damaged chunk: verify names it
+                    n_unreadable += stop - start
+                    continue
+                if labels is not None:
+                    for v, c in zip(*(a.tolist() for a in np.unique(labels, return_counts=True))):
+                        counts[v] = counts.get(v, 0) + c
+                n_invalid += int(np.count_nonzero(valid == 0))
+        complete = bool(store.attrs.get("complete"))
+        resumable = (not complete and store.format == "zarr"
+                     and checkpoints.load(store.path) is not None)
+        return {"format": store.format, "n_rows": n,
+                "n_written": sum(stop - start for start, stop in written),
+                "complete": complete, "resumable": resumable,
+                "images_shape": tuple(store["images"].shape),
+                "label_counts": dict(sorted(counts.items())) if counts is not None else None,
+                "n_invalid": n_invalid, "n_unreadable": n_unreadable, "attrs": dict(store.attrs)}
