@@ -45,3 +45,42 @@ class OutputExistsError(JetimgError, FileExistsError):
 
 class DeviceError(JetimgError, RuntimeError):
     """The requested compute device is not available."""
+
+
+class StoreWriteError(JetimgError, OSError):
+    """An output could not be written (full disk, quota, permission, read-only
+    file system, a vanished folder): the operating system's error, named.
+
+    Attributes
+    ----------
+    path : str
+        The output as the user named it.
+    cause : str
+        What the system said, e.g. ``"no space left on device"``.
+    resumable : bool
+        True when the output was kept, incomplete, and ``resume`` finishes it;
+        False when what was written was removed (an existing output is unchanged).
+    rows, n_rows : int or None
+        Rows written and rows to write, when ``resumable``.
+    """
+
+    def __init__(self, path, cause, resumable=False, rows=None, n_rows=None, errno=None):
+        self.path, self.cause, self.resumable = str(path), str(cause), bool(resumable)
+        self.rows, self.n_rows = rows, n_rows
+        message = f"cannot write {self.path}: {self.cause}"
+        if resumable and rows is not None:
+            message += (f"; {rows:,} of {n_rows:,} rows are kept, marked incomplete "
+                        "(resume=True finishes it once that is fixed)")
+        super().__init__(message)
+        self.errno = errno  # OSError's own attribute, for callers that test it
+
+    def __str__(self):
+        return self.args[0]
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.cause, self.resumable, self.rows, self.n_rows,
+                             self.errno))
+
+
+class OutputBusyError(JetimgError, RuntimeError):
+    """Another build is writing the output (its lock file is beside it)."""

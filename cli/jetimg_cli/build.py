@@ -77,11 +77,16 @@ def build(input, output, **kwargs):
         kwargs["chunk_size"] = DEFAULT_CHUNK_SIZE
     if kwargs["codec"] is None:
         kwargs["codec"] = DEFAULT_CODEC
+    from jetimg.errors import StoreWriteError
+
     resume_hint = resume_command(click.get_current_context())
     with stop_on_sigterm() as stopped:
         try:
             with progress_bar(quiet) as progress:
-                result = jetimg.build(input, output, recipe, progress=progress, **kwargs)
+                result = jetimg.build(input, output, recipe, progress=progress,
+                                      notify=lambda line: click.echo(line, err=True), **kwargs)
+        except StoreWriteError as exc:
+            raise click.ClickException(write_failure(exc, output, resume_hint)) from None
         except KeyboardInterrupt:
             from jetimg.pipeline import build_progress
 
@@ -102,3 +107,17 @@ def build(input, output, **kwargs):
         done = f"{result.n_jets} jets"
     click.echo(f"{done} in {result.seconds:.1f} s ({result.jets_per_second:,.0f} jets/s) "
                f"-> {result.output} ({human_bytes(result.output_bytes)}){invalid}")
+
+
+def write_failure(exc, output, resume_hint):
+    """One line for a build that could not write its output: the cause, what is
+    left, and the command that finishes it where it can be resumed."""
+    import errno
+
+    line = f"cannot write {output}: {exc.cause}"
+    if not exc.resumable:
+        return line + "; nothing was kept (an existing output is unchanged)"
+    when = ("once space is freed" if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            else "once that is fixed")
+    return (f"{line}; {exc.rows:,} of {exc.n_rows:,} rows are kept in {output} "
+            f"(marked incomplete); to finish {when}: {resume_hint}")

@@ -21,6 +21,7 @@ n_constituents (N,) int16, valid (N,) int8.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -181,9 +182,31 @@ def write_rows(path, start, outputs, lock=None):
     import h5py
 
     with lock if lock is not None else contextlib.nullcontext():
+        _check_hdf5_space(path, outputs)
         with h5py.File(path, "r+") as f:
             for name, values in outputs.items():
                 f[name][start:start + n] = values
+
+
+#: Room kept free for HDF5's own metadata when checking space before a write.
+HDF5_SPACE_MARGIN = 1 << 20
+
+
+def _check_hdf5_space(path, outputs):
+    """Raise ENOSPC before an HDF5 write that might not fit (its uncompressed size).
+
+    HDF5 is not crash-safe: a write that meets a full disk leaves the library
+    unable to close the file (it may crash the process), so the space is
+    checked first. Zarr needs no such check: each chunk is its own file,
+    written whole or not at all.
+    """
+    need = sum(np.asarray(v).nbytes for v in outputs.values()) + HDF5_SPACE_MARGIN
+    try:
+        st = os.statvfs(pathlib.Path(path).absolute().parent)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < need:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def set_attrs(path, **attrs):

@@ -14,6 +14,7 @@ storage that every worker sees.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -23,11 +24,12 @@ import time
 from .._version import __version__
 from ..checks import integer
 from ..device import resolve_device
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError, OutputExistsError, StoreWriteError
 from ..io import checkpoints, open_jets, stores
 from ..io.pandas_images import write_pandas_images
 from ..recipe import Recipe
-from .chunks import load_kernel
+from .chunks import load_kernel, writing
+from .lock import output_lock
 from .resume import (build_progress, check_resumable, count_invalid, input_fingerprint,
                      resume_record)
 from .schedulers import SCHEDULERS, ProgressCounter, gc_frozen, run_chunks
@@ -66,6 +68,40 @@ def chunk_rows(chunk_size):
     return chunk_size, IMAGE_CHUNK_ROWS
 
 
+#: Importing numba and loading the kernel from its cache takes about a second
+#: (more on a busy machine); longer than this (seconds) means numba is
+#: compiling it (the first run, or after an upgrade), which takes about 15 s.
+COMPILE_NOTICE_S = 3.0
+COMPILE_NOTICE = "compiling the kernels, first run only (about 15 s)..."
+
+
+class _KernelLoader:
+    """Loads the CPU kernel on a thread of its own while the store is made."""
+
+    def __init__(self, recipe):
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._load, args=(recipe,), daemon=True,
+                                       name="jetimg-load-kernel")
+        self.thread.start()
+
+    @staticmethod
+    def _load(recipe):
+        try:
+            load_kernel(recipe)
+        except Exception:  # noqa: S110  (the chunks meet the same error and report it)
+            pass
+
+    def wait(self, notify=None):
+        """Wait for the kernel; ``notify(COMPILE_NOTICE)`` once if it is being compiled."""
+        self.thread.join(max(0.0, COMPILE_NOTICE_S - (time.monotonic() - self.started)))
+        if self.thread.is_alive() and notify is not None:
+            notify(COMPILE_NOTICE)
+        self.thread.join()
+
+    def join(self):
+        self.thread.join()
+
+
 def _temporary_path(output):
     return output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}{output.suffix}")
 
@@ -73,7 +109,7 @@ def _temporary_path(output):
 def build(input, output, recipe=None, *, key=None, labels_key=None,
           chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
           overwrite=False, resume=False, layout="store", codec=stores.DEFAULT_CODEC,
-          device="cpu", progress=None, **options):
+          device="cpu", progress=None, notify=None, **options):
     """Make the image store of every jet of ``input`` (docs/recipe.md's recipe and layout).
 
     Parameters
@@ -117,6 +153,10 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     progress : callable, optional
         ``progress(done, total)``: rows written so far and rows to write; called
         once before the first chunk (``done`` > 0 when resuming) and after every chunk.
+    notify : callable, optional
+        ``notify(line)``: told, in one line, of what takes time or was found on
+        the way: the kernels being compiled (the first run, about 15 s), a stale
+        lock of a killed build taken over. Silent by default.
 
     Returns
     -------
@@ -127,6 +167,17 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     InputError, InvalidJetError, OutputExistsError, JetimgError
         Bad input or options, an invalid jet (``.row``), an existing output.
         A failed build removes what it wrote and leaves any existing output.
+    OutputBusyError
+        Another build is writing ``output``: it holds the lock
+        ``{output}.jetimg-lock`` beside it (taken before anything is written,
+        removed on every exit; the lock of a build killed on this host is
+        taken over, with a ``notify`` line).
+    StoreWriteError
+        The output cannot be written (full disk, quota, permission, read-only
+        file system, a vanished folder): ``.cause`` says which. A fresh Zarr
+        build is kept, incomplete (``.resumable``, ``.rows`` written), for
+        ``resume`` once that is fixed; other outputs are removed as after a
+        failure, and an existing output stays.
     KeyboardInterrupt
         Ctrl-C (and SIGTERM under the CLI). The running chunks finish first; a
         fresh Zarr build at ``output`` is then kept, incomplete, for ``resume``;
@@ -162,6 +213,19 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         raise InputError("device 'cuda' runs with the threads scheduler (or a dask.distributed "
                          "cluster), not 'processes': forked workers cannot use the GPU "
                          "the parent opened")
+    stores.check_writable(output)
+    with output_lock(output, notify):
+        return _build_locked(input, output, recipe, fmt=fmt, key=key, labels_key=labels_key,
+                             chunk_size=chunk_size, image_rows=image_rows, limit=limit,
+                             workers=workers, scheduler=scheduler, overwrite=overwrite,
+                             resume=resume, layout=layout, codec=codec, device=device,
+                             progress=progress, notify=notify, started=started)
+
+
+def _build_locked(input, output, recipe, *, fmt, key, labels_key, chunk_size, image_rows,
+                  limit, workers, scheduler, overwrite, resume, layout, codec, device,
+                  progress, notify, started):
+    """The build once the output's lock is held: what is there, then the chunks."""
     exists = output.exists() or output.is_symlink()
     if resume:
         check_resumable(output, fmt, layout, overwrite, exists)
@@ -170,7 +234,6 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
                 if build_progress(output) is not None else "")
         raise OutputExistsError(f"output {output} already exists; {hint}"
                                 "overwrite=True replaces it")
-    stores.check_writable(output)
     source = open_jets(input, key=key, labels_key=labels_key)
     n_rows = source.n_rows
     if limit is not None:
@@ -178,8 +241,6 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         if limit > source.n_rows:
             raise InputError(f"limit={limit} is beyond the input's {source.n_rows} rows")
         n_rows = limit
-    if device == "cpu":  # load the kernel from numba's cache while the store is being made
-        threading.Thread(target=load_kernel, args=(recipe,), daemon=True).start()
 
     attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
              "input": pathlib.Path(str(input)).name, "input_rows": int(source.n_rows),
@@ -207,15 +268,23 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     chunks = [(s, min(s + chunk_size, n_rows)) for s in range(0, n_rows, chunk_size)]
     todo = [c for c in chunks if c not in done]
     made = []
+    # Load the kernel from numba's cache while the store is being made: only
+    # now, after every check, and joined on every way out (a thread still
+    # running when the interpreter exits can hang it or crash it).
+    loader = _KernelLoader(recipe) if device == "cpu" else None
     try:
         if not resume:
-            checkpoints.clear(store)
-            stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
-                                 has_labels=source.has_labels, attrs=attrs,
-                                 chunk_rows=chunk_size, image_chunk_rows=image_rows, codec=codec)
             made.append(store)
-            if resumable:
-                build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
+            with writing(store):
+                checkpoints.clear(store)
+                stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
+                                     has_labels=source.has_labels, attrs=attrs,
+                                     chunk_rows=chunk_size, image_chunk_rows=image_rows,
+                                     codec=codec)
+                if resumable:
+                    build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
+        if loader is not None:
+            loader.wait(notify)
         if progress:
             progress = ProgressCounter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
         with gc_frozen():
@@ -223,26 +292,44 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
                                     build_id, device)
         if resume:
             n_invalid = count_invalid(store)
-        stores.mark_complete(store)
-        checkpoints.clear(store)
+        with writing(store):
+            stores.mark_complete(store)
+            checkpoints.clear(store)
         if layout == "pandas-images":
             made.append(target)
-            write_pandas_images(store, target)
+            with writing(target):
+                write_pandas_images(store, target)
             stores.remove_store(store)
             made.remove(store)
         if target != output:
-            stores.remove_store(output)
-            checkpoints.clear(output)
-            os.replace(target, output)
+            with writing(output):
+                stores.remove_store(output)
+                checkpoints.clear(output)
+                os.replace(target, output)
     except BaseException as exc:
-        if not (resumable and isinstance(exc, KeyboardInterrupt)):
+        write_error = isinstance(exc, StoreWriteError)
+        # A Zarr store at its final path with its record of finished chunks is
+        # kept, incomplete, for resume (after Ctrl-C or a failed write); all
+        # else that this call made is removed, and an existing output stays.
+        keep = (resumable and (write_error or isinstance(exc, KeyboardInterrupt))
+                and build_id is not None and checkpoints.load(store) is not None)
+        if not keep:
             for path in made:
-                stores.remove_store(path)
-                checkpoints.clear(path)
+                with contextlib.suppress(OSError):
+                    stores.remove_store(path)
+                    checkpoints.clear(path)
+        if write_error:
+            rows = None
+            if keep:
+                rows = sum(b - a for a, b in checkpoints.done_chunks(store, build_id))
+            raise StoreWriteError(output, exc.cause, resumable=keep, rows=rows, n_rows=n_rows,
+                                  errno=exc.errno) from None
         raise
     finally:
+        if loader is not None:
+            loader.join()
         lock = pathlib.Path(str(store) + ".lock")
-        if lock.exists():
+        with contextlib.suppress(OSError):
             lock.unlink()
     return BuildResult(output=str(output), n_jets=n_rows, seconds=time.perf_counter() - started,
                        output_bytes=stores.store_size(output), n_invalid=n_invalid,

@@ -7,15 +7,19 @@ its read and output buffers from chunk to chunk.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import threading
 
 import numpy as np
 
 from ..core import preprocess
+from ..errors import JetimgError, StoreWriteError
 from ..io import checkpoints, stores
 from ..outputs import empty_outputs
 
-__all__ = ["process_chunk", "load_kernel", "READ_ROWS"]
+__all__ = ["process_chunk", "load_kernel", "writing", "READ_ROWS"]
 
 _local = threading.local()
 
@@ -49,6 +53,26 @@ def _output_buffers(n_jets, npix):
     return {name: a[:n_jets] for name, a in out.items()}, _local.labels[:n_jets]
 
 
+@contextlib.contextmanager
+def writing(path):
+    """Turn the OSError of a write to ``path`` (full disk, quota, permission,
+    read-only file system, vanished folder) into :class:`StoreWriteError`,
+    which crosses every Dask scheduler (it pickles) and names the cause."""
+    from .lock import os_cause
+
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, JetimgError):
+            raise
+        if not isinstance(exc, OSError):
+            if os.path.lexists(path):
+                raise
+            # the store was deleted under us: Zarr then misses its metadata
+            exc = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+        raise StoreWriteError(path, os_cause(exc, path), errno=exc.errno) from None
+
+
 def load_kernel(recipe):
     """Run the serial CPU kernel once on one empty jet (loads it from the cache)."""
     preprocess(np.zeros((1, 1, 4), np.float32), recipe, parallel=False)
@@ -80,7 +104,8 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
             labels[lo:hi] = block_labels
     if labels is not None:
         out = {**out, "labels": labels}
-    stores.write_rows(target, start, out, lock=lock)
-    if build_id is not None:
-        checkpoints.mark_done(target, build_id, start, stop)
+    with writing(target):
+        stores.write_rows(target, start, out, lock=lock)
+        if build_id is not None:
+            checkpoints.mark_done(target, build_id, start, stop)
     return stop - start, int(np.count_nonzero(out["valid"] == 0))
