@@ -310,3 +310,23 @@ def check_pandas_images(path, arrays, has_labels=True):
                                   arrays["jet_mass"].astype(np.float64))
     if has_labels:
         np.testing.assert_array_equal(frame["is_signal_new"].to_numpy(), arrays["labels"])
+
+
+# ------------------------------------------------------------- store digests
+
+#: attributes that name the machine or the release, not the images
+DIGEST_SKIPPED_ATTRS = ("jetimg_version", "input")
+
+
+def store_digest(path):
+    """sha256 over every decoded array (name, dtype, shape, bytes) and every
+    attribute but DIGEST_SKIPPED_ATTRS, in sorted order."""
+    digest = hashlib.sha256()
+    with jetimg.open_store(path) as store:
+        attrs = {k: v for k, v in dict(store.attrs).items() if k not in DIGEST_SKIPPED_ATTRS}
+        digest.update(json.dumps(attrs, sort_keys=True).encode())
+        for name in store.keys():
+            a = np.ascontiguousarray(store[name][:])
+            digest.update(f"{name} {a.dtype.str} {a.shape}".encode())
+            digest.update(a.tobytes())
+    return digest.hexdigest()

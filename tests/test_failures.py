@@ -37,7 +37,7 @@ from jetimg.pipeline.lock import lock_path
 from jetimg.toys import toy_jets
 
 from .helpers import listing, snapshot
-from .test_store_digest import store_digest
+from .helpers import store_digest
 
 N_JETS = 6_000
 CHUNK = 500

@@ -172,7 +172,7 @@ def test_resume_refuses_a_different_run(source, interrupted):
         jetimg.build(source / "jets.npy", interrupted, **{**base, "npix": 20})
     with pytest.raises(InputError, match=r"recipe option normalise: 'sum' before, 'max' now"):
         jetimg.build(source / "jets.npy", interrupted, normalise="max", **base)
-    with pytest.raises(InputError, match=r"rows \(--limit\): 12000 before, 6000 now"):
+    with pytest.raises(InputError, match=r"rows \(limit=\): 12000 before, 6000 now"):
         jetimg.build(source / "jets.npy", interrupted, limit=6000, **base)
     with pytest.raises(InputError, match=r"codec: 'blosc-lz4-noshuffle' before, 'zstd' now"):
         jetimg.build(source / "jets.npy", interrupted, codec="zstd", **base)

@@ -7,35 +7,17 @@ attributes, channels) records new digests in ``tests/data/store_digests.json``
 and says so in its commit.
 """
 
-import hashlib
 import json
 import pathlib
 
-import numpy as np
 import pytest
 
 import jetimg
 from jetimg.data import sample_path
 
+from .helpers import store_digest
+
 DIGESTS = pathlib.Path(__file__).parent / "data" / "store_digests.json"
-#: attributes that name the machine or the release, not the images
-SKIPPED_ATTRS = ("jetimg_version", "input")
-
-
-def store_digest(path):
-    """sha256 over every decoded array (name, dtype, shape, bytes) and every
-    attribute but SKIPPED_ATTRS, in sorted order."""
-    digest = hashlib.sha256()
-    with jetimg.open_store(path) as store:
-        attrs = {k: v for k, v in dict(store.attrs).items() if k not in SKIPPED_ATTRS}
-        digest.update(json.dumps(attrs, sort_keys=True).encode())
-        for name in store.keys():
-            a = np.ascontiguousarray(store[name][:])
-            digest.update(f"{name} {a.dtype.str} {a.shape}".encode())
-            digest.update(a.tobytes())
-    return digest.hexdigest()
-
-
 CASES = {
     "default.zarr": {},
     "default.h5": {},
@@ -56,7 +38,7 @@ def test_sample_store_unchanged(tmp_path, name):
     assert store_digest(build_case(tmp_path, name)) == recorded[name]
 
 
-if __name__ == "__main__":  # python tests/test_store_digest.py: record the digests anew
+if __name__ == "__main__":  # python -m tests.test_store_digest: record the digests anew
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
