@@ -35,6 +35,7 @@ import numpy as np
 from .checks import integer
 from .errors import JetimgError
 from .io import stores
+from .io.rows import chunk_ranges, complement_ranges, format_ranges, merge_ranges
 from .recipe import Recipe
 
 __all__ = ["verify", "VerifyReport"]
@@ -149,7 +150,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
         unreadable, lines, pieces, gaps = {}, [], [], {}
         for name in good:
             try:
-                ranges = stores.chunk_ranges(st, name)
+                ranges = chunk_ranges(st, name)
             except Exception as exc:
                 lines.append(f"{name}: its chunk index cannot be read ({_reason(exc)})")
                 unreadable[name] = [(0, len(st[name]))]
@@ -157,7 +158,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
             gone = [(a, b) for a, b, present in ranges if not present]
             pieces += [(name, a, b) for a, b, present in ranges if present]
             if gone:
-                unreadable[name] = _merge(gone)
+                unreadable[name] = merge_ranges(gone)
                 gaps.setdefault(tuple(unreadable[name]), []).append(
                     (name, len(gone), len(ranges)))
         for rows, names in gaps.items():  # arrays missing the same rows: one finding
@@ -167,7 +168,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
             lines.append(f"{who}: "
                          + ("{} of {} chunks missing".format(*counts.pop()) if len(counts) == 1
                             else "chunks missing")
-                         + f" (rows {stores.format_ranges(list(rows))}): never written, "
+                         + f" (rows {format_ranges(list(rows))}): never written, "
                            "or lost; they read as zeros")
         skipped = [name for name in specs if name not in good]
         checks += [("chunks", False, line) for line in lines] or [
@@ -176,7 +177,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
         if not quick:
             findings = _decode_all(st, pieces, workers)
             for name, a, b, _ in findings:
-                unreadable[name] = _merge(unreadable.get(name, []) + [(a, b)])
+                unreadable[name] = merge_ranges(unreadable.get(name, []) + [(a, b)])
             checks += _decode_lines(findings, len(pieces))
         complete = attrs.get("complete") is True
         checks.append(("complete", complete, "complete: true" if complete
@@ -193,27 +194,6 @@ def _resumable(st):
     from .io import checkpoints
 
     return checkpoints.load(st.path) is not None
-
-
-def _merge(ranges):
-    """Sorted ``(start, stop)`` ranges with touching or overlapping ones joined."""
-    merged = []
-    for a, b in sorted(ranges):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
-
-
-def _complement(n, ranges):
-    """The rows of ``[0, n)`` outside ``ranges`` (sorted, disjoint), as ranges."""
-    out, at = [], 0
-    for a, b in ranges:
-        if a > at:
-            out.append((at, a))
-        at = max(at, b)
-    return out + [(at, n)] if at < n else out
 
 
 # ---------------------------------------------------------------------------
@@ -251,12 +231,12 @@ def _decode_lines(findings, n_pieces, most=10):
         per_array.setdefault(name, []).append((a, b, reason))
     for name, found in per_array.items():
         for a, b, reason in found[:most]:
-            lines.append(("decode", False, f"{name} rows {stores.format_ranges([(a, b)])}: "
+            lines.append(("decode", False, f"{name} rows {format_ranges([(a, b)])}: "
                                            f"cannot be decoded ({reason})"))
         if len(found) > most:
             rest = [(a, b) for a, b, _ in found[most:]]
             lines.append(("decode", False, f"{name}: {len(rest)} more damaged ranges (rows "
-                                           f"{stores.format_ranges(rest)})"))
+                                           f"{format_ranges(rest)})"))
     return lines
 
 
@@ -432,11 +412,11 @@ def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed, unreadable
                     if a < stop and start < b]
             if gaps:
                 left_out[name] = left_out.get(name, 0) + sum(b - a for a, b in gaps)
-            for a, b in _complement(stop - start, [(a - start, b - start) for a, b in gaps]):
+            for a, b in complement_ranges(stop - start, [(a - start, b - start) for a, b in gaps]):
                 try:
                     got = np.asarray(st[name][start + a:start + b])
                 except Exception as exc:  # quick: damage not looked for
-                    bad.append(f"{name} rows {stores.format_ranges([(start + a, start + b)])} "
+                    bad.append(f"{name} rows {format_ranges([(start + a, start + b)])} "
                                f"cannot be read ({_reason(exc)})")
                     continue
                 rows, rel = _differing(name, got, expected[a:b])

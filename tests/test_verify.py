@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import jetimg
 from jetimg.io import stores
+from jetimg.io.rows import chunk_ranges
 from jetimg.pipeline import build_progress
 from jetimg.toys import toy_jets
 from jetimg_cli.main import cli
@@ -266,7 +267,7 @@ def interrupted(source, tmp_path):
 
 def written_ranges(out):
     with stores.open_store(out) as st:
-        return [(a, b) for a, b, present in stores.chunk_ranges(st, "images") if present]
+        return [(a, b) for a, b, present in chunk_ranges(st, "images") if present]
 
 
 def test_verify_names_what_is_missing(interrupted):

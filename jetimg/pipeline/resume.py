@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError, JetimgError
 from ..io import checkpoints, stores
+from ..io.completeness import rows_written
 from ..recipe import Recipe
 
 __all__ = ["input_fingerprint", "build_progress", "check_resumable", "resume_record",
@@ -49,11 +50,7 @@ def build_progress(output):
                 return None
     except JetimgError:
         return None
-    record = checkpoints.load(output)
-    if record is None:
-        return None
-    done = checkpoints.done_chunks(output, record["build_id"])
-    return sum(stop - start for start, stop in done), int(record["n_jets"])
+    return rows_written(output)
 
 
 def check_resumable(output, fmt, layout, overwrite, exists):
