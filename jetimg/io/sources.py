@@ -59,9 +59,17 @@ class JetSource:
         Slots M per jet that :meth:`read` returns.
     has_labels : bool
         Whether :meth:`read` returns labels.
+    label_names : tuple of str or None
+        The class names, in label order, when the input says them (see
+        docs/recipe.md, "Labels"); None otherwise.
+    has_kinds : bool
+        Whether the input carries particle identity: :meth:`read_kinds` then
+        gives each slot's kind code (:mod:`jetimg.kinds`).
     """
 
     layout = None
+    label_names = None
+    has_kinds = False
 
     def __init__(self, path, key, labels_key, n_rows, n_slots, compression=""):
         self.path = path
@@ -133,6 +141,24 @@ class JetSource:
         if labels is not None:
             labels = _labels_int8(labels, self, start, stop)
         return jets, labels
+
+    def read_kinds(self, start, stop):
+        """The particle kind of every slot of rows ``start:stop``.
+
+        Returns
+        -------
+        numpy.ndarray
+            int8 codes of :data:`jetimg.kinds.KIND_NAMES` (0 for padding),
+            shape (stop - start, M) with M the slots :meth:`read` gives for the
+            same rows.
+
+        Raises
+        ------
+        InputError
+            The input carries no particle identity (``has_kinds`` is False).
+        """
+        raise InputError(f"{self.path} carries no particle identity (kinds): "
+                         f"its layout {self.layout!r} has none")
 
     def describe(self):
         """One line saying what the source is, for messages and ``jetimg info``.
