@@ -12,10 +12,11 @@ layout              file                        module
 ``"hdf5-array"``    HDF5, (N, M, 4) dataset     :mod:`jetimg.io.arrays`
 ``"zarr-array"``    Zarr store directory        :mod:`jetimg.io.arrays`
 ``"npy"``           ``.npy`` file               :mod:`jetimg.io.arrays`
+``"jetclass-root"`` ROOT file, JetClass TTree   :mod:`jetimg.io.root`
 ==================  ==========================  ==============================
 
 A directory is a Zarr store; a file is recognised by its first bytes
-(``.npy`` magic, then HDF5); in an HDF5 file, ``key`` (default ``"table"``)
+(``.npy`` magic, ROOT magic, then HDF5); in an HDF5 file, ``key`` (default ``"table"``)
 names a pandas frame or a dataset, else the file's only (N, M, 4) dataset is
 the jets. A new layout family is one module beside these (a
 :class:`~jetimg.io.sources.JetSource` subclass and its opener), its names in
@@ -43,7 +44,7 @@ import h5py
 
 from jetimg.checks import integer
 from jetimg.errors import InputError
-from jetimg.io import arrays, pandas_hdf
+from jetimg.io import arrays, pandas_hdf, root
 from jetimg.io.arrays import is_zarr, open_hdf5_array, open_npy, open_zarr
 from jetimg.io.hdf5 import h5open
 from jetimg.io.pandas_hdf import open_pandas
@@ -51,7 +52,7 @@ from jetimg.io.sources import DEFAULT_KEY, short_list
 
 __all__ = ["LAYOUTS", "open_jets"]
 
-LAYOUTS = pandas_hdf.LAYOUTS + arrays.LAYOUTS
+LAYOUTS = pandas_hdf.LAYOUTS + arrays.LAYOUTS + root.LAYOUTS
 
 
 def open_jets(path, key=None, labels_key=None, n_slots=None):
@@ -101,11 +102,13 @@ def open_jets(path, key=None, labels_key=None, n_slots=None):
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if head.startswith(b"\x93NUMPY"):
         return open_npy(path, key, labels_key, n_slots)
+    if root.is_root(head):
+        return root.open_root(path, key, labels_key, n_slots)
     if h5py.is_hdf5(path):
         return _open_hdf5(path, key, labels_key, n_slots)
     raise InputError(f"{path} is not a jet file jetimg can read (a pandas "
-                     "HDF5 frame, or an (N, M, 4) array in HDF5, Zarr or "
-                     f".npy): it looks like {_looks_like(head)}")
+                     "HDF5 frame, an (N, M, 4) array in HDF5, Zarr or .npy, "
+                     f"or a JetClass ROOT file): it looks like {_looks_like(head)}")
 
 
 def _open_hdf5(path, key, labels_key, n_slots):

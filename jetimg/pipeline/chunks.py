@@ -17,6 +17,7 @@ import numpy as np
 from ..core import preprocess
 from ..errors import JetimgError, StoreWriteError
 from ..io import checkpoints, stores
+from ..io.jagged import jagged_width, pad_jagged
 from ..outputs import empty_outputs
 
 __all__ = ["process_chunk", "load_kernel", "writing", "READ_ROWS"]
@@ -39,6 +40,28 @@ def _jets_buffer(rows, n_slots):
         _local.jets = None  # the old array goes before the new one comes
         _local.jets = jets = np.empty((rows, n_slots, 4), np.float32)
     return jets[:rows]
+
+
+def _flat_buffer(rows, n_slots):
+    """This thread's float32 buffer viewed as (rows, n_slots, 4), for jagged
+    sources whose slots change from block to block (grown, never shrunk)."""
+    size = rows * n_slots * 4
+    flat = getattr(_local, "flat", None)
+    if flat is None or len(flat) < size:
+        _local.flat = None
+        _local.flat = flat = np.empty(size, np.float32)
+    return flat[:size].reshape(rows, n_slots, 4)
+
+
+def _read_block(source, start, stop, jets):
+    """Rows ``start:stop`` of ``source`` as (jets, labels): into ``jets`` for a
+    fixed-width source; a jagged source's particles padded to the block's own
+    largest multiplicity in this thread's buffer."""
+    if jets is not None:
+        return source.read(start, stop, out=jets[:stop - start])
+    offsets, p4s, labels = source.read_flat(start, stop)
+    block = _flat_buffer(stop - start, jagged_width(offsets))
+    return pad_jagged(offsets, p4s, out=block), labels
 
 
 def _output_buffers(n_jets, npix):
@@ -88,16 +111,20 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     The rows go through :func:`jetimg.preprocess` on ``device``: on the CPU
     they are read and imaged :data:`READ_ROWS` at a time into this thread's
     buffers, on CUDA in one piece (one upload and one launch per chunk,
-    through this thread's CUDA stream); the chunk is written at once.
+    through this thread's CUDA stream); the chunk is written at once. A
+    jagged source (JetClass ROOT) is padded per block to the block's own
+    largest multiplicity.
     """
     n = stop - start
-    jets = _jets_buffer(n if device == "cuda" else min(n, READ_ROWS), source.n_slots)
+    rows = n if device == "cuda" else min(n, READ_ROWS)
+    jagged = getattr(source, "jagged", False)
+    jets = None if jagged else _jets_buffer(rows, source.n_slots)
     out, labels = _output_buffers(n, recipe.npix)
     labels = labels if source.has_labels else None
-    step = max(len(jets), 1)
+    step = max(rows, 1)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
-        block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
+        block, block_labels = _read_block(source, start + lo, start + hi, jets)
         preprocess(block, recipe, device=device, parallel=False, row_offset=start + lo,
                    out={name: a[lo:hi] for name, a in out.items()})
         if labels is not None:

@@ -1,0 +1,71 @@
+"""Jagged rows (one entry per particle, no padding) to the padded jets the kernels take.
+
+A jagged source (:attr:`JetSource.jagged`, e.g. JetClass ROOT files) gives a
+window of rows as ``offsets`` (n + 1,) int64 and ``p4s`` (P, 4) float32, the
+(E, px, py, pz) of every particle of the window in row order: row i holds
+``p4s[offsets[i]:offsets[i + 1]]``. :func:`pad_jagged` pads them to
+(n, M, 4) with M the window's largest multiplicity, so the number of slots
+follows the data of each block and no particle is ever cut.
+
+>>> import numpy as np
+>>> offsets = np.array([0, 2, 2, 3])
+>>> p4s = np.arange(12, dtype=np.float32).reshape(3, 4)
+>>> jets = pad_jagged(offsets, p4s)
+>>> jets.shape, jets[0, 1].tolist(), bool(jets[1].any()), jets[2, 1].tolist()
+((3, 2, 4), [4.0, 5.0, 6.0, 7.0], False, [0.0, 0.0, 0.0, 0.0])
+"""
+
+import numpy as np
+
+__all__ = ["jagged_width", "pad_jagged"]
+
+
+def jagged_width(offsets):
+    """The largest multiplicity of the rows ``offsets`` describe, at least 1.
+
+    Parameters
+    ----------
+    offsets : numpy.ndarray
+        (n + 1,) non-decreasing integers.
+
+    Returns
+    -------
+    int
+    """
+    if len(offsets) < 2:
+        return 1
+    return max(int(np.diff(offsets).max()), 1)
+
+
+def pad_jagged(offsets, p4s, out=None):
+    """Zero-padded (n, M, 4) jets from jagged rows.
+
+    Parameters
+    ----------
+    offsets : numpy.ndarray
+        (n + 1,) int, row i is ``p4s[offsets[i]:offsets[i + 1]]``;
+        ``offsets[0]`` may be non-zero.
+    p4s : numpy.ndarray
+        (P, 4) float32 (E, px, py, pz) in GeV.
+    out : numpy.ndarray, optional
+        A writeable C-contiguous float32 array to fill: (n, M, 4) with
+        M >= the largest multiplicity (default: a new one with M =
+        :func:`jagged_width`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, M, 4), ``out`` when given.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    counts = np.diff(offsets)
+    n = len(counts)
+    if out is None:
+        out = np.empty((n, jagged_width(offsets), 4), np.float32)
+    m = out.shape[1]
+    # Rows in order, slots in order: the True cells of the mask are the
+    # particles of p4s in their own order.
+    mask = np.arange(m) < counts[:, None]
+    out[~mask] = 0.0
+    out[mask] = p4s[offsets[0]:offsets[-1]] if n else p4s[:0]
+    return out

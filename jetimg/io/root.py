@@ -1,0 +1,351 @@
+"""JetClass ROOT files (arXiv:2202.03772), read through uproot and awkward.
+
+``"jetclass-root"``
+    A TTree ("tree", or ``key``) with jagged branches part_energy, part_px,
+    part_py, part_pz (one entry per particle, no padding), the particle-kind
+    branches part_charge, part_isChargedHadron, part_isNeutralHadron,
+    part_isPhoton, part_isElectron, part_isMuon, and one-hot label_*
+    branches. Branches are found by name; others (a counter such as npart,
+    jet_sdmass, jet_tau1, aux_genpart_*) are ignored, and the particle counts
+    come from the jagged arrays themselves, so the released files
+    (``std::vector`` branches, no counter) and files written by uproot (a
+    counter branch) read the same.
+
+Rows are read by entry ranges, never the whole file. Every particle of a jet
+is used: the source is *jagged* (``jagged = True``): :meth:`RootSource.read`
+pads each window to its own largest multiplicity (:mod:`jetimg.io.jagged`),
+and :meth:`RootSource.read_flat` gives the particles unpadded.
+
+Labels are class indices in JetClass's order (:data:`CLASSES`); the label
+branch that is non-zero (float, bool or integer) is the class. Kinds follow
+the part_is* flags (:func:`jetimg.kinds.kinds_from_flags`).
+"""
+
+import operator
+import threading
+
+import numpy as np
+
+from jetimg.errors import InputError
+from jetimg.io.jagged import jagged_width, pad_jagged
+from jetimg.io.sources import JetSource, short_list
+from jetimg.kinds import KIND_DTYPE, kinds_from_flags
+
+__all__ = ["LAYOUTS", "CLASSES", "DEFAULT_TREE", "RootSource", "open_root", "import_root",
+           "is_root"]
+
+LAYOUTS = ("jetclass-root",)
+DEFAULT_TREE = "tree"
+#: JetClass's classes, in label order (label_QCD -> 0, ..., label_Tbl -> 9)
+CLASSES = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
+#: the four-vector branches, in (E, px, py, pz) order
+MOMENTA = ("part_energy", "part_px", "part_py", "part_pz")
+#: the kind flags, in the argument order of kinds_from_flags, then the charge
+FLAGS = ("part_isPhoton", "part_isElectron", "part_isMuon", "part_isChargedHadron",
+         "part_isNeutralHadron")
+CHARGE = "part_charge"
+EXTRA = "pip install 'jetimg[root]'"
+
+
+def import_root():
+    """``(uproot, awkward)``, or an InputError naming the extra to install."""
+    try:
+        import awkward
+        import uproot
+    except ImportError as exc:
+        raise InputError(f"reading ROOT files needs uproot and awkward ({exc.name} is "
+                         f"missing): {EXTRA}") from None
+    return uproot, awkward
+
+
+class _Handles:
+    """One uproot file per thread: reads of one file from several threads
+    never share uproot's caches."""
+
+    def __init__(self, path, key):
+        self.path, self.key = path, key
+        self._local = threading.local()
+        self._files = []
+        self._lock = threading.Lock()
+
+    def tree(self):
+        tree = getattr(self._local, "tree", None)
+        if tree is None:
+            uproot, _ = import_root()
+            f = uproot.open(self.path, object_cache=None, array_cache=None)
+            with self._lock:
+                self._files.append(f)
+            self._local.tree = tree = f[self.key]
+        return tree
+
+    def close(self):
+        with self._lock:
+            files, self._files = self._files, []
+        for f in files:
+            f.close()
+
+
+class RootSource(JetSource):
+    """JetClass jets of one ROOT file; rows padded per window (``jagged``).
+
+    ``n_slots`` is 0: the slots of :meth:`read` are the largest multiplicity
+    of the rows read, or ``max_slots`` when set and smaller.
+    """
+
+    layout = "jetclass-root"
+    jagged = True
+    label_names = CLASSES
+
+    def __init__(self, path, key, n_rows, label_branches, has_kinds, max_slots=None):
+        super().__init__(path, key, "label_*" if label_branches else None, n_rows, 0)
+        self.label_branches = tuple(label_branches)
+        self.has_kinds = bool(has_kinds)
+        self.max_slots = max_slots
+        # the class index of each label branch read
+        self._classes = np.array([CLASSES.index(b[len("label_"):]) for b in label_branches],
+                                 np.int8)
+
+    def describe(self):
+        labels = (f"labels {short_list(self.label_branches, 3)}" if self.has_labels
+                  else "no labels")
+        slots = f"at most {self.max_slots}" if self.max_slots else "all"
+        kinds = ", particle kinds" if self.has_kinds else ""
+        return (f"{self.path}: {self.layout} '{self.key}', {self.n_rows} jets, {slots} "
+                f"particles per jet (E, px, py, pz){kinds}, {labels}")
+
+    def read(self, start, stop, out=None):
+        """Read the jets (and labels) of rows ``start:stop``, padded.
+
+        As :meth:`JetSource.read`, but M is the largest multiplicity of these
+        rows (capped at ``max_slots``); ``out``, if given, must be a float32
+        (stop - start, M, 4) array for that M.
+        """
+        offsets, p4s, labels = self.read_flat(start, stop)
+        n = stop - start
+        m = jagged_width(offsets)
+        if out is not None and (not isinstance(out, np.ndarray) or out.dtype != np.float32
+                                or out.shape != (n, m, 4) or not out.flags.c_contiguous
+                                or not out.flags.writeable):
+            raise InputError(f"out must be a writeable C-contiguous float32 array of shape "
+                             f"{(n, m, 4)}")
+        return pad_jagged(offsets, p4s, out), labels
+
+    def read_flat(self, start, stop):
+        """The particles of rows ``start:stop``, unpadded.
+
+        Returns
+        -------
+        offsets : numpy.ndarray
+            int64 (n + 1,), from 0: row ``start + i`` holds
+            ``p4s[offsets[i]:offsets[i + 1]]``.
+        p4s : numpy.ndarray
+            float32 (P, 4), (E, px, py, pz) in GeV.
+        labels : numpy.ndarray or None
+            int8 class indices (n,) (:data:`CLASSES`); None without labels.
+
+        Raises
+        ------
+        InputError
+            The window is outside the file, a row's branches disagree in
+            length, a jet has no or several true labels, or a particle
+            several kind flags.
+        """
+        start, stop = self._window(start, stop)
+        names = MOMENTA + (FLAGS if self.has_kinds else ()) + self.label_branches
+        arrays = self._arrays(names, start, stop)
+        offsets, p4s = self._momenta(arrays, start)
+        if self.has_kinds:
+            flags = [self._flat(arrays, b, offsets, start) for b in FLAGS]
+            _, several = kinds_from_flags(*flags, np.zeros(len(p4s), np.int8))
+            self._refuse_several(several, offsets, start)
+        labels = self._labels(arrays, start) if self.has_labels else None
+        offsets, p4s = self._capped(offsets, p4s)
+        return offsets, p4s, labels
+
+    def read_kinds(self, start, stop):
+        """The particle kind of every slot of rows ``start:stop`` (0 for padding).
+
+        Returns
+        -------
+        numpy.ndarray
+            int8 (stop - start, M), M as :meth:`read` gives for these rows.
+        """
+        if not self.has_kinds:
+            return super().read_kinds(start, stop)
+        start, stop = self._window(start, stop)
+        arrays = self._arrays(("part_energy",) + FLAGS + (CHARGE,), start, stop)
+        ak = import_root()[1]
+        counts = ak.to_numpy(ak.num(arrays["part_energy"], axis=1)).astype(np.int64)
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        flags = [self._flat(arrays, b, offsets, start) for b in FLAGS + (CHARGE,)]
+        kinds, several = kinds_from_flags(*flags)
+        self._refuse_several(several, offsets, start)
+        offsets, kinds = self._capped(offsets, kinds)
+        n, m = len(offsets) - 1, jagged_width(offsets)
+        out = np.zeros((n, m), KIND_DTYPE)
+        out[np.arange(m) < np.diff(offsets)[:, None]] = kinds
+        return out
+
+    # -- parts --------------------------------------------------------------
+
+    def _window(self, start, stop):
+        start, stop = operator.index(start), operator.index(stop)
+        if not 0 <= start <= stop <= self.n_rows:
+            raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
+                             f"of {self.path}")
+        return start, stop
+
+    def _open(self):
+        return _Handles(self.path, self.key)
+
+    def _close(self, handle):
+        handle.close()
+
+    def _arrays(self, names, start, stop):
+        tree = self._opened().tree()
+        try:
+            return tree.arrays(list(names), entry_start=start, entry_stop=stop,
+                               library="ak", how=dict)
+        except Exception as exc:   # uproot raises many kinds for a damaged file
+            raise InputError(f"cannot read rows {start}:{stop} of {self.path}: "
+                             f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+    def _flat(self, arrays, name, offsets, start):
+        """Branch ``name`` as a flat numpy array, checked against ``offsets``."""
+        ak = import_root()[1]
+        a = arrays[name]
+        counts = ak.to_numpy(ak.num(a, axis=1))
+        bad = np.flatnonzero(counts != np.diff(offsets))
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(f"row {start + i} of {self.path}: {name} has {counts[i]} "
+                             f"particles but part_energy has {offsets[i + 1] - offsets[i]}")
+        return ak.to_numpy(ak.flatten(a, axis=1))
+
+    def _momenta(self, arrays, start):
+        ak = import_root()[1]
+        counts = ak.to_numpy(ak.num(arrays["part_energy"], axis=1)).astype(np.int64)
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        p4s = np.empty((offsets[-1], 4), np.float32)
+        for j, name in enumerate(MOMENTA):
+            p4s[:, j] = self._flat(arrays, name, offsets, start)
+        return offsets, p4s
+
+    def _capped(self, offsets, values):
+        """At most ``max_slots`` particles per row (the first ones)."""
+        if not self.max_slots or jagged_width(offsets) <= self.max_slots:
+            return offsets, values
+        counts = np.diff(offsets)
+        keep = np.arange(len(values)) - np.repeat(offsets[:-1], counts) < self.max_slots
+        capped = np.zeros_like(offsets)
+        np.cumsum(np.minimum(counts, self.max_slots), out=capped[1:])
+        return capped, values[keep]
+
+    def _refuse_several(self, several, offsets, start):
+        if several.any():
+            p = int(np.flatnonzero(several)[0])
+            i = int(np.searchsorted(offsets, p, side="right")) - 1
+            raise InputError(f"row {start + i} of {self.path}: particle {p - offsets[i]} "
+                             f"has several kind flags set (of {', '.join(FLAGS)})")
+
+    def _labels(self, arrays, start):
+        ak = import_root()[1]
+        true = np.stack([ak.to_numpy(arrays[b]) != 0 for b in self.label_branches], axis=1)
+        n_true = true.sum(axis=1)
+        bad = np.flatnonzero(n_true != 1)
+        if len(bad):
+            i = int(bad[0])
+            which = [b for b, t in zip(self.label_branches, true[i]) if t]
+            what = (f"several true labels ({', '.join(which)})" if which
+                    else "no true label_* branch")
+            raise InputError(f"row {start + i} of {self.path}: {what}; each jet needs "
+                             "exactly one")
+        return self._classes[true.argmax(axis=1)]
+
+
+def open_root(path, key=None, labels_key=None, n_slots=None):
+    """Check a JetClass ROOT file; return its source.
+
+    Parameters
+    ----------
+    path : str
+        Absolute path of the file.
+    key : str, optional
+        The TTree (default ``"tree"``).
+    labels_key : None
+        Labels come from the label_* branches; any other value is refused.
+    n_slots : int, optional
+        Read at most this many particles per jet (the first ones); default all.
+
+    Returns
+    -------
+    RootSource
+
+    Raises
+    ------
+    InputError
+        uproot/awkward are missing, the file is not ROOT, has no such tree,
+        or lacks branches.
+    """
+    uproot, _ = import_root()
+    key = DEFAULT_TREE if key is None else str(key)
+    if labels_key is not None:
+        raise InputError(f"labels_key={labels_key!r}: a JetClass ROOT file's labels are "
+                         "its label_* branches (leave labels_key unset)")
+    try:
+        f = uproot.open(path, object_cache=None, array_cache=None)
+    except Exception as exc:
+        raise InputError(f"{path} is not a readable ROOT file: "
+                         f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+    with f:
+        try:
+            classes = f.classnames(cycle=False)
+        except Exception as exc:
+            raise InputError(f"{path} is not a readable ROOT file: "
+                             f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        trees = [name for name, cls in classes.items() if cls == "TTree"]
+        if key not in classes or classes[key] != "TTree":
+            what = (f"'{key}' is a {classes[key]}, not a TTree" if key in classes
+                    else f"no tree '{key}'")
+            hint = "; pass --key / key= to pick one" if trees else ""
+            raise InputError(f"{what} in {path} (trees found: {short_list(trees)}){hint}")
+        tree = f[key]
+        branches = set(tree.keys())
+        missing = [b for b in MOMENTA if b not in branches]
+        kinds = [b for b in FLAGS + (CHARGE,) if b in branches]
+        if kinds and len(kinds) < len(FLAGS) + 1:
+            missing += [b for b in FLAGS + (CHARGE,) if b not in branches]
+        if missing:
+            raise InputError(f"tree '{key}' of {path} lacks the JetClass branches "
+                             f"{', '.join(missing)}")
+        for b in MOMENTA + tuple(kinds):
+            _check_jagged(tree[b], uproot, path)
+        label_branches = [f"label_{c}" for c in CLASSES if f"label_{c}" in branches]
+        for b in label_branches:
+            _check_scalar(tree[b], uproot, path)
+        return RootSource(path, key, tree.num_entries, label_branches, bool(kinds), n_slots)
+
+
+def _check_jagged(branch, uproot, path):
+    interp = branch.interpretation
+    content = getattr(interp, "content", None)
+    if not isinstance(interp, uproot.AsJagged) or not isinstance(content, uproot.AsDtype) \
+            or np.dtype(content.to_dtype).kind not in "fiub":
+        raise InputError(f"branch {branch.name} of {path} is {branch.typename}, expected a "
+                         "jagged list of numbers per jet (std::vector<float> or float[n])")
+
+
+def _check_scalar(branch, uproot, path):
+    interp = branch.interpretation
+    if not isinstance(interp, uproot.AsDtype) or np.dtype(interp.to_dtype).kind not in "fiub" \
+            or np.dtype(interp.to_dtype).shape:
+        raise InputError(f"branch {branch.name} of {path} is {branch.typename}, expected one "
+                         "number (float, int or bool) per jet")
+
+
+def is_root(head):
+    """Whether the first bytes of a file are ROOT's magic."""
+    return head.startswith(b"root")
+
