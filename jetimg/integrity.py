@@ -74,8 +74,9 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
     ----------
     store : str or Path
         A store written by :func:`jetimg.build` (Zarr or HDF5).
-    input : str or Path, optional
-        The constituents file it was built from (any layout ``open_jets`` reads).
+    input : str, Path, or a list of them, optional
+        The constituents file it was built from (any layout ``open_jets`` reads),
+        or its several files (a list or a glob pattern, as for :func:`jetimg.build`).
     key, labels_key : str, optional
         As for :func:`jetimg.build`.
     n_sample : int
@@ -125,7 +126,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
             checks.append(("attributes", not missing,
                            f"missing {', '.join(missing)}" if missing
                            else f"recipe parses; built by jetimg {attrs['jetimg_version']} "
-                                f"from {attrs['input']}"))
+                                f"from {_names(attrs['input'])}"))
         n = attrs.get("n_jets")
         npix = recipe.npix if recipe is not None else None
         specs = stores.array_specs(n if isinstance(n, int) else -1, npix, "labels" in st)
@@ -390,12 +391,13 @@ def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed, unreadable
     """The ``input rows`` and ``recompute`` checks; rows of ``unreadable`` (name ->
     ranges missing or damaged, already reported) are left out of the comparison."""
     from .core import preprocess
-    from .io import open_jets
+    from .io.multi import input_names, open_inputs
 
-    source = open_jets(input, key=key, labels_key=labels_key)
+    source = open_inputs(input, key=key, labels_key=labels_key)
     if source.n_rows != st.attrs.get("input_rows") or source.n_rows < n:
-        return [("input rows", False, f"{input} has {source.n_rows} rows; the store says "
-                 f"{st.attrs.get('input_rows')} and holds {n}")]
+        shown = _names(input_names(source)) if hasattr(source, "paths") else input
+        return [("input rows", False, f"{shown} has {source.n_rows} "
+                 f"rows; the store says {st.attrs.get('input_rows')} and holds {n}")]
     checks = [("input rows", True, f"{source.n_rows} rows")]
     blocks = _sample_blocks(n, n_sample, seed)
     bad, worst, left_out = [], 0.0, {}
@@ -431,6 +433,14 @@ def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed, unreadable
                    f"{n_checked} rows in {len(blocks)} blocks recompute "
                    f"(largest relative image L1 {worst:.1e}){note}"))
     return checks
+
+
+def _names(input):
+    """The store's ``input`` attribute (a name or a list of names) for a message."""
+    if isinstance(input, (list, tuple)):
+        return f"{len(input)} files ({', '.join(map(str, input[:3]))}" \
+               f"{', ...' if len(input) > 3 else ''})"
+    return str(input)
 
 
 def _differing(name, got, expected):

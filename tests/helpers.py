@@ -259,9 +259,14 @@ def check_store_layout(path, n_jets, npix, has_labels):
     assert isinstance(recipe, dict)
 
 
-def check_attrs(attrs, *, recipe, input_name, input_rows, n_jets):
-    """The store's attributes as SPEC.md's table says."""
-    assert set(attrs) == ATTR_KEYS
+def check_attrs(attrs, *, recipe, input_name, input_rows, n_jets, label_names=...):
+    """The store's attributes as SPEC.md's table says (``label_names``: the
+    class names expected, None for none; left out: any list of names or none)."""
+    assert set(attrs) - {"label_names"} == ATTR_KEYS
+    if label_names is not ...:
+        assert attrs.get("label_names") == (None if label_names is None else list(label_names))
+    elif "label_names" in attrs:
+        assert all(isinstance(v, str) for v in attrs["label_names"])
     assert attrs["jetimg_version"] == jetimg.__version__
     stored = attrs["recipe"]
     assert isinstance(stored, dict)

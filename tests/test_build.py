@@ -58,7 +58,8 @@ def test_limit_and_recipe_attrs(inputs, tmp_path, fmt):
     arrays, attrs = read_store(out)
     assert_bit_identical(arrays, inputs.expected(321, recipe))
     check_store_layout(out, 321, 24, has_labels=True)
-    check_attrs(attrs, recipe=recipe, input_name="fixed.h5", input_rows=N_JETS, n_jets=321)
+    check_attrs(attrs, recipe=recipe, input_name="fixed.h5", input_rows=N_JETS, n_jets=321,
+                label_names=("QCD", "top"))
     assert attrs["recipe"]["pixel_size"] == [0.02, 0.03]
 
 

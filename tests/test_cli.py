@@ -336,7 +336,8 @@ def test_info(inputs, tmp_path, fmt):
     lines = dict(line.split(None, 1) for line in text.strip().splitlines())
     assert lines["rows"] == f"700 of {N_JETS} in fixed.h5"
     assert lines["complete"] == "yes"
-    assert lines["labels"] == ", ".join(f"{v}: {c}" for v, c in zip(values, counts))
+    names = ("QCD", "top")   # the top-tagging layout's label_names
+    assert lines["labels"] == ", ".join(f"{v} {names[v]}: {c}" for v, c in zip(values, counts))
     assert lines["images"] == "(700, 28, 28) float32"
     assert lines["invalid"] == "0"
     assert "npix=28" in lines["recipe"] and "normalise=max" in lines["recipe"]

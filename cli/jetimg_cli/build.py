@@ -10,7 +10,7 @@ from jetimg_cli.progress import progress_bar
 
 
 @click.command()
-@click.argument("input", type=click.Path(dir_okay=True, path_type=str), required=False)
+@click.argument("input", nargs=-1, type=click.Path(dir_okay=True, path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str),
               help="Image store to write: *.zarr (Zarr v3 group) or *.h5 / *.hdf5.")
 @click.option("--sample", is_flag=True,
@@ -21,7 +21,11 @@ from jetimg_cli.progress import progress_bar
               help="Labels dataset or column (default: is_signal_new / labels when present).")
 @click.option("--chunk-size", type=int, default=None,
               help="Jets per Dask task [default: 20000].")
-@click.option("--limit", type=int, default=None, help="Take only the first N rows.")
+@click.option("--limit", type=int, default=None,
+              help="Take only the first N rows (of all input files together). A "
+                   "name-sorted JetClass glob gives a store in class blocks, so the first "
+                   "N rows are one or two classes: take the first N rows only after "
+                   "shuffling, or use the whole store.")
 @click.option("--workers", type=int, default=None, help="Local threads or processes [default: cores].")
 @click.option("--scheduler", default="threads", show_default=True,
               help="threads, processes, synchronous, or a dask.distributed address "
@@ -46,12 +50,15 @@ def build(input, output, **kwargs):
     """Turn a constituents file into an image store (one row per jet, in order).
 
     INPUT is the top-tagging layout (pandas HDFStore key "table", fixed or
-    table format) or a plain (N, M, 4) array in HDF5, Zarr or .npy.
+    table format) or a plain (N, M, 4) array in HDF5, Zarr or .npy. Several
+    files, or a quoted glob pattern (expanded by jetimg and sorted by path),
+    of one layout are one input: their rows follow each other in that order.
 
     \b
     Examples:
       jetimg build --sample -o sample_img.zarr
       jetimg build train.h5 -o train_img.zarr
+      jetimg build 'parts/*.h5' -o all_img.zarr
       jetimg build test.h5 -o test_img.h5 --npix 32 --limit 10000
       jetimg build train.h5 -o train_img.h5 --layout pandas-images
       jetimg build train.h5 -o train_img.zarr --resume   (after Ctrl-C)
@@ -64,13 +71,15 @@ def build(input, output, **kwargs):
     from jetimg.pipeline import DEFAULT_CHUNK_SIZE
 
     if kwargs.pop("sample"):
-        if input is not None:
+        if input:
             raise click.UsageError("give INPUT or --sample, not both")
         from jetimg.data import sample_path
 
         input = str(sample_path())
-    elif input is None:
+    elif not input:
         raise click.UsageError("missing INPUT (or --sample for the shipped sample)")
+    else:
+        input = input[0] if len(input) == 1 else list(input)
     recipe = recipe_from(kwargs)
     quiet = kwargs.pop("quiet")
     if kwargs["chunk_size"] is None:

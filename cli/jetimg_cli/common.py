@@ -155,7 +155,7 @@ def resume_command(ctx):
             continue
         value = ctx.params[param.name]
         if isinstance(param, click.Argument):
-            args.append(str(value))
+            args += [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
         elif param.is_flag and param.secondary_opts:
             args.append(max(param.opts if value else param.secondary_opts, key=len))
         elif param.is_flag:

@@ -26,6 +26,9 @@ def info(store):
     attrs = info["attrs"]
     n, written = info["n_rows"], info["n_written"]
     source = attrs.get("input", "?")
+    if isinstance(source, (list, tuple)):
+        shown = ", ".join(map(str, source[:3])) + (", ..." if len(source) > 3 else "")
+        source = f"{len(source)} files ({shown})"
     partial = written < n
     over = f" (over the {written} rows written)" if partial else ""
     click.echo(f"store        {store} ({info['format']}, {human_bytes(store_size(store))})")
@@ -50,7 +53,13 @@ def info(store):
         click.echo(f"complete     NO: an interrupted or failed build; {unwritten}{finish}")
     click.echo(f"images       {info['images_shape']} float32")
     if info["label_counts"] is not None:
-        counts = ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items())
+        names = attrs.get("label_names")
+        names = list(names) if isinstance(names, (list, tuple)) else []
+
+        def name(k):
+            return f"{k} {names[k]}" if isinstance(k, int) and 0 <= k < len(names) else f"{k}"
+
+        counts = ", ".join(f"{name(k)}: {v}" for k, v in info["label_counts"].items())
         click.echo(f"labels       {counts or 'none written'}{over}")
     else:
         click.echo("labels       none")
@@ -65,8 +74,10 @@ def info(store):
 
 @click.command()
 @click.argument("store", type=click.Path(path_type=str))
-@click.option("--input", "input_", type=click.Path(path_type=str), default=None,
-              help="The constituents file STORE was built from: recompute a sample of rows.")
+@click.option("--input", "input_", type=click.Path(path_type=str), multiple=True,
+              help="The constituents file STORE was built from: recompute a sample of rows. "
+                   "Repeat it for each file of a several-file input (in build order), or "
+                   "give the quoted glob pattern of the build.")
 @click.option("--key", default=None, help="Dataset / pandas key of the jets (as for build).")
 @click.option("--labels-key", default=None, help="Labels dataset or column (as for build).")
 @click.option("--sample", "n_sample", type=int, default=1000, show_default=True,
@@ -87,9 +98,11 @@ def verify(store, input_, key, labels_key, n_sample, quick):
       jetimg verify train_img.zarr
       jetimg verify train_img.zarr --quick
       jetimg verify train_img.zarr --input train.h5
+      jetimg verify all_img.zarr --input 'parts/*.h5'
     """
     import jetimg
 
+    input_ = None if not input_ else input_[0] if len(input_) == 1 else list(input_)
     report = jetimg.verify(store, input_, key=key, labels_key=labels_key, n_sample=n_sample,
                            quick=quick)
     click.echo(cli_words(str(report)))

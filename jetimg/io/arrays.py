@@ -29,11 +29,47 @@ from jetimg.io.hdf5 import HDF5Source, check_filters, describe_compression
 from jetimg.io.sources import (DEFAULT_KEY, JetSource, check_array_shape, check_labels,
                                check_slots, short_list)
 
-__all__ = ["LAYOUTS", "open_hdf5_array", "open_zarr", "open_npy", "is_zarr"]
+__all__ = ["LAYOUTS", "open_hdf5_array", "open_zarr", "open_npy", "is_zarr", "label_names_attr"]
 
 LAYOUTS = ("hdf5-array", "zarr-array", "npy")
 # Labels found beside the jets when no labels_key is given, in this order.
 LABEL_NAMES = ("labels", "is_signal_new")
+
+
+def label_names_attr(attrs, where):
+    """The class names of a labels array: its ``label_names`` attribute, or None.
+
+    Parameters
+    ----------
+    attrs : mapping
+        The labels array's HDF5 or Zarr attributes.
+    where : str
+        What the labels are, for the message.
+
+    Returns
+    -------
+    tuple of str or None
+
+    Raises
+    ------
+    InputError
+        The attribute is not a list of names.
+
+    >>> label_names_attr({"label_names": ["gluon", "quark"]}, "y")
+    ('gluon', 'quark')
+    >>> label_names_attr({}, "y") is None
+    True
+    """
+    if "label_names" not in attrs:
+        return None
+    raw = attrs["label_names"]
+    if isinstance(raw, (str, bytes)) or not hasattr(raw, "__len__"):
+        raise InputError(f"the label_names attribute of {where} is {raw!r}, "
+                         "expected a list of class names")
+    names = tuple(v.decode() if isinstance(v, bytes) else str(v) for v in raw)
+    if not names:
+        raise InputError(f"the label_names attribute of {where} is empty")
+    return names
 
 
 # ---------------------------------------------------------------------------
@@ -109,11 +145,14 @@ def open_hdf5_array(path, f, ds, labels_key, n_slots):
         check_labels(lab.shape, lab.dtype, n_rows, f"labels '{lab.name}' in {path}")
         check_filters(lab, path)
         expect[lab.name] = lab.shape
-    return _HDF5ArraySource(
+    source = _HDF5ArraySource(
         full_slots=full, path=path, key=name,
         labels_key=None if lab is None else lab.name, n_rows=n_rows,
         n_slots=n_slots, expect=expect,
         compression=describe_compression([ds] + ([lab] if lab is not None else [])))
+    if lab is not None:
+        source.label_names = label_names_attr(lab.attrs, f"labels '{lab.name}' in {path}")
+    return source
 
 
 # ---------------------------------------------------------------------------
@@ -279,11 +318,14 @@ def open_zarr(path, key, labels_key, n_slots):
     labels_name = None
     if labels_path is not None:
         labels_name = labels_path[1] or labels_path[0]
-    return _ZarrArraySource(
+    source = _ZarrArraySource(
         full_slots=full, labels_path=labels_path,
         expect=(tuple(node.shape), None if lab is None else tuple(lab.shape)),
         path=path, key=arr_key, labels_key=labels_name, n_rows=n_rows,
         n_slots=n_slots)
+    if lab is not None:
+        source.label_names = label_names_attr(dict(lab.attrs), f"labels '{labels_name}' in {path}")
+    return source
 
 
 # ---------------------------------------------------------------------------

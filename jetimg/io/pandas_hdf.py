@@ -42,6 +42,8 @@ __all__ = ["LAYOUTS", "open_pandas", "table_columns"]
 
 LAYOUTS = ("pandas-fixed", "pandas-table")
 LABEL_COLUMN = "is_signal_new"
+#: The class names of LABEL_COLUMN, in label order (docs/recipe.md, "Labels").
+LABEL_NAMES = ("QCD", "top")
 COMPONENTS = ("E", "PX", "PY", "PZ")
 
 _E_COLUMN = re.compile(r"E_(\d+)\Z")
@@ -318,20 +320,29 @@ def open_pandas(path, f, group, key, labels_key, n_slots):
             [p.name for p in parts] + ([label_part.name] if label_part else []))]
         for ds in datasets:
             check_filters(ds, path)
-        return _PandasFixedSource(
+        source = _PandasFixedSource(
             parts=parts, label_part=label_part, path=path, key=key,
             labels_key=labels_key, n_rows=n_rows, n_slots=n_slots,
             expect={ds.name: ds.shape for ds in datasets},
             compression=describe_compression(datasets))
+        source.label_names = _label_names(labels_key)
+        return source
     table = group["table"]
     check_filters(table, path)
     fields = {p.name for p in parts} | ({label_part.name} if label_part else set())
     needed_bytes = sum(table.dtype.fields[name][0].itemsize for name in fields)
-    return _PandasTableSource(
+    source = _PandasTableSource(
         parts=parts, label_part=label_part, table=table.name,
         whole_rows=2 * needed_bytes >= table.dtype.itemsize, path=path,
         key=key, labels_key=labels_key, n_rows=n_rows, n_slots=n_slots,
         expect={table.name: table.shape}, compression=describe_compression([table]))
+    source.label_names = _label_names(labels_key)
+    return source
+
+
+def _label_names(labels_key):
+    """is_signal_new holds 0 for QCD and 1 for top; another column says no names."""
+    return LABEL_NAMES if labels_key == LABEL_COLUMN else None
 
 
 def _fixed_columns(group, where):

@@ -155,8 +155,9 @@ def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chu
 
 
 def _h5_attr(value):
-    # Mappings (the recipe) are stored as JSON text; open_store decodes them.
-    return json.dumps(value) if isinstance(value, dict) else value
+    # Mappings (the recipe) and lists (input names, label_names) are stored as
+    # JSON text; open_store decodes them.
+    return json.dumps(value) if isinstance(value, (dict, list, tuple)) else value
 
 
 def write_rows(path, start, outputs, lock=None):
@@ -314,7 +315,7 @@ def _has_hdf5_signature(path):
 def _decode_attr(value):
     if isinstance(value, bytes):
         value = value.decode()
-    if isinstance(value, str) and value.startswith("{"):
+    if isinstance(value, str) and value.startswith(("{", "[")):
         try:
             return json.loads(value)
         except ValueError:

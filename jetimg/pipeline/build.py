@@ -25,13 +25,14 @@ from .._version import __version__
 from ..checks import integer
 from ..device import resolve_device
 from ..errors import InputError, OutputExistsError, StoreWriteError
-from ..io import checkpoints, open_jets, stores
+from ..io import checkpoints, stores
+from ..io.multi import input_names, open_inputs
 from ..io.pandas_images import write_pandas_images
 from ..recipe import Recipe
 from .chunks import load_kernel, writing
 from .lock import output_lock
-from .resume import (build_progress, check_resumable, count_invalid, input_fingerprint,
-                     resume_record)
+from .resume import (build_progress, check_resumable, count_invalid, input_files,
+                     input_fingerprint, resume_record)
 from .schedulers import SCHEDULERS, ProgressCounter, gc_frozen, run_chunks
 
 __all__ = ["build", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS", "chunk_rows"]
@@ -114,10 +115,14 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
 
     Parameters
     ----------
-    input : str or Path
+    input : str, Path, or a list of them
         Constituents: the top-tagging HDF5 layout (pandas "fixed" or "table"),
         or a plain (N, M, 4) array in HDF5, Zarr or .npy (see
-        :func:`jetimg.io.open_jets`).
+        :func:`jetimg.io.open_jets`). Several files (a list, or a glob pattern
+        such as ``"train/*.h5"``, expanded and sorted by full path) of one
+        layout and one set of label_names are one input, their rows in that
+        order; files of fewer slots M are padded to the largest
+        (:func:`jetimg.io.multi.open_inputs`).
     output : str or Path
         ``*.zarr`` (Zarr v3 group) or ``*.h5`` / ``*.hdf5`` (HDF5 file).
     recipe : Recipe, optional
@@ -127,7 +132,9 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     chunk_size : int
         Jets per Dask task (above 1000 rounded up to a multiple of 1000).
     limit : int, optional
-        Take only the first ``limit`` rows.
+        Take only the first ``limit`` rows (of all files together). A
+        name-sorted JetClass glob is in class blocks: the first rows are then
+        one class.
     workers : int, optional
         Local threads or processes (default: the machine's cores).
     scheduler : str or distributed.Client
@@ -234,7 +241,12 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, chunk_size, im
                 if build_progress(output) is not None else "")
         raise OutputExistsError(f"output {output} already exists; {hint}"
                                 "overwrite=True replaces it")
-    source = open_jets(input, key=key, labels_key=labels_key)
+    source = open_inputs(input, key=key, labels_key=labels_key)
+    if layout == "pandas-images" and source.label_names is not None \
+            and len(source.label_names) > 2:
+        raise InputError(f"layout 'pandas-images' holds two classes (its one is_signal_new "
+                         f"column) but the input has {len(source.label_names)}: "
+                         f"{', '.join(source.label_names)}; build a store instead")
     n_rows = source.n_rows
     if limit is not None:
         limit = integer("limit", limit)
@@ -243,8 +255,10 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, chunk_size, im
         n_rows = limit
 
     attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
-             "input": pathlib.Path(str(input)).name, "input_rows": int(source.n_rows),
+             "input": input_names(source), "input_rows": int(source.n_rows),
              "n_jets": int(n_rows)}
+    if source.label_names is not None:
+        attrs["label_names"] = list(source.label_names)
     target = output if resume or not (exists or layout == "pandas-images") \
         else _temporary_path(output)
     store = target if layout == "store" else target.with_suffix(".zarr")
@@ -254,6 +268,9 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, chunk_size, im
     if resumable:
         info = {**attrs, "has_labels": source.has_labels, "codec": codec,
                 "input_fingerprint": input_fingerprint(source, n_rows)}
+        files = input_files(source)
+        if files is not None:
+            info["input_files"] = files
     if resume:
         record = resume_record(output, info)
         if record is None:  # already complete

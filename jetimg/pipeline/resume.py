@@ -17,7 +17,7 @@ from ..io import checkpoints, stores
 from ..io.completeness import rows_written
 from ..recipe import Recipe
 
-__all__ = ["input_fingerprint", "build_progress", "check_resumable", "resume_record",
+__all__ = ["input_fingerprint", "input_files", "build_progress", "check_resumable", "resume_record",
            "count_invalid"]
 
 
@@ -34,6 +34,40 @@ def input_fingerprint(source, n_rows, rows=64):
         if labels is not None:
             digest.update(np.ascontiguousarray(labels).tobytes())
     return digest.hexdigest()[:32]
+
+
+def input_files(source):
+    """``[path, rows, digest]`` of every file of a several-file input, else None.
+
+    Stored with a build, so ``resume`` names the file that changed since.
+    """
+    parts = getattr(source, "parts", None)
+    if parts is None:
+        return None
+    return [[part.path, int(part.n_rows), input_fingerprint(part, part.n_rows)]
+            for part in parts]
+
+
+def _changed_files(before, now):
+    """What differs between two ``input_files`` lists, naming the files."""
+    paths_before, paths_now = [f[0] for f in before], [f[0] for f in now]
+    if paths_before != paths_now:
+        gone = [p for p in paths_before if p not in paths_now]
+        new = [p for p in paths_now if p not in paths_before]
+        what = "; ".join(filter(None, (
+            f"gone: {', '.join(gone)}" if gone else "",
+            f"new: {', '.join(new)}" if new else "",
+            "" if gone or new else "the same files in another order")))
+        return [f"input files: {len(paths_before)} before, {len(paths_now)} now ({what})"]
+    changed = []
+    for (path, rows, digest), (_, rows_now, digest_now) in zip(before, now):
+        if rows != rows_now:
+            changed.append(f"input file {path} changed since the interrupted build "
+                           f"({rows} rows before, {rows_now} now)")
+        elif digest != digest_now:
+            changed.append(f"input file {path} changed since the interrupted build "
+                           "(its first and last rows differ)")
+    return changed
 
 
 def build_progress(output):
@@ -86,9 +120,19 @@ def resume_record(output, info):
               for name in old.differences(new)]
     names = {"input": "input file name", "input_rows": "input rows", "n_jets": "rows (limit=)",
              "input_fingerprint": "input content (first and last rows)",
-             "has_labels": "input labels", "codec": "codec", "jetimg_version": "jetimg version"}
+             "has_labels": "input labels", "label_names": "label names", "codec": "codec",
+             "jetimg_version": "jetimg version"}
+    files = None
+    if "input_files" in earlier and "input_files" in info:
+        files = _changed_files(earlier["input_files"], info["input_files"])
+    if files:
+        # the files say which one changed: the digests of the whole input add nothing
+        names = {k: v for k, v in names.items()
+                 if k not in ("input", "input_rows", "input_fingerprint")}
+        differ += files
     differ += [f"{what}: {earlier[name]!r} before, {info[name]!r} now"
-               for name, what in names.items() if name in earlier and earlier[name] != info[name]]
+               for name, what in names.items()
+               if name in earlier and name in info and earlier[name] != info[name]]
     if differ:
         raise InputError(f"cannot resume {output}: this run differs from the interrupted "
                          f"one in {'; '.join(differ)}")

@@ -15,7 +15,8 @@ from jetimg.errors import InputError, JetimgError
 from jetimg.io import stores
 from jetimg.io.completeness import check_complete
 
-__all__ = ["Averages", "CLASS_NAMES", "average_images", "class_order", "class_name"]
+__all__ = ["Averages", "CLASS_NAMES", "average_images", "class_order", "class_name",
+           "store_class_names"]
 
 #: Label value -> class name, for the top-tagging reference data (is_signal_new).
 CLASS_NAMES = {1: "top", 0: "QCD"}
@@ -61,6 +62,22 @@ def class_order(values, class_names):
     """Known names first in the order of ``class_names`` (top, QCD), then other labels ascending."""
     known = [v for v in class_names if v in values]
     return known + sorted(v for v in values if v not in class_names)
+
+
+def store_class_names(store, class_names=None):
+    """Label value -> class name for the plots of ``store`` (an open Store).
+
+    ``class_names`` when given; else the store's ``label_names`` attribute
+    (two classes: the second, the signal, first, as :data:`CLASS_NAMES`);
+    else, for stores made before label_names, :data:`CLASS_NAMES`.
+    """
+    if class_names is not None:
+        return dict(class_names)
+    names = store.attrs.get("label_names")
+    if not isinstance(names, (list, tuple)) or not names:
+        return dict(CLASS_NAMES)
+    order = [1, 0] if len(names) == 2 else range(len(names))
+    return {i: str(names[i]) for i in order}
 
 
 def class_name(value, class_names):
@@ -190,7 +207,8 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
         up to the last jet needed are read). A sequence gives one
         :class:`Averages` per value, all from one pass over the store.
     class_names : dict, optional
-        Label value -> name; default :data:`CLASS_NAMES` (1: "top", 0: "QCD").
+        Label value -> name; default: the store's ``label_names``, else
+        :data:`CLASS_NAMES` (1: "top", 0: "QCD").
     scheduler : str
         The dask scheduler ("threads", "synchronous", "processes").
     allow_incomplete : bool
@@ -228,7 +246,6 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
     import dask
     import dask.array as da
 
-    class_names = dict(CLASS_NAMES if class_names is None else class_names)
     ns = None
     if n is not None:
         ns = [int(v) for v in (n if np.ndim(n) else [n])]
@@ -236,6 +253,7 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
             raise JetimgError(f"n={n!r} is not valid: give whole numbers >= 1")
     with stores.opened(store) as s:
         check_complete(s, allow_incomplete)
+        class_names = store_class_names(s, class_names)
         if len(s) == 0:
             raise InputError(f"store {s.path} holds no jets")
         use_labels, counts, n_invalid, n_rows = _scan(s, by_label, None if ns is None else max(ns))

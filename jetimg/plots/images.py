@@ -22,7 +22,8 @@ import numpy as np
 from jetimg.errors import InputError, JetimgError
 from jetimg.io import stores
 from jetimg.io.completeness import check_complete
-from jetimg.plots.averages import CLASS_NAMES, average_images, class_name, class_order
+from jetimg.plots.averages import (average_images, class_name, class_order,
+                                   store_class_names)
 from jetimg.plots.style import hep_style
 
 __all__ = ["plot_average", "plot_jets", "plot_kinematics"]
@@ -237,7 +238,8 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, allow_inco
     rows : sequence of int
         0-based rows of the store.
     class_names : dict, optional
-        Label value -> name; default :data:`CLASS_NAMES`.
+        Label value -> name; default: the store's ``label_names``, else
+        :data:`CLASS_NAMES`.
     ncols : int
         Panels per row of the figure.
     allow_incomplete : bool
@@ -258,10 +260,10 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, allow_inco
     ...
     jetimg.errors.InputError: store not found: missing.zarr
     """
-    class_names = dict(CLASS_NAMES if class_names is None else class_names)
     rows = [int(r) for r in rows]
     with stores.opened(store) as s:
         check_complete(s, allow_incomplete)
+        class_names = store_class_names(s, class_names)
         n_rows = len(s)
         if not rows:
             raise JetimgError("no rows to plot")
@@ -329,9 +331,9 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50, allow_in
     ...
     jetimg.errors.InputError: store not found: missing.zarr
     """
-    class_names = dict(CLASS_NAMES if class_names is None else class_names)
     with stores.opened(store) as s:
         check_complete(s, allow_incomplete)
+        class_names = store_class_names(s, class_names)
         valid = np.asarray(s["valid"][:]) != 0
         use_labels = by_label and "labels" in s
         labels = np.asarray(s["labels"][:]) if use_labels else np.zeros(valid.shape, np.int8)
