@@ -394,45 +394,47 @@ def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed, unreadable
     from .io.multi import input_names, open_inputs
 
     source = open_inputs(input, key=key, labels_key=labels_key)
-    if source.n_rows != st.attrs.get("input_rows") or source.n_rows < n:
-        shown = _names(input_names(source)) if hasattr(source, "paths") else input
-        return [("input rows", False, f"{shown} has {source.n_rows} "
-                 f"rows; the store says {st.attrs.get('input_rows')} and holds {n}")]
-    checks = [("input rows", True, f"{source.n_rows} rows")]
-    blocks = _sample_blocks(n, n_sample, seed)
-    bad, worst, left_out = [], 0.0, {}
-    for start, stop in blocks:
-        jets, labels = source.read(start, stop)
-        want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"))
-        if labels is not None:
-            want["labels"] = labels
-        for name, expected in want.items():
-            if name not in st:
-                bad.append(f"{name} missing")
-                continue
-            gaps = [(max(a, start), min(b, stop)) for a, b in unreadable.get(name, ())
-                    if a < stop and start < b]
-            if gaps:
-                left_out[name] = left_out.get(name, 0) + sum(b - a for a, b in gaps)
-            for a, b in complement_ranges(stop - start, [(a - start, b - start) for a, b in gaps]):
-                try:
-                    got = np.asarray(st[name][start + a:start + b])
-                except Exception as exc:  # quick: damage not looked for
-                    bad.append(f"{name} rows {format_ranges([(start + a, start + b)])} "
-                               f"cannot be read ({_reason(exc)})")
+    with source:
+        if source.n_rows != st.attrs.get("input_rows") or source.n_rows < n:
+            shown = _names(input_names(source)) if hasattr(source, "paths") else input
+            return [("input rows", False, f"{shown} has {source.n_rows} "
+                     f"rows; the store says {st.attrs.get('input_rows')} and holds {n}")]
+        checks = [("input rows", True, f"{source.n_rows} rows")]
+        blocks = _sample_blocks(n, n_sample, seed)
+        bad, worst, left_out = [], 0.0, {}
+        for start, stop in blocks:
+            jets, labels = source.read(start, stop)
+            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"))
+            if labels is not None:
+                want["labels"] = labels
+            for name, expected in want.items():
+                if name not in st:
+                    bad.append(f"{name} missing")
                     continue
-                rows, rel = _differing(name, got, expected[a:b])
-                worst = max(worst, rel)
-                if rows.size:
-                    bad.append(f"{name} differs at row {start + a + int(rows[0])}")
-    n_checked = sum(stop - start for start, stop in blocks)
-    note = ("; not compared (missing or damaged, see above): "
-            + ", ".join(f"{k} rows of {name}" for name, k in left_out.items())) \
-        if left_out else ""
-    checks.append(("recompute", not bad, "; ".join(bad[:5]) + note if bad else
-                   f"{n_checked} rows in {len(blocks)} blocks recompute "
-                   f"(largest relative image L1 {worst:.1e}){note}"))
-    return checks
+                gaps = [(max(a, start), min(b, stop)) for a, b in unreadable.get(name, ())
+                        if a < stop and start < b]
+                if gaps:
+                    left_out[name] = left_out.get(name, 0) + sum(b - a for a, b in gaps)
+                local_gaps = [(a - start, b - start) for a, b in gaps]
+                for a, b in complement_ranges(stop - start, local_gaps):
+                    try:
+                        got = np.asarray(st[name][start + a:start + b])
+                    except Exception as exc:  # quick: damage not looked for
+                        bad.append(f"{name} rows {format_ranges([(start + a, start + b)])} "
+                                   f"cannot be read ({_reason(exc)})")
+                        continue
+                    rows, rel = _differing(name, got, expected[a:b])
+                    worst = max(worst, rel)
+                    if rows.size:
+                        bad.append(f"{name} differs at row {start + a + int(rows[0])}")
+        n_checked = sum(stop - start for start, stop in blocks)
+        note = ("; not compared (missing or damaged, see above): "
+                + ", ".join(f"{k} rows of {name}" for name, k in left_out.items())) \
+            if left_out else ""
+        checks.append(("recompute", not bad, "; ".join(bad[:5]) + note if bad else
+                       f"{n_checked} rows in {len(blocks)} blocks recompute "
+                       f"(largest relative image L1 {worst:.1e}){note}"))
+        return checks
 
 
 def _names(input):

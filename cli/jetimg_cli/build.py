@@ -19,6 +19,9 @@ from jetimg_cli.progress import progress_bar
 @click.option("--key", default=None, help="Dataset / pandas key of the jets (default: found).")
 @click.option("--labels-key", default=None,
               help="Labels dataset or column (default: is_signal_new / labels when present).")
+@click.option("--pid-key", default=None,
+              help="Plain arrays: the (N, M) array of PDG ids (particle kinds) beside the "
+                   "jets (default: pid when present; .npy input: a path).")
 @click.option("--chunk-size", type=int, default=None,
               help="Jets per Dask task [default: 20000].")
 @click.option("--limit", type=int, default=None,

@@ -13,10 +13,11 @@ layout              file                        module
 ``"zarr-array"``    Zarr store directory        :mod:`jetimg.io.arrays`
 ``"npy"``           ``.npy`` file               :mod:`jetimg.io.arrays`
 ``"jetclass-root"`` ROOT file, JetClass TTree   :mod:`jetimg.io.root`
+``"qg-npz"``        ``.npz``, EnergyFlow q/g    :mod:`jetimg.io.npz`
 ==================  ==========================  ==============================
 
 A directory is a Zarr store; a file is recognised by its first bytes
-(``.npy`` magic, ROOT magic, then HDF5); in an HDF5 file, ``key`` (default ``"table"``)
+(zip, i.e. ``.npz``, then ``.npy`` magic, ROOT magic, then HDF5); in an HDF5 file, ``key`` (default ``"table"``)
 names a pandas frame or a dataset, else the file's only (N, M, 4) dataset is
 the jets. A new layout family is one module beside these (a
 :class:`~jetimg.io.sources.JetSource` subclass and its opener), its names in
@@ -44,7 +45,7 @@ import h5py
 
 from jetimg.checks import integer
 from jetimg.errors import InputError
-from jetimg.io import arrays, pandas_hdf, root
+from jetimg.io import arrays, npz, pandas_hdf, root
 from jetimg.io.arrays import is_zarr, open_hdf5_array, open_npy, open_zarr
 from jetimg.io.hdf5 import h5open
 from jetimg.io.pandas_hdf import open_pandas
@@ -52,27 +53,33 @@ from jetimg.io.sources import DEFAULT_KEY, short_list
 
 __all__ = ["LAYOUTS", "open_jets"]
 
-LAYOUTS = pandas_hdf.LAYOUTS + arrays.LAYOUTS + root.LAYOUTS
+LAYOUTS = pandas_hdf.LAYOUTS + arrays.LAYOUTS + npz.LAYOUTS + root.LAYOUTS
 
 
-def open_jets(path, key=None, labels_key=None, n_slots=None):
+def open_jets(path, key=None, labels_key=None, n_slots=None, pid_key=None):
     """Open a file of jet constituents and check its layout.
 
     Parameters
     ----------
     path : str or os.PathLike
         HDF5 file (pandas "fixed" or "table" frame, or an (N, M, 4) array),
-        Zarr store directory, or ``.npy`` file.
+        Zarr store directory, ``.npy`` file, or EnergyFlow quark/gluon
+        ``.npz`` (X of (pt, y, phi, pid), y).
     key : str, optional
         HDF5: the pandas frame's key (default ``"table"``) or the array's
         dataset; Zarr: the array's path in the group. Default: ``"table"``
-        if present, else the only 3-D array with last dimension 4.
+        if present, else the only 3-D array with last dimension 4; .npz: the
+        particles' member (default ``"X"``).
     labels_key : str, optional
         pandas: the labels column (default ``"is_signal_new"`` if present);
         HDF5/Zarr: the labels array (default ``labels`` or
-        ``is_signal_new`` beside the jets); npy: path of a labels ``.npy``.
+        ``is_signal_new`` beside the jets); npy: path of a labels ``.npy``;
+        .npz: the labels' member (default ``"y"``).
     n_slots : int, optional
         Read only the first ``n_slots`` slots (M). Default: all of them.
+    pid_key : str, optional
+        Plain arrays: an (N, M) array of PDG ids giving the particle kinds
+        (HDF5/Zarr: default ``pid`` beside the jets; npy: path of a ``.npy``).
 
     Returns
     -------
@@ -92,7 +99,7 @@ def open_jets(path, key=None, labels_key=None, n_slots=None):
         raise InputError(f"input file not found: {path}")
     if os.path.isdir(path):
         if is_zarr(path):
-            return open_zarr(path, key, labels_key, n_slots)
+            return open_zarr(path, key, labels_key, n_slots, pid_key)
         raise InputError(f"{path} is a directory but not a Zarr store "
                          "(no zarr.json, .zgroup or .zarray inside)")
     try:
@@ -100,18 +107,28 @@ def open_jets(path, key=None, labels_key=None, n_slots=None):
             head = fh.read(64)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if npz.is_zip(head):
+        _no_pid_key(pid_key, path, "a quark/gluon .npz (its kinds come from X's pid)")
+        return npz.open_qg(path, key, labels_key, n_slots)
     if head.startswith(b"\x93NUMPY"):
-        return open_npy(path, key, labels_key, n_slots)
+        return open_npy(path, key, labels_key, n_slots, pid_key)
     if root.is_root(head):
+        _no_pid_key(pid_key, path, "a JetClass ROOT file (its kinds come from part_is*)")
         return root.open_root(path, key, labels_key, n_slots)
     if h5py.is_hdf5(path):
-        return _open_hdf5(path, key, labels_key, n_slots)
+        return _open_hdf5(path, key, labels_key, n_slots, pid_key)
     raise InputError(f"{path} is not a jet file jetimg can read (a pandas "
-                     "HDF5 frame, an (N, M, 4) array in HDF5, Zarr or .npy, "
-                     f"or a JetClass ROOT file): it looks like {_looks_like(head)}")
+                     "HDF5 frame, an (N, M, 4) array in HDF5, Zarr or .npy, a "
+                     f"quark/gluon .npz or a JetClass ROOT file): it looks like {_looks_like(head)}")
 
 
-def _open_hdf5(path, key, labels_key, n_slots):
+def _no_pid_key(pid_key, path, what):
+    if pid_key is not None:
+        raise InputError(f"pid_key='{pid_key}' is for plain (N, M, 4) arrays, but {path} "
+                         f"is {what}")
+
+
+def _open_hdf5(path, key, labels_key, n_slots, pid_key=None):
     """An HDF5 file: the pandas frame or the (N, M, 4) dataset at ``key``,
     else the frame under ``"table"``, else the file's only (N, M, 4) dataset."""
     with h5open(path) as f:
@@ -128,9 +145,10 @@ def _open_hdf5(path, key, labels_key, n_slots):
             else:
                 key = DEFAULT_KEY
         if isinstance(node, h5py.Group) and "pandas_type" in node.attrs:
+            _no_pid_key(pid_key, path, "a pandas frame")
             return open_pandas(path, f, node, key, labels_key, n_slots)
         if isinstance(node, h5py.Dataset):
-            return open_hdf5_array(path, f, node, labels_key, n_slots)
+            return open_hdf5_array(path, f, node, labels_key, n_slots, pid_key)
         group = node if isinstance(node, h5py.Group) else f
         candidates = []
 
@@ -140,7 +158,8 @@ def _open_hdf5(path, key, labels_key, n_slots):
 
         group.visititems(visit)
         if len(candidates) == 1:
-            return open_hdf5_array(path, f, f[candidates[0]], labels_key, n_slots)
+            return open_hdf5_array(path, f, f[candidates[0]], labels_key, n_slots,
+                                   pid_key)
         if candidates:
             raise InputError(f"{path} holds several (N, M, 4) arrays: "
                              f"{short_list(candidates)}; pass key=... to pick one")
@@ -154,10 +173,6 @@ def _looks_like(head):
     """What a file that is no known layout seems to be, from its first bytes."""
     if not head:
         return "an empty file"
-    if head.startswith(b"PK\x03\x04"):
-        return "a zip archive (an .npz? save one (N, M, 4) array with np.save)"
-    if head.startswith(b"root") and any(b < 32 for b in head[4:8]):  # magic + binary version
-        return "a ROOT file (convert it to HDF5 or .npy first)"
     if head.startswith(b"PAR1"):
         return "a Parquet file"
     if head.startswith(b"\x1f\x8b"):

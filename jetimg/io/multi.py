@@ -104,14 +104,14 @@ def input_names(source):
     return [os.path.basename(p) for p in paths]
 
 
-def open_inputs(inputs, key=None, labels_key=None, n_slots=None):
+def open_inputs(inputs, key=None, labels_key=None, n_slots=None, pid_key=None):
     """Open one input file, or several as one (see the module docstring).
 
     Parameters
     ----------
     inputs : str, os.PathLike or sequence of them
         Paths and glob patterns (:func:`expand_inputs`).
-    key, labels_key, n_slots
+    key, labels_key, n_slots, pid_key
         As for :func:`jetimg.io.open_jets`, applied to every file.
 
     Returns
@@ -126,7 +126,8 @@ def open_inputs(inputs, key=None, labels_key=None, n_slots=None):
         in layout, in having labels, or in ``label_names`` (both named).
     """
     paths = expand_inputs(inputs)
-    parts = [open_jets(p, key=key, labels_key=labels_key, n_slots=n_slots) for p in paths]
+    parts = [open_jets(p, key=key, labels_key=labels_key, n_slots=n_slots, pid_key=pid_key)
+             for p in paths]
     if len(parts) == 1:
         return parts[0]
     return MultiSource(parts)

@@ -107,7 +107,7 @@ def _temporary_path(output):
     return output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}{output.suffix}")
 
 
-def build(input, output, recipe=None, *, key=None, labels_key=None,
+def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None,
           chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
           overwrite=False, resume=False, layout="store", codec=stores.DEFAULT_CODEC,
           device="cpu", progress=None, notify=None, **options):
@@ -129,6 +129,10 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
         The recipe; keyword ``options`` override its fields.
     key, labels_key : str, optional
         Dataset / column names of the jets and labels (see ``open_jets``).
+    pid_key : str, optional
+        Plain arrays: the (N, M) array of PDG ids beside the jets (particle
+        kinds; checked against the jets' shape). Default: ``pid`` beside
+        the jets in an HDF5 or Zarr group, when there is one.
     chunk_size : int
         Jets per Dask task (above 1000 rounded up to a multiple of 1000).
     limit : int, optional
@@ -223,15 +227,16 @@ def build(input, output, recipe=None, *, key=None, labels_key=None,
     stores.check_writable(output)
     with output_lock(output, notify):
         return _build_locked(input, output, recipe, fmt=fmt, key=key, labels_key=labels_key,
+                             pid_key=pid_key,
                              chunk_size=chunk_size, image_rows=image_rows, limit=limit,
                              workers=workers, scheduler=scheduler, overwrite=overwrite,
                              resume=resume, layout=layout, codec=codec, device=device,
                              progress=progress, notify=notify, started=started)
 
 
-def _build_locked(input, output, recipe, *, fmt, key, labels_key, chunk_size, image_rows,
-                  limit, workers, scheduler, overwrite, resume, layout, codec, device,
-                  progress, notify, started):
+def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk_size,
+                  image_rows, limit, workers, scheduler, overwrite, resume, layout, codec,
+                  device, progress, notify, started):
     """The build once the output's lock is held: what is there, then the chunks."""
     exists = output.exists() or output.is_symlink()
     if resume:
@@ -241,113 +246,114 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, chunk_size, im
                 if build_progress(output) is not None else "")
         raise OutputExistsError(f"output {output} already exists; {hint}"
                                 "overwrite=True replaces it")
-    source = open_inputs(input, key=key, labels_key=labels_key)
-    if layout == "pandas-images" and source.label_names is not None \
-            and len(source.label_names) > 2:
-        raise InputError(f"layout 'pandas-images' holds two classes (its one is_signal_new "
-                         f"column) but the input has {len(source.label_names)}: "
-                         f"{', '.join(source.label_names)}; build a store instead")
-    n_rows = source.n_rows
-    if limit is not None:
-        limit = integer("limit", limit)
-        if limit > source.n_rows:
-            raise InputError(f"limit={limit} is beyond the input's {source.n_rows} rows")
-        n_rows = limit
+    source = open_inputs(input, key=key, labels_key=labels_key, pid_key=pid_key)
+    with source:  # its file handles close with the build (others' workers: at exit)
+        if layout == "pandas-images" and source.label_names is not None \
+                and len(source.label_names) > 2:
+            raise InputError(f"layout 'pandas-images' holds two classes (its one is_signal_new "
+                             f"column) but the input has {len(source.label_names)}: "
+                             f"{', '.join(source.label_names)}; build a store instead")
+        n_rows = source.n_rows
+        if limit is not None:
+            limit = integer("limit", limit)
+            if limit > source.n_rows:
+                raise InputError(f"limit={limit} is beyond the input's {source.n_rows} rows")
+            n_rows = limit
 
-    attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
-             "input": input_names(source), "input_rows": int(source.n_rows),
-             "n_jets": int(n_rows)}
-    if source.label_names is not None:
-        attrs["label_names"] = list(source.label_names)
-    target = output if resume or not (exists or layout == "pandas-images") \
-        else _temporary_path(output)
-    store = target if layout == "store" else target.with_suffix(".zarr")
-    # Only a Zarr store built at its final path can be resumed; the others are
-    # removed when interrupted, so they need no record of finished chunks.
-    resumable = fmt == "zarr" and layout == "store" and target == output
-    if resumable:
-        info = {**attrs, "has_labels": source.has_labels, "codec": codec,
-                "input_fingerprint": input_fingerprint(source, n_rows)}
-        files = input_files(source)
-        if files is not None:
-            info["input_files"] = files
-    if resume:
-        record = resume_record(output, info)
-        if record is None:  # already complete
-            return BuildResult(output=str(output), n_jets=n_rows,
-                               seconds=time.perf_counter() - started,
-                               output_bytes=stores.store_size(output),
-                               n_invalid=count_invalid(output), n_made=0)
-        build_id, chunk_size = record["build_id"], int(record["chunk_size"])
-        done = checkpoints.done_chunks(store, build_id)
-    else:
-        build_id, done = None, set()
-    chunks = [(s, min(s + chunk_size, n_rows)) for s in range(0, n_rows, chunk_size)]
-    todo = [c for c in chunks if c not in done]
-    made = []
-    # Load the kernel from numba's cache while the store is being made: only
-    # now, after every check, and joined on every way out (a thread still
-    # running when the interpreter exits can hang it or crash it).
-    loader = _KernelLoader(recipe) if device == "cpu" else None
-    try:
-        if not resume:
-            made.append(store)
-            with writing(store):
-                checkpoints.clear(store)
-                stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
-                                     has_labels=source.has_labels, attrs=attrs,
-                                     chunk_rows=chunk_size, image_chunk_rows=image_rows,
-                                     codec=codec)
-                if resumable:
-                    build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
-        if loader is not None:
-            loader.wait(notify)
-        if progress:
-            progress = ProgressCounter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
-        with gc_frozen():
-            n_invalid = run_chunks(source, store, todo, recipe, workers, scheduler, progress,
-                                    build_id, device)
+        attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
+                 "input": input_names(source), "input_rows": int(source.n_rows),
+                 "n_jets": int(n_rows)}
+        if source.label_names is not None:
+            attrs["label_names"] = list(source.label_names)
+        target = output if resume or not (exists or layout == "pandas-images") \
+            else _temporary_path(output)
+        store = target if layout == "store" else target.with_suffix(".zarr")
+        # Only a Zarr store built at its final path can be resumed; the others are
+        # removed when interrupted, so they need no record of finished chunks.
+        resumable = fmt == "zarr" and layout == "store" and target == output
+        if resumable:
+            info = {**attrs, "has_labels": source.has_labels, "codec": codec,
+                    "input_fingerprint": input_fingerprint(source, n_rows)}
+            files = input_files(source)
+            if files is not None:
+                info["input_files"] = files
         if resume:
-            n_invalid = count_invalid(store)
-        with writing(store):
-            stores.mark_complete(store)
-            checkpoints.clear(store)
-        if layout == "pandas-images":
-            made.append(target)
-            with writing(target):
-                write_pandas_images(store, target)
-            stores.remove_store(store)
-            made.remove(store)
-        if target != output:
-            with writing(output):
-                stores.remove_store(output)
-                checkpoints.clear(output)
-                os.replace(target, output)
-    except BaseException as exc:
-        write_error = isinstance(exc, StoreWriteError)
-        # A Zarr store at its final path with its record of finished chunks is
-        # kept, incomplete, for resume (after Ctrl-C or a failed write); all
-        # else that this call made is removed, and an existing output stays.
-        keep = (resumable and (write_error or isinstance(exc, KeyboardInterrupt))
-                and build_id is not None and checkpoints.load(store) is not None)
-        if not keep:
-            for path in made:
-                with contextlib.suppress(OSError):
-                    stores.remove_store(path)
-                    checkpoints.clear(path)
-        if write_error:
-            rows = None
-            if keep:
-                rows = sum(b - a for a, b in checkpoints.done_chunks(store, build_id))
-            raise StoreWriteError(output, exc.cause, resumable=keep, rows=rows, n_rows=n_rows,
-                                  errno=exc.errno) from None
-        raise
-    finally:
-        if loader is not None:
-            loader.join()
-        lock = pathlib.Path(str(store) + ".lock")
-        with contextlib.suppress(OSError):
-            lock.unlink()
-    return BuildResult(output=str(output), n_jets=n_rows, seconds=time.perf_counter() - started,
-                       output_bytes=stores.store_size(output), n_invalid=n_invalid,
-                       n_made=sum(stop - start for start, stop in todo))
+            record = resume_record(output, info)
+            if record is None:  # already complete
+                return BuildResult(output=str(output), n_jets=n_rows,
+                                   seconds=time.perf_counter() - started,
+                                   output_bytes=stores.store_size(output),
+                                   n_invalid=count_invalid(output), n_made=0)
+            build_id, chunk_size = record["build_id"], int(record["chunk_size"])
+            done = checkpoints.done_chunks(store, build_id)
+        else:
+            build_id, done = None, set()
+        chunks = [(s, min(s + chunk_size, n_rows)) for s in range(0, n_rows, chunk_size)]
+        todo = [c for c in chunks if c not in done]
+        made = []
+        # Load the kernel from numba's cache while the store is being made: only
+        # now, after every check, and joined on every way out (a thread still
+        # running when the interpreter exits can hang it or crash it).
+        loader = _KernelLoader(recipe) if device == "cpu" else None
+        try:
+            if not resume:
+                made.append(store)
+                with writing(store):
+                    checkpoints.clear(store)
+                    stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
+                                         has_labels=source.has_labels, attrs=attrs,
+                                         chunk_rows=chunk_size, image_chunk_rows=image_rows,
+                                         codec=codec)
+                    if resumable:
+                        build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
+            if loader is not None:
+                loader.wait(notify)
+            if progress:
+                progress = ProgressCounter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
+            with gc_frozen():
+                n_invalid = run_chunks(source, store, todo, recipe, workers, scheduler, progress,
+                                        build_id, device)
+            if resume:
+                n_invalid = count_invalid(store)
+            with writing(store):
+                stores.mark_complete(store)
+                checkpoints.clear(store)
+            if layout == "pandas-images":
+                made.append(target)
+                with writing(target):
+                    write_pandas_images(store, target)
+                stores.remove_store(store)
+                made.remove(store)
+            if target != output:
+                with writing(output):
+                    stores.remove_store(output)
+                    checkpoints.clear(output)
+                    os.replace(target, output)
+        except BaseException as exc:
+            write_error = isinstance(exc, StoreWriteError)
+            # A Zarr store at its final path with its record of finished chunks is
+            # kept, incomplete, for resume (after Ctrl-C or a failed write); all
+            # else that this call made is removed, and an existing output stays.
+            keep = (resumable and (write_error or isinstance(exc, KeyboardInterrupt))
+                    and build_id is not None and checkpoints.load(store) is not None)
+            if not keep:
+                for path in made:
+                    with contextlib.suppress(OSError):
+                        stores.remove_store(path)
+                        checkpoints.clear(path)
+            if write_error:
+                rows = None
+                if keep:
+                    rows = sum(b - a for a, b in checkpoints.done_chunks(store, build_id))
+                raise StoreWriteError(output, exc.cause, resumable=keep, rows=rows, n_rows=n_rows,
+                                      errno=exc.errno) from None
+            raise
+        finally:
+            if loader is not None:
+                loader.join()
+            lock = pathlib.Path(str(store) + ".lock")
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        return BuildResult(output=str(output), n_jets=n_rows, seconds=time.perf_counter() - started,
+                           output_bytes=stores.store_size(output), n_invalid=n_invalid,
+                           n_made=sum(stop - start for start, stop in todo))
