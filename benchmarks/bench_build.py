@@ -45,6 +45,15 @@ program, the like-for-like one), ``in-proc`` against ``floor`` (both without
 start-up), and the command against ``floor`` (start-up counted on one side
 only, the strictest). Every figure is the median of ``--repeat`` runs.
 
+Input ``jetclass`` (``--inputs jetclass``; ``--root-files K``): the same N toy
+jets in the JetClass layout, K ROOT files of N/K jets written with
+``jetimg.io.jetclass_writer.write_jetclass`` (jagged part_* branches, ten
+label_* branches), built as one input through a glob (``DIR/*.root``). Its
+floor reads the same branches over the same entries with uproot
+(``read_flat`` of each file's source: the particles unpadded, labels
+decoded), then writes the same store. Peak memory for 4 and for 40 files of
+the same N shows whether it grows with the number of files.
+
 For the uncompressed input ``build`` also runs with ``--limit N/4`` (same
 file), to show that peak memory does not grow with N. The page cache is warm for every
 run (the input was just written or read); nothing is flushed between runs.
@@ -71,7 +80,7 @@ import numpy as np
 import psutil
 
 import jetimg
-from jetimg.io import stores
+from jetimg.io import open_inputs, stores
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -105,16 +114,59 @@ def _cached(path, n, seed):
     return info.get("n") == n and info.get("seed") == seed and info.get("bytes") == path.stat().st_size
 
 
-def make_inputs(data_dir, n, seed, which):
+def make_jetclass(data_dir, n, seed, n_files):
+    """Write (or reuse) N toy jets as ``n_files`` JetClass-layout ROOT files; return the folder."""
+    from jetimg.io.jetclass_writer import write_jetclass
+    from jetimg.toys import toy_jets
+
+    folder = data_dir / f"jetclass_n{n}_k{n_files}_seed{seed}"
+    done = folder / "done.json"
+    if done.is_file():
+        print(f"# reusing {folder} ({_input_bytes(folder) / GB:.2f} GB)", flush=True)
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    jets, labels = toy_jets(n, seed=seed)
+    classes = np.where(labels == 1, 8, 0)  # top -> Tbqq, QCD -> QCD (JetClass's indices)
+    bounds = np.linspace(0, n, n_files + 1).astype(int)
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        write_jetclass(folder / f"part_{i:03d}.root", jets[a:b], classes[a:b])
+    done.write_text(json.dumps({"n": n, "seed": seed, "files": n_files}))
+    print(f"# wrote {n_files} JetClass-layout files in {folder} "
+          f"({_input_bytes(folder) / GB:.2f} GB) in {time.perf_counter() - t0:.1f} s", flush=True)
+    return folder
+
+
+def _input_arg(path):
+    """What the build is given: the file, or a glob of a folder's ROOT files."""
+    path = pathlib.Path(path)
+    return str(path / "*.root") if path.is_dir() else str(path)
+
+
+def _input_bytes(path):
+    path = pathlib.Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.glob("*.root"))
+    return path.stat().st_size
+
+
+def make_inputs(data_dir, n, seed, which, n_files=4):
     """Write (or reuse) the cached input files; return {name: path}."""
     from jetimg.toys import toy_jets, write_toptag
 
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: v for k, v in input_paths(data_dir, n, seed).items() if k in which}
-    missing = [k for k, p in paths.items() if not _cached(p, n, seed)]
+    if "jetclass" in which:
+        paths["jetclass"] = make_jetclass(data_dir, n, seed, n_files)
+    paths = {k: paths[k] for k in which}
+    if all(k == "jetclass" for k in paths):
+        return paths
+    missing = [k for k, p in paths.items() if k != "jetclass" and not _cached(p, n, seed)]
     if not missing:
         for k, p in paths.items():
-            print(f"# reusing {p} ({p.stat().st_size / GB:.2f} GB)", flush=True)
+            if k != "jetclass":
+                print(f"# reusing {p} ({p.stat().st_size / GB:.2f} GB)", flush=True)
         return paths
     t0 = time.perf_counter()
     jets, labels = toy_jets(n, seed=seed)
@@ -192,7 +244,7 @@ def run_build(input_path, out_dir, args, limit=None):
     out = out_dir / f"bench_build_{os.getpid()}.zarr"
     rss_file = out_dir / f"bench_build_{os.getpid()}.maxrss"
     stores.remove_store(out)
-    cmd = [_jetimg_command(), "build", str(input_path), "-o", str(out), "--quiet"]
+    cmd = [_jetimg_command(), "build", _input_arg(input_path), "-o", str(out), "--quiet"]
     if args.scheduler_given:
         cmd += ["--scheduler", args.scheduler]
     if args.workers_given:
@@ -241,8 +293,24 @@ def _template(path):
     return _TEMPLATE[path]
 
 
+def _floor_read(source, start, stop):
+    """Rows start:stop as the floor reads them: a ROOT file's branches through
+    uproot (``read_flat``: particles unpadded), any other layout's ``read``."""
+    parts = getattr(source, "parts", None)
+    if parts is None:
+        if hasattr(source, "read_flat"):
+            return source.read_flat(start, stop)[2]
+        return source.read(start, stop)[1]
+    labels = []
+    for part, offset in zip(parts, source.offsets):
+        a, b = max(start - offset, 0), min(stop - offset, part.n_rows)
+        if a < b:
+            labels.append(_floor_read(part, a, b))
+    return None if labels[0] is None else np.concatenate(labels)
+
+
 def floor_task(source, store, start, stop, template_path):
-    jets, labels = source.read(start, stop)
+    labels = _floor_read(source, start, stop)
     n = stop - start
     out = {k: v[:n] for k, v in _template(template_path).items()}
     if labels is not None:
@@ -252,7 +320,7 @@ def floor_task(source, store, start, stop, template_path):
 
 
 def run_floor(input_path, out_dir, args, template_path):
-    source = jetimg.open_jets(input_path)
+    source = open_inputs(_input_arg(input_path))
     n_rows = source.n_rows
     chunk, image_rows = chunk_rows(args.chunk_size)
     store = out_dir / f"bench_floor_{os.getpid()}.zarr"
@@ -283,7 +351,7 @@ def run_build_inprocess(input_path, out_dir, args):
     kw = {name: getattr(args, name) for name in ("scheduler", "workers", "chunk_size")
           if getattr(args, name + "_given")}
     t0 = time.perf_counter()
-    jetimg.build(input_path, out, **kw)
+    jetimg.build(_input_arg(input_path), out, **kw)
     seconds = time.perf_counter() - t0
     stores.remove_store(out)
     return {"seconds": seconds}
@@ -316,7 +384,7 @@ def warm_up(out_dir, template_path):
 def make_template(input_path, data_dir, chunk):
     """The first chunk's real outputs, saved for floor tasks (threads or processes)."""
     path = data_dir / f"floor_template_{os.getpid()}.npz"
-    source = jetimg.open_jets(input_path)
+    source = open_inputs(_input_arg(input_path))
     jets, _ = source.read(0, min(chunk, source.n_rows))
     source.close()
     out = jetimg.preprocess(jets, parallel=False)
@@ -346,7 +414,10 @@ def main(argv=None):
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=pathlib.Path, default=ROOT / "bench_data")
-    parser.add_argument("--inputs", default="uncompressed,zlib")
+    parser.add_argument("--inputs", default="uncompressed,zlib",
+                        help="comma-separated: uncompressed, zlib (top-tagging HDF5), jetclass")
+    parser.add_argument("--root-files", type=int, default=4,
+                        help="ROOT files the jetclass input is split into (default 4)")
     parser.add_argument("--no-quarter", action="store_true",
                         help="skip the --limit N/4 build (memory flatness)")
     parser.add_argument("--json", type=pathlib.Path, default=None)
@@ -375,7 +446,7 @@ def main(argv=None):
           f"{psutil.virtual_memory().total / GB:.1f} GB RAM, device cpu", flush=True)
     print(f"# N={n} seed={args.seed} chunk_size={args.chunk_size} scheduler={args.scheduler} "
           f"workers={args.workers} codec={stores.DEFAULT_CODEC} repeat={args.repeat}", flush=True)
-    paths = make_inputs(args.data_dir, n, args.seed, which)
+    paths = make_inputs(args.data_dir, n, args.seed, which, args.root_files)
     chunk, _ = chunk_rows(args.chunk_size)
     template = make_template(paths[which[0]], args.data_dir, chunk)
     warm_up(args.data_dir, template)
@@ -395,7 +466,7 @@ def main(argv=None):
                       f"{inprocs[-1]['seconds']:.2f} s", flush=True)
             results[name] = {"builds": builds, "floors": floors, "floor_procs": procs,
                              "build_inprocs": inprocs,
-                             "input_bytes": paths[name].stat().st_size}
+                             "input_bytes": _input_bytes(paths[name])}
         quarter = None
         if not args.no_quarter and "uncompressed" in paths and n >= 4:
             quarter = run_build(paths["uncompressed"], args.data_dir, args,

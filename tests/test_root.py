@@ -173,6 +173,31 @@ def test_stores_bit_equal_workers_and_chunks(files, tmp_path, chunk_size):
     assert_bit_identical(read_store(other)[0], read_store(one)[0])
 
 
+@pytest.mark.parametrize("chunk_size", [300, 64])
+def test_several_root_files_are_one_input(data, files, tmp_path, chunk_size):
+    # JetClass comes as many files: a glob of three, split at rows that do not
+    # fall on chunk edges, builds the store of the one file, bit for bit;
+    # the kinds across files are the kinds of the one file.
+    jets, labels, kinds, _ = data
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, (a, b) in enumerate([(0, 101), (101, 102), (102, N)]):
+        write_jetclass(parts / f"part_{i}.root", jets[a:b], labels[a:b], kinds=kinds[a:b])
+    one = tmp_path / "one.zarr"
+    jetimg.build(files["npart"], one, chunk_size=300, workers=1)
+    many = tmp_path / "many.zarr"
+    result = invoke("build", parts / "*.root", "-o", many, "--chunk-size", chunk_size,
+                    "--workers", 2)
+    assert result.exit_code == 0, result.output
+    assert_bit_identical(read_store(many)[0], read_store(one)[0])
+    source = jetimg.io.open_inputs(str(parts / "*.root"))
+    single = open_jets(files["npart"])
+    for a, b in [(0, N), (95, 160), (101, 102)]:
+        got, want = source.read_kinds(a, b), single.read_kinds(a, b)
+        assert got.shape == want.shape and (got == want).all()
+        np.testing.assert_array_equal(source.read(a, b)[0], single.read(a, b)[0])
+
+
 def test_cli_builds_every_variant(files, tmp_path):
     digests = set()
     for name, path in files.items():

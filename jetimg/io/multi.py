@@ -37,6 +37,7 @@ import os
 import numpy as np
 
 from jetimg.errors import InputError
+from jetimg.io.jagged import jagged_width, pad_jagged
 from jetimg.io.layouts import open_jets
 from jetimg.io.sources import JetSource
 
@@ -176,6 +177,8 @@ class MultiSource(JetSource):
         self.layout = first.layout
         self.label_names = _names(first)
         self.has_kinds = all(p.has_kinds for p in parts)
+        #: files of jagged rows (JetClass ROOT): read as a jagged source too
+        self.jagged = bool(getattr(first, "jagged", False))
 
     def _pieces(self, start, stop):
         """(part, part start, part stop, row in the window) of rows start:stop."""
@@ -197,6 +200,12 @@ class MultiSource(JetSource):
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of the {len(self.parts)} input files {self._where()}")
         n = stop - start
+        if self.jagged:  # each window padded to its own largest multiplicity, as each file's
+            offsets, p4s, labels = self.read_flat(start, stop)
+            m = jagged_width(offsets)
+            if out is not None and (not isinstance(out, np.ndarray) or out.shape != (n, m, 4)):
+                out = None
+            return pad_jagged(offsets, p4s, out), labels
         m = self.n_slots
         if out is not None and (not isinstance(out, np.ndarray) or out.dtype != np.float32
                                 or out.shape != (n, m, 4)
@@ -217,6 +226,26 @@ class MultiSource(JetSource):
                 labels[at:at + b - a] = lab
         return jets, labels
 
+    def read_flat(self, start, stop):
+        """Rows ``start:stop`` of jagged files, unpadded: ``(offsets, p4s, labels)``
+        as each file's ``read_flat`` gives them, joined across files."""
+        start, stop = operator.index(start), operator.index(stop)
+        if not 0 <= start <= stop <= self.n_rows:
+            raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
+                             f"of the {len(self.parts)} input files {self._where()}")
+        offsets, p4s, labels, base = [np.zeros(1, np.int64)], [], [], 0
+        for part, a, b, _ in self._pieces(start, stop):
+            o, q, lab = part.read_flat(a, b)
+            offsets.append(o[1:] + base)
+            base += int(o[-1])
+            p4s.append(q)
+            labels.append(lab)
+        offsets = np.concatenate(offsets)
+        p4s = np.concatenate(p4s) if p4s else np.zeros((0, 4), np.float32)
+        if not self.has_labels:
+            return offsets, p4s, None
+        return offsets, p4s, np.concatenate(labels) if labels else np.zeros(0, np.int8)
+
     def read_kinds(self, start, stop):
         """The particle kinds of rows ``start:stop`` across the files, padded with 0."""
         if not self.has_kinds:
@@ -227,10 +256,13 @@ class MultiSource(JetSource):
         if not 0 <= start <= stop <= self.n_rows:
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of the input files {self._where()}")
-        kinds = np.zeros((stop - start, self.n_slots), np.int8)
-        for part, a, b, at in self._pieces(start, stop):
-            block = part.read_kinds(a, b)
-            kinds[at:at + b - a, :block.shape[1]] = block
+        blocks = [(at, part.read_kinds(a, b)) for part, a, b, at in self._pieces(start, stop)]
+        width = self.n_slots
+        if self.jagged:
+            width = max((block.shape[1] for _, block in blocks), default=0)
+        kinds = np.zeros((stop - start, width), np.int8)
+        for at, block in blocks:
+            kinds[at:at + len(block), :block.shape[1]] = block
         return kinds
 
     def describe(self):
