@@ -26,23 +26,17 @@ import numpy as np
 
 from jetimg.errors import InputError
 from jetimg.io.hdf5 import HDF5Source, check_filters, describe_compression
+from jetimg.io.pids import (PidKinds, find_pid_hdf5, find_pid_npy, find_pid_zarr,
+                            with_pid)
 from jetimg.io.sources import (DEFAULT_KEY, JetSource, check_array_shape, check_labels,
-                               check_slots, short_list)
+                               check_slots, is_zarr, npy_header, short_list,
+                               zarr_open_array)
 
-__all__ = ["LAYOUTS", "open_hdf5_array", "open_zarr", "open_npy", "is_zarr", "label_names_attr"]
+__all__ = ["LAYOUTS", "open_hdf5_array", "open_zarr", "open_npy", "label_names_attr"]
 
 LAYOUTS = ("hdf5-array", "zarr-array", "npy")
 # Labels found beside the jets when no labels_key is given, in this order.
 LABEL_NAMES = ("labels", "is_signal_new")
-
-
-class _PidKinds:
-    """Kinds of a plain-array source from the PDG-id array beside its jets."""
-
-    _pid = None     # ("hdf5" | "zarr" | "npy", where the ids are), set by _with_pid
-
-    def read_kinds(self, start, stop):
-        return _pid_read_kinds(self, start, stop)
 
 
 def label_names_attr(attrs, where):
@@ -85,7 +79,7 @@ def label_names_attr(attrs, where):
 # HDF5
 # ---------------------------------------------------------------------------
 
-class _HDF5ArraySource(_PidKinds, HDF5Source):
+class _HDF5ArraySource(PidKinds, HDF5Source):
     layout = "hdf5-array"
 
     def __init__(self, full_slots, **kw):
@@ -167,14 +161,14 @@ def open_hdf5_array(path, f, ds, labels_key, n_slots, pid_key=None):
         compression=describe_compression([ds] + ([lab] if lab is not None else [])))
     if lab is not None:
         source.label_names = label_names_attr(lab.attrs, f"labels '{lab.name}' in {path}")
-    return _with_pid(source, None if pid is None else ("hdf5", pid.name))
+    return with_pid(source, None if pid is None else ("hdf5", pid.name))
 
 
 # ---------------------------------------------------------------------------
 # Zarr
 # ---------------------------------------------------------------------------
 
-class _ZarrArraySource(_PidKinds, JetSource):
+class _ZarrArraySource(PidKinds, JetSource):
     layout = "zarr-array"
 
     def __init__(self, full_slots, labels_path, expect, **kw):
@@ -186,10 +180,10 @@ class _ZarrArraySource(_PidKinds, JetSource):
     def _open(self):
         import zarr
 
-        jets = _zarr_open_array(zarr, self.path, self.key)
+        jets = zarr_open_array(zarr, self.path, self.key)
         labels = None
         if self._labels_path is not None:
-            labels = _zarr_open_array(zarr, *self._labels_path)
+            labels = zarr_open_array(zarr, *self._labels_path)
         for arr, shape in zip((jets, labels), self._expect):
             if arr is not None and tuple(arr.shape) != shape:
                 raise InputError(f"{self.path} changed since it was opened: "
@@ -207,22 +201,6 @@ def _array_rows(handle, start, stop, n_slots, full_slots):
     jets_arr, labels_arr = handle
     jets = jets_arr[start:stop] if n_slots == full_slots else jets_arr[start:stop, :n_slots]
     return jets, None if labels_arr is None else labels_arr[start:stop]
-
-
-def is_zarr(path):
-    """Whether the directory ``path`` holds Zarr (v3 or v2) metadata."""
-    return any(os.path.exists(os.path.join(path, name))
-               for name in ("zarr.json", ".zgroup", ".zarray"))
-
-
-def _zarr_open_array(zarr, store, key):
-    try:
-        if key:
-            return zarr.open_array(store=store, path=key, mode="r")
-        return zarr.open_array(store=store, mode="r")
-    except Exception as exc:  # zarr raises many types for bad stores
-        raise InputError(f"cannot open Zarr array '{key or '/'}' in {store}: "
-                         f"{exc}") from exc
 
 
 def open_zarr(path, key, labels_key, n_slots, pid_key=None):
@@ -326,7 +304,7 @@ def open_zarr(path, key, labels_key, n_slots, pid_key=None):
         store = os.path.abspath(store)
         if not os.path.isdir(store) or not is_zarr(store):
             raise InputError(f"labels array not found: {labels_key}")
-        lab = _zarr_open_array(zarr, store, None)
+        lab = zarr_open_array(zarr, store, None)
         labels_path = (store, None)
     if lab is not None:
         if isinstance(lab, zarr.Group):
@@ -344,14 +322,14 @@ def open_zarr(path, key, labels_key, n_slots, pid_key=None):
     if lab is not None:
         source.label_names = label_names_attr(dict(lab.attrs), f"labels '{labels_name}' in {path}")
     pid = find_pid_zarr(zarr, root, path, arr_key, tuple(node.shape), pid_key)
-    return _with_pid(source, None if pid is None else ("zarr", pid))
+    return with_pid(source, None if pid is None else ("zarr", pid))
 
 
 # ---------------------------------------------------------------------------
 # .npy
 # ---------------------------------------------------------------------------
 
-class _NpySource(_PidKinds, JetSource):
+class _NpySource(PidKinds, JetSource):
     layout = "npy"
 
     def __init__(self, full_slots, labels_file, expect, **kw):
@@ -386,20 +364,6 @@ class _NpySource(_PidKinds, JetSource):
         return np.array(jets, dtype=np.float32, order="C"), labels
 
 
-def _npy_header(path):
-    """(shape, dtype) from a ``.npy`` header, without reading the data."""
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path} is not a readable .npy file: {exc}") from exc
-    return shape, dtype
-
-
 def open_npy(path, key, labels_key, n_slots, pid_key=None):
     """Check an (N, M, 4) ``.npy`` file and its labels file; return its source.
 
@@ -431,7 +395,7 @@ def open_npy(path, key, labels_key, n_slots, pid_key=None):
     """
     if key is not None:
         raise InputError(f"key '{key}' given but {path} is a .npy file (no keys)")
-    shape, dtype = _npy_header(path)
+    shape, dtype = npy_header(path)
     check_array_shape(shape, dtype, f"array in {path}")
     n_rows, full = shape[0], shape[1]
     n_slots = check_slots(n_slots, full, path)
@@ -443,147 +407,10 @@ def open_npy(path, key, labels_key, n_slots, pid_key=None):
         labels_file = os.path.abspath(labels_file)
         if not os.path.isfile(labels_file):
             raise InputError(f"labels file not found: {labels_key}")
-        labels_shape, labels_dtype = _npy_header(labels_file)
+        labels_shape, labels_dtype = npy_header(labels_file)
         check_labels(labels_shape, labels_dtype, n_rows, f"labels {labels_file}")
     pid = find_pid_npy(path, shape, pid_key)
     source = _NpySource(full_slots=full, labels_file=labels_file,
                       expect=(tuple(shape), labels_shape), path=path, key=None,
                       labels_key=labels_file, n_rows=n_rows, n_slots=n_slots)
-    return _with_pid(source, None if pid is None else ("npy", pid))
-
-
-# ---------------------------------------------------------------------------
-# PDG ids beside the jets (particle kinds)
-# ---------------------------------------------------------------------------
-
-#: the (N, M) array of PDG ids found beside the jets when no pid_key is given
-PID_NAME = "pid"
-
-
-def _check_pid(shape, dtype, jets_shape, where):
-    """Refuse a PDG-id array that is not an integer (N, M) array matching the jets."""
-    shape, want = tuple(shape), tuple(jets_shape[:2])
-    if shape != want:
-        raise InputError(f"{where} has shape {shape}, expected {want}: one PDG id per "
-                         "slot of the jets")
-    if np.dtype(dtype).kind not in "iuf":
-        raise InputError(f"{where} has dtype {dtype}, expected integer PDG ids")
-
-
-def _pid_kinds(source, pids, start, stop):
-    """Kind codes of rows ``start:stop`` from their PDG ids; 0 where the jets pad."""
-    from jetimg.kinds import kinds_from_pdg
-
-    jets, _ = source.read(start, stop)
-    kinds = kinds_from_pdg(np.asarray(pids)[:, :source.n_slots])
-    kinds[(jets == 0).all(axis=-1)] = 0
-    return kinds
-
-
-def _pid_read_kinds(source, start, stop):
-    """:meth:`JetSource.read_kinds` of the plain-array sources with a pid array."""
-    if not source.has_kinds:
-        return JetSource.read_kinds(source, start, stop)
-    if not 0 <= start <= stop <= source.n_rows:
-        raise InputError(f"rows {start}:{stop} are outside [0, {source.n_rows}] "
-                         f"of {source.path}")
-    where, key = source._pid
-    try:
-        if where == "hdf5":
-            pids = source._opened()[1][key][start:stop]
-        elif where == "zarr":
-            import zarr
-
-            pids = _zarr_open_array(zarr, *key)[start:stop]
-        else:
-            pids = np.load(key, mmap_mode="r", allow_pickle=False)[start:stop]
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"cannot read the PDG ids of rows {start}:{stop} of "
-                         f"{source.path}: {exc}") from exc
-    return _pid_kinds(source, pids, start, stop)
-
-
-def _with_pid(source, pid):
-    """``source`` reading kinds from ``pid`` (("hdf5"|"zarr"|"npy", where)), if any."""
-    if pid is not None:
-        source._pid = pid
-        source.has_kinds = True
-    return source
-
-
-def find_pid_hdf5(path, f, ds, pid_key):
-    """The PDG-id dataset of an HDF5 jets dataset: ``pid_key``, else ``pid`` beside it.
-
-    Returns
-    -------
-    h5py.Dataset or None
-    """
-    if pid_key is not None:
-        obj = f.get(pid_key)
-        if not isinstance(obj, h5py.Dataset):
-            raise InputError(f"PDG-id dataset '{pid_key}' not found in {path} "
-                             f"(top-level keys: {short_list(list(f.keys()))})")
-    else:
-        obj = ds.parent.get(PID_NAME)
-        if not isinstance(obj, h5py.Dataset):
-            return None
-    _check_pid(obj.shape, obj.dtype, ds.shape, f"PDG ids '{obj.name}' in {path}")
-    return obj
-
-
-def _beside(path, name):
-    """``name`` as given if it exists, else relative to the folder of ``path``."""
-    found = os.fspath(name)
-    if not os.path.isabs(found) and not os.path.exists(found):
-        found = os.path.join(os.path.dirname(path), found)
-    return os.path.abspath(found)
-
-
-def find_pid_zarr(zarr, root, path, arr_key, jets_shape, pid_key):
-    """Where the PDG ids of Zarr jets are: ``(store, path in it)`` or None.
-
-    A group: ``pid_key`` in it, else ``pid`` beside the jets; a single array:
-    ``pid_key`` is another Zarr array store.
-    """
-    if isinstance(root, zarr.Group):
-        if pid_key is None:
-            parent = arr_key.rpartition("/")[0]
-            name = f"{parent}/{PID_NAME}" if parent else PID_NAME
-            try:
-                obj = root[name]
-            except KeyError:
-                return None
-            if isinstance(obj, zarr.Group):
-                return None
-        else:
-            try:
-                obj = root[pid_key]
-            except KeyError:
-                raise InputError(f"PDG-id array '{pid_key}' not found in {path} (top-level "
-                                 f"keys: {short_list(sorted(n for n, _ in root.members()))})"
-                                 ) from None
-            if isinstance(obj, zarr.Group):
-                raise InputError(f"PDG ids '{pid_key}' in {path} is a group, not an array")
-        where = (path, obj.path)
-    elif pid_key is None:
-        return None
-    else:
-        store = _beside(path, pid_key)
-        if not os.path.isdir(store) or not is_zarr(store):
-            raise InputError(f"PDG-id array not found: {pid_key}")
-        obj, where = _zarr_open_array(zarr, store, None), (store, None)
-    _check_pid(tuple(obj.shape), obj.dtype, jets_shape,
-               f"PDG ids '{where[1] or where[0]}' in {path}")
-    return where
-
-
-def find_pid_npy(path, jets_shape, pid_key):
-    """The ``.npy`` file of PDG ids ``pid_key`` (beside ``path`` if relative), or None."""
-    if pid_key is None:
-        return None
-    found = _beside(path, pid_key)
-    if not os.path.isfile(found):
-        raise InputError(f"PDG-id file not found: {pid_key}")
-    shape, dtype = _npy_header(found)
-    _check_pid(shape, dtype, jets_shape, f"PDG ids {found}")
-    return found
+    return with_pid(source, None if pid is None else ("npy", pid))

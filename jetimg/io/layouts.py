@@ -46,10 +46,10 @@ import h5py
 from jetimg.checks import integer
 from jetimg.errors import InputError
 from jetimg.io import arrays, npz, pandas_hdf, root
-from jetimg.io.arrays import is_zarr, open_hdf5_array, open_npy, open_zarr
+from jetimg.io.arrays import open_hdf5_array, open_npy, open_zarr
 from jetimg.io.hdf5 import h5open
 from jetimg.io.pandas_hdf import open_pandas
-from jetimg.io.sources import DEFAULT_KEY, short_list
+from jetimg.io.sources import DEFAULT_KEY, is_zarr, short_list
 
 __all__ = ["LAYOUTS", "open_jets"]
 

@@ -334,3 +334,34 @@ def _labels_int8(raw, src, start, stop):
         raise InputError(f"labels '{src.labels_key}' of {src.path} hold {bad} in "
                          f"rows {start}:{stop}, not a class number in -128..127")
     return raw.astype(np.int8)
+
+
+def zarr_open_array(zarr, store, key):
+    """A Zarr array of ``store`` (at ``key``, or the store itself) opened to read, or one line."""
+    try:
+        if key:
+            return zarr.open_array(store=store, path=key, mode="r")
+        return zarr.open_array(store=store, mode="r")
+    except Exception as exc:  # zarr raises many types for bad stores
+        raise InputError(f"cannot open Zarr array '{key or '/'}' in {store}: "
+                         f"{exc}") from exc
+
+
+def npy_header(path):
+    """(shape, dtype) from a ``.npy`` header, without reading the data."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable .npy file: {exc}") from exc
+    return shape, dtype
+
+
+def is_zarr(path):
+    """Whether the directory ``path`` holds Zarr (v3 or v2) metadata."""
+    return any(os.path.exists(os.path.join(path, name))
+               for name in ("zarr.json", ".zgroup", ".zarray"))
