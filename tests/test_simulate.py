@@ -122,6 +122,52 @@ def test_sample_builds(tmp_path):
     assert np.allclose(store["images"][:].sum(axis=(1, 2)), 1.0, atol=1e-5)
 
 
+def test_jetclass_sample_five_classes():
+    pytest.importorskip("uproot")
+    from jetimg.data import JETCLASS_SAMPLE_SIZE, sample_files, sample_path
+
+    files = sample_files("jetclass")
+    assert [os.path.basename(f) for f in files] == [
+        "HToBB_000.root", "TTBar_000.root", "WToQQ_000.root", "ZJetsToNuNu_000.root",
+        "ZToQQ_000.root"]
+    assert sum(os.path.getsize(f) for f in files) < 5e6
+    assert sample_path("jetclass").is_dir()
+    from jetimg.io.multi import open_inputs
+
+    source = open_inputs(files)
+    assert source.n_rows == 5 * JETCLASS_SAMPLE_SIZE
+    jets, labels = source.read(0, source.n_rows)
+    names = [source.label_names[i] for i in np.unique(labels)]
+    assert names == ["QCD", "Hbb", "Zqq", "Wqq", "Tbqq"]
+    assert (np.bincount(labels) [np.unique(labels)] == JETCLASS_SAMPLE_SIZE).all()
+    masses = masses_of(jets)
+    medians = {source.label_names[c]: np.median(masses[labels == c]) for c in np.unique(labels)}
+    assert 140 < medians["Tbqq"] < 200 and 65 < medians["Wqq"] < 100
+    assert 75 < medians["Zqq"] < 110 and 100 < medians["Hbb"] < 140 and medians["QCD"] < 110
+    with pytest.raises(InputError, match="no sample 'x'"):
+        sample_path("x")
+
+
+def test_build_sample_option(tmp_path):
+    pytest.importorskip("uproot")
+    from click.testing import CliRunner
+
+    from jetimg_cli.build import build
+
+    runner = CliRunner()
+    result = runner.invoke(build, ["--sample", "jetclass", "-o", str(tmp_path / "jc.zarr"),
+                                   "-q", "--limit", "50"])
+    assert result.exit_code == 0, result.output
+    store = jetimg.open_store(tmp_path / "jc.zarr")
+    assert list(store.attrs["label_names"])[:2] == ["QCD", "Hbb"]
+    result = runner.invoke(build, ["--sample", "-o", str(tmp_path / "tt.zarr"), "-q",
+                                   "--limit", "20"])
+    assert result.exit_code == 0, result.output
+    assert list(jetimg.open_store(tmp_path / "tt.zarr").attrs["label_names"]) == ["QCD", "top"]
+    bad = runner.invoke(build, ["--sample", "nope", "-o", str(tmp_path / "b.zarr")])
+    assert bad.exit_code == 2 and "nope" in bad.output
+
+
 # ---- options: checked before Pythia is imported -----------------------------------------
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -260,3 +306,140 @@ def test_cli(tmp_path):
     assert bad.exit_code == 1 and bad.output.count("\n") == 1 and "unknown process 'x'" in bad.output
     half = runner.invoke(simulate, ["-o", str(tmp_path / "c.h5"), "-n", "4", "--pthat-min", "400"])
     assert half.exit_code == 2 and "--pthat-max" in half.output
+
+
+# ---- the JetClass and quark/gluon layouts ---------------------------------------------
+
+JETCLASS_NAMES = {"top": ("TTBar_000.root", "Tbqq"), "w": ("WToQQ_000.root", "Wqq"),
+                  "z": ("ZToQQ_000.root", "Zqq"), "higgs": ("HToBB_000.root", "Hbb"),
+                  "qcd": ("ZJetsToNuNu_000.root", "QCD")}
+
+
+def test_layout_options_checked_first(tmp_path):
+    with pytest.raises(InputError, match="layout='csv'"):
+        jetimg.simulate.simulate(tmp_path / "x", 4, layout="csv")
+    with pytest.raises(InputError, match="takes no processes"):
+        jetimg.simulate.simulate(tmp_path / "x.npz", 4, ("top",), layout="qg")
+    with pytest.raises(InputError, match="complib"):
+        jetimg.simulate.simulate(tmp_path / "x", 4, layout="jetclass", complib="zlib")
+    assert not list(tmp_path.iterdir())
+
+
+def test_layout_settings():
+    jc = pythia_settings("qcd", 500, 1000, layout="jetclass")
+    assert "Beams:eCM = 13000" in jc and "PartonLevel:MPI = on" in jc
+    assert "WeakBosonAndParton:qg2gmZq = on" in jc and "23:onIfAny = 12 14 16" in jc
+    assert "PhaseSpace:pTHatMin = 400" in jc and "PhaseSpace:pTHatMax = 1200" in jc
+    quark = pythia_settings("quark", 500, 550, layout="qg")
+    gluon = pythia_settings("gluon", 500, 550, layout="qg")
+    assert "PartonLevel:MPI = on" in quark and "Beams:eCM = 14000" in quark
+    assert "WeakBosonAndParton:qg2gmZq = on" in quark
+    assert "WeakBosonAndParton:qqbar2gmZg = on" in gluon
+    # the top-tagging seeds are unchanged; each layout seeds apart
+    assert pythia_seed(0, "top") == pythia_seed(0, "top", "toptag")
+    assert pythia_seed(0, "top", "jetclass") != pythia_seed(0, "top")
+    with pytest.raises(InputError, match="unknown process 'top' for layout 'qg'"):
+        pythia_settings("top", layout="qg")
+
+
+@needs_sim
+def test_jetclass_layout(tmp_path):
+    pytest.importorskip("uproot")
+    from jetimg.io.root import CLASSES
+    from jetimg.kinds import KIND_CODE
+
+    out = tmp_path / "jc"
+    calls = []
+    paths = jetimg.simulate.simulate(out, 6, "top,w,z,higgs,qcd", seed=2, layout="jetclass",
+                                     progress=lambda d, t: calls.append((d, t)))
+    assert calls[0] == (0, 30) and calls[-1] == (30, 30)
+    assert [p.name for p in paths] == [JETCLASS_NAMES[p][0] for p in PROCESSES]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+    from jetimg.io.multi import open_inputs
+
+    source = open_inputs([str(p) for p in paths])
+    assert source.n_rows == 30 and list(source.label_names) == list(CLASSES)
+    jets, labels = source.read(0, 30)
+    expected = [CLASSES.index(JETCLASS_NAMES[p][1]) for p in PROCESSES]
+    assert labels.tolist() == [c for c in expected for _ in range(6)]
+    p4 = jets.astype(np.float64).sum(axis=1)
+    pts, etas = np.hypot(p4[:, 1], p4[:, 2]), np.arcsinh(p4[:, 3] / np.hypot(p4[:, 1], p4[:, 2]))
+    assert (pts > 500 * (1 - 1e-5)).all() and (pts < 1000 * (1 + 1e-5)).all()
+    assert (np.abs(etas) < 2 + 1e-4).all()
+    kinds = source.read_kinds(0, 30)
+    present = jets[..., 0] > 0
+    assert (kinds[present] > 0).all() and (kinds[~present] == 0).all()
+    for kind in ("photon", "charged_hadron", "neutral_hadron"):
+        assert (kinds == KIND_CODE[kind]).any()
+    import uproot
+
+    with uproot.open(paths[0]) as f:
+        tree = f["tree"]
+        labels_found = [k for k in tree.keys() if k.startswith("label_")]
+        assert len(labels_found) == 10
+        arrays = tree.arrays(["part_charge", "part_isChargedHadron", "part_isElectron",
+                              "part_isMuon", "label_Tbqq", "label_QCD"], library="np")
+    assert (arrays["label_Tbqq"] == 1).all() and (arrays["label_QCD"] == 0).all()
+    charges = np.concatenate(arrays["part_charge"])
+    charged = np.concatenate(arrays["part_isChargedHadron"]) + np.concatenate(
+        arrays["part_isElectron"]) + np.concatenate(arrays["part_isMuon"])
+    assert ((charges != 0) == (charged == 1)).all()
+    # top jets are heavy, Z + jet jets are not
+    masses = masses_of(jets)
+    assert np.median(masses[labels == CLASSES.index("Tbqq")]) > 140
+    assert np.median(masses[labels == 0]) < 130
+    # the same seed, one process: the same file contents
+    again = jetimg.simulate.simulate(tmp_path / "again", 6, ["top"], seed=2, layout="jetclass")
+    np.testing.assert_array_equal(jetimg.open_jets(str(again[0])).read(0, 6)[0],
+                                  jetimg.open_jets(str(paths[0])).read(0, 6)[0])
+    with pytest.raises(OutputExistsError, match="TTBar_000.root"):
+        jetimg.simulate.simulate(out, 6, ["top"], layout="jetclass")
+
+
+@needs_sim
+def test_qg_layout(tmp_path):
+    out = tmp_path / "qg.npz"
+    assert jetimg.simulate.simulate(out, 12, seed=3, layout="qg") == out
+    with np.load(out) as f:
+        X, y = f["X"], f["y"]
+    assert X.dtype == np.float64 and X.shape[0] == 12 and X.shape[2] == 4
+    assert y.dtype == np.float64 and int(y.sum()) == 6 and set(y.tolist()) == {0.0, 1.0}
+    present = X[..., 0] > 0
+    assert (X[~present] == 0).all() and (np.diff(X[..., 0], axis=1) <= 0).all()
+    assert ((X[..., 2][present] >= 0) & (X[..., 2][present] < 2 * np.pi)).all()
+    pids = np.abs(X[..., 3][present])
+    assert np.isin(pids, (22, 211, 321, 130, 2212, 2112, 11, 13, 3122, 3112, 3222, 3312,
+                          3322, 3334, 310)).mean() > 0.95 and (pids == 22).any()
+    source = jetimg.open_jets(out)
+    jets, labels = source.read(0, 12)
+    assert list(source.label_names) == ["gluon", "quark"]
+    np.testing.assert_array_equal(labels, y.astype(np.int8))
+    p4 = jets.astype(np.float64).sum(axis=1)
+    pts = np.hypot(p4[:, 1], p4[:, 2])
+    rap = 0.5 * np.log((p4[:, 0] + p4[:, 3]) / (p4[:, 0] - p4[:, 3]))
+    assert (pts > 500 * (1 - 1e-4)).all() and (pts < 550 * (1 + 1e-4)).all()
+    assert (np.abs(rap) < 1.7 + 1e-4).all()
+    # gluon jets have more constituents
+    counts = present.sum(axis=1)
+    assert counts[y == 0].mean() > counts[y == 1].mean()
+
+
+@needs_sim
+def test_cli_layouts(tmp_path):
+    from click.testing import CliRunner
+
+    from jetimg_cli.simulate import simulate
+
+    runner = CliRunner()
+    result = runner.invoke(simulate, ["--layout", "jetclass", "-o", str(tmp_path / "jc"),
+                                      "-n", "3", "--process", "w,qcd", "--seed", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "6 jets (w,qcd)" in result.output and "WToQQ_000.root" in result.output
+    assert sorted(p.name for p in (tmp_path / "jc").iterdir()) == ["WToQQ_000.root",
+                                                                    "ZJetsToNuNu_000.root"]
+    result = runner.invoke(simulate, ["--layout", "qg", "-o", str(tmp_path / "qg.npz"),
+                                      "-n", "4", "-q"])
+    assert result.exit_code == 0, result.output and "4 jets (quark,gluon)" in result.output
+    bad = runner.invoke(simulate, ["--layout", "qg", "-o", str(tmp_path / "b.npz"), "-n", "4",
+                                   "--process", "top"])
+    assert bad.exit_code == 1 and "takes no processes" in bad.output

@@ -13,8 +13,11 @@ from jetimg_cli.progress import progress_bar
 @click.argument("input", nargs=-1, type=click.Path(dir_okay=True, path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str),
               help="Image store to write: *.zarr (Zarr v3 group) or *.h5 / *.hdf5.")
-@click.option("--sample", is_flag=True,
-              help="Use the sample shipped with jetimg (Pythia 8 top and QCD jets) as INPUT.")
+@click.option("--sample", type=click.Choice(["toptag", "jetclass"]), is_flag=False,
+              flag_value="toptag", default=None,
+              help="Use a sample shipped with jetimg as INPUT: toptag (alone: --sample; "
+                   "Pythia 8 top and QCD jets) or jetclass (JetClass ROOT files of five "
+                   "classes).")
 @recipe_options
 @click.option("--key", default=None, help="Dataset / pandas key of the jets (default: found).")
 @click.option("--labels-key", default=None,
@@ -60,6 +63,7 @@ def build(input, output, **kwargs):
     \b
     Examples:
       jetimg build --sample -o sample_img.zarr
+      jetimg build --sample jetclass -o jetclass_img.zarr
       jetimg build train.h5 -o train_img.zarr
       jetimg build 'parts/*.h5' -o all_img.zarr
       jetimg build test.h5 -o test_img.h5 --npix 32 --limit 10000
@@ -73,12 +77,14 @@ def build(input, output, **kwargs):
     from jetimg.io.stores import DEFAULT_CODEC
     from jetimg.pipeline import DEFAULT_CHUNK_SIZE
 
-    if kwargs.pop("sample"):
+    sample = kwargs.pop("sample")
+    if sample:
         if input:
             raise click.UsageError("give INPUT or --sample, not both")
-        from jetimg.data import sample_path
+        from jetimg.data import sample_files
 
-        input = str(sample_path())
+        input = sample_files(sample)
+        input = input[0] if len(input) == 1 else input
     elif not input:
         raise click.UsageError("missing INPUT (or --sample for the shipped sample)")
     else:

@@ -1,4 +1,4 @@
-"""``jetimg simulate``: Pythia 8 + FastJet jets in the top-tagging reference layout.
+"""``jetimg simulate``: Pythia 8 + FastJet jets in the top-tagging, JetClass or quark/gluon layout.
 
 Pythia and FastJet (the ``sim`` extra) are imported inside the command, so
 ``jetimg --help`` stays fast and works without them.
@@ -13,19 +13,28 @@ from jetimg_cli.common import user_errors
 from jetimg_cli.progress import progress_bar
 
 COMPLIBS = ("zlib", "blosc", "blosc:lz4", "blosc:zstd")
+LAYOUTS = ("toptag", "jetclass", "qg")
 
 
 @click.command()
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="HDF5 file to write (pandas HDFStore, key 'table', 'fixed' layout).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str),
+              help="toptag: HDF5 file (pandas HDFStore, key 'table', 'fixed' layout); "
+                   "jetclass: folder for the ROOT files; qg: .npz file.")
 @click.option("-n", "--n-jets", required=True, type=int,
-              help="Total number of jets, shared equally by the processes.")
-@click.option("--process", "processes", default="top,qcd", show_default=True,
-              help="Comma-separated processes: top, w, z, higgs (signal, label 1), qcd (label 0).")
-@click.option("--pt-min", type=float, default=550.0, show_default=True, help="Lowest jet pT (GeV).")
-@click.option("--pt-max", type=float, default=650.0, show_default=True,
-              help="Jet pT below this (GeV).")
-@click.option("--eta-max", type=float, default=2.0, show_default=True, help="Largest jet |eta|.")
+              help="toptag: total jets, shared equally by the processes; jetclass: jets per "
+                   "file (per class); qg: jets in the file (half quark, half gluon).")
+@click.option("--layout", type=click.Choice(LAYOUTS), default="toptag", show_default=True,
+              help="toptag: the top-tagging reference layout; jetclass: JetClass's ROOT "
+                   "files, one per class; qg: EnergyFlow's quark/gluon .npz.")
+@click.option("--process", "processes", default=None,
+              help="Comma-separated processes: top, w, z, higgs (signal), qcd "
+                   "[default: top,qcd; jetclass: all five; qg: none to give].")
+@click.option("--pt-min", type=float, default=None,
+              help="Lowest jet pT (GeV) [default: 550; jetclass, qg: 500].")
+@click.option("--pt-max", type=float, default=None,
+              help="Jet pT below this (GeV) [default: 650; jetclass: 1000; qg: 550].")
+@click.option("--eta-max", type=float, default=None,
+              help="Largest jet |eta| (qg: |y|) [default: 2; qg: 1.7].")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed: the same seed and options give the same file.")
 @click.option("--pthat-min", type=float, default=None,
@@ -33,26 +42,32 @@ COMPLIBS = ("zlib", "blosc", "blosc:lz4", "blosc:zstd")
 @click.option("--pthat-max", type=float, default=None,
               help="Highest hard-process pT (GeV) [default: 1.2 * pt-max].")
 @click.option("--complib", type=click.Choice(COMPLIBS), default=None,
-              help="Compress the file with this PyTables library [default: none].")
+              help="toptag: compress the file with this PyTables library [default: none].")
 @click.option("--complevel", type=click.IntRange(0, 9), default=5, show_default=True,
               help="Compression level, with --complib.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT once the new file is complete.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors(on_interrupt=lambda exc: "interrupted: nothing was written")
-def simulate(output, n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_min, pthat_max,
-             complib, complevel, overwrite, quiet):
-    """Generate jets with Pythia 8 and FastJet into a top-tagging layout file.
+def simulate(output, n_jets, layout, processes, pt_min, pt_max, eta_max, seed, pthat_min,
+             pthat_max, complib, complevel, overwrite, quiet):
+    """Generate jets with Pythia 8 and FastJet into a top-tagging, JetClass or quark/gluon file.
 
-    pp at 14 TeV without multi-parton interactions or pile-up; anti-kT R=0.8
-    jets of visible final-state particles; the leading jet of each event, kept
-    with pT in [PT_MIN, PT_MAX) and |eta| < ETA_MAX; signal jets matched within
-    0.8 to the resonance and its decay quarks. Needs the 'sim' extra: pip install 'jetimg[sim]'.
+    toptag: pp at 14 TeV without multi-parton interactions; anti-kT R=0.8 jets,
+    550 <= pT < 650 GeV, |eta| < 2. jetclass: 13 TeV with multi-parton
+    interactions, anti-kT R=0.8, 500 <= pT < 1000 GeV, |eta| < 2, one file per
+    class (TTBar, WToQQ, ZToQQ, HToBB, ZJetsToNuNu _000.root). qg: 14 TeV with
+    multi-parton interactions, Z(->nu nu) + quark or gluon, anti-kT R=0.4,
+    500 <= pT < 550 GeV, |y| < 1.7. Always the leading jet of each event, of
+    the visible final-state particles, without pile-up or detector; signal
+    jets matched within 0.8 to the resonance and its decay quarks. Needs the
+    'sim' extra: pip install 'jetimg[sim]' (jetclass also 'jetimg[root]').
 
     \b
     Examples:
       jetimg simulate -o jets.h5 -n 10000
       jetimg simulate -o wz.h5 -n 3000 --process w,z,qcd --seed 7
-      jetimg simulate -o hi.h5 -n 2000 --pt-min 1000 --pt-max 1200
+      jetimg simulate --layout jetclass -o jetclass/ -n 1000 --process top,w,z,higgs,qcd
+      jetimg simulate --layout qg -o qg.npz -n 2000
     """
     from jetimg.simulate import simulate as run
 
@@ -61,10 +76,16 @@ def simulate(output, n_jets, processes, pt_min, pt_max, eta_max, seed, pthat_min
     pthat_range = None if pthat_min is None else (pthat_min, pthat_max)
     start = time.perf_counter()
     with progress_bar(quiet) as progress:
-        run(output, n_jets, processes, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
-            seed=seed, progress=progress, pthat_range=pthat_range, complib=complib,
-            complevel=complevel, overwrite=overwrite)
+        written = run(output, n_jets, processes, pt_min=pt_min, pt_max=pt_max,
+                      eta_max=eta_max, seed=seed, progress=progress, pthat_range=pthat_range,
+                      complib=complib, complevel=complevel, overwrite=overwrite, layout=layout)
     seconds = time.perf_counter() - start
-    click.echo(f"{n_jets} jets ({processes}) in {seconds:.1f} s "
-               f"({n_jets / seconds:,.0f} jets/s) -> {output} "
-               f"({os.path.getsize(output) / 1e6:.1f} MB)")
+    files = written if layout == "jetclass" else [output]
+    total = n_jets * len(files) if layout == "jetclass" else n_jets
+    size = sum(os.path.getsize(f) for f in files) / 1e6
+    what = processes or {"toptag": "top,qcd", "jetclass": "top,w,z,higgs,qcd",
+                         "qg": "quark,gluon"}[layout]
+    where = (f"{output} ({', '.join(os.path.basename(f) for f in files)})"
+             if layout == "jetclass" else output)
+    click.echo(f"{total} jets ({what}) in {seconds:.1f} s "
+               f"({total / seconds:,.0f} jets/s) -> {where} ({size:.1f} MB)")
