@@ -178,7 +178,7 @@ class MultiSource(JetSource):
         self.label_names = _names(first)
         self.has_kinds = all(p.has_kinds for p in parts)
         #: files of jagged rows (JetClass ROOT): read as a jagged source too
-        self.jagged = bool(getattr(first, "jagged", False))
+        self.jagged = first.jagged
 
     def _pieces(self, start, stop):
         """(part, part start, part stop, row in the window) of rows start:stop."""

@@ -65,11 +65,17 @@ class JetSource:
     has_kinds : bool
         Whether the input carries particle identity: :meth:`read_kinds` then
         gives each slot's kind code (:mod:`jetimg.kinds`).
+    jagged : bool
+        Whether rows differ in length (``n_slots`` is then 0 and each window
+        is padded to its own widest row).
     """
 
     layout = None
     label_names = None
     has_kinds = False
+    #: rows of different lengths (JetClass ROOT): :meth:`read` pads each window
+    #: to its own widest row, and ``read_flat`` gives the particles unpadded
+    jagged = False
 
     def __init__(self, path, key, labels_key, n_rows, n_slots, compression=""):
         self.path = path

@@ -117,7 +117,7 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     """
     n = stop - start
     rows = n if device == "cuda" else min(n, READ_ROWS)
-    jagged = getattr(source, "jagged", False)
+    jagged = source.jagged
     jets = None if jagged else _jets_buffer(rows, source.n_slots)
     out, labels = _output_buffers(n, recipe.npix)
     labels = labels if source.has_labels else None
