@@ -335,3 +335,15 @@ def store_digest(path):
             digest.update(f"{name} {a.dtype.str} {a.shape}".encode())
             digest.update(a.tobytes())
     return digest.hexdigest()
+
+
+class StopAfter:
+    """A progress callback that raises KeyboardInterrupt after ``rows`` rows
+    (an interrupted build, as Ctrl-C leaves it)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __call__(self, done, total):
+        if done >= self.rows:
+            raise KeyboardInterrupt

@@ -24,7 +24,7 @@ from jetimg.plots.averages import store_class_names
 from jetimg.toys import toy_jets, write_toptag
 from jetimg_cli.main import cli
 
-from .helpers import assert_bit_identical, read_store
+from .helpers import StopAfter, assert_bit_identical, read_store
 
 pytest.importorskip("zarr")
 
@@ -212,14 +212,6 @@ def test_files_that_cannot_be_one_input(parts, tmp_path):
 # ---------------------------------------------------------------------------
 # resume, verify, the command line
 # ---------------------------------------------------------------------------
-
-class StopAfter:
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __call__(self, done, total):
-        if done >= self.rows:
-            raise KeyboardInterrupt
 
 
 def test_resume_across_files_and_a_changed_file(parts, tmp_path):

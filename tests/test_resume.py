@@ -26,6 +26,8 @@ from jetimg.pipeline import build_progress
 from jetimg.toys import toy_jets
 from jetimg_cli.main import cli
 
+from .helpers import StopAfter
+
 zarr = pytest.importorskip("zarr")
 
 N_JETS = 12_000
@@ -126,17 +128,6 @@ def test_sigkill_then_resume_is_bit_identical(source, tmp_path):
     # Resuming a complete store does nothing and says so.
     again = CliRunner().invoke(cli, build_args(source, out, "--resume"))
     assert again.exit_code == 0 and again.output.startswith(f"already complete: {N_JETS} jets")
-
-
-class StopAfter:
-    """A progress callback that raises KeyboardInterrupt after ``rows`` rows."""
-
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __call__(self, done, total):
-        if done >= self.rows:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])

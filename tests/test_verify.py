@@ -26,6 +26,8 @@ from jetimg.pipeline import build_progress
 from jetimg.toys import toy_jets
 from jetimg_cli.main import cli
 
+from .helpers import StopAfter
+
 zarr = pytest.importorskip("zarr")
 h5py = pytest.importorskip("h5py")
 
@@ -243,16 +245,6 @@ def test_installed_command_on_a_damaged_store(source, tmp_path):
 # ---------------------------------------------------------------------------
 # an interrupted build
 # ---------------------------------------------------------------------------
-
-class StopAfter:
-    """A progress callback that raises KeyboardInterrupt after ``rows`` rows."""
-
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __call__(self, done, total):
-        if done >= self.rows:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture
