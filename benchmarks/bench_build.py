@@ -48,7 +48,8 @@ only, the strictest). Every figure is the median of ``--repeat`` runs.
 Input ``jetclass`` (``--inputs jetclass``; ``--root-files K``): the same N toy
 jets in the JetClass layout, K ROOT files of N/K jets written with
 ``jetimg.io.jetclass_writer.write_jetclass`` (jagged part_* branches, ten
-label_* branches), built as one input through a glob (``DIR/*.root``). Its
+label_* branches, baskets of 5,000 rows), built as one input through a glob
+(``DIR/*.root``). Its
 floor reads the same branches over the same entries with uproot
 (``read_flat`` of each file's source: the particles unpadded, labels
 decoded), then writes the same store. Peak memory for 4 and for 40 files of
@@ -114,12 +115,17 @@ def _cached(path, n, seed):
     return info.get("n") == n and info.get("seed") == seed and info.get("bytes") == path.stat().st_size
 
 
+#: rows per ROOT basket in the jetclass input: a file written by ROOT holds many
+#: baskets (a reader decompresses whole baskets), not one per branch
+BASKET_ROWS = 5_000
+
+
 def make_jetclass(data_dir, n, seed, n_files):
     """Write (or reuse) N toy jets as ``n_files`` JetClass-layout ROOT files; return the folder."""
     from jetimg.io.jetclass_writer import write_jetclass
     from jetimg.toys import toy_jets
 
-    folder = data_dir / f"jetclass_n{n}_k{n_files}_seed{seed}"
+    folder = data_dir / f"jetclass_n{n}_k{n_files}_seed{seed}_b{BASKET_ROWS}"
     done = folder / "done.json"
     if done.is_file():
         print(f"# reusing {folder} ({_input_bytes(folder) / GB:.2f} GB)", flush=True)
@@ -131,7 +137,8 @@ def make_jetclass(data_dir, n, seed, n_files):
     classes = np.where(labels == 1, 8, 0)  # top -> Tbqq, QCD -> QCD (JetClass's indices)
     bounds = np.linspace(0, n, n_files + 1).astype(int)
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        write_jetclass(folder / f"part_{i:03d}.root", jets[a:b], classes[a:b])
+        write_jetclass(folder / f"part_{i:03d}.root", jets[a:b], classes[a:b],
+                       basket_rows=BASKET_ROWS)
     done.write_text(json.dumps({"n": n, "seed": seed, "files": n_files}))
     print(f"# wrote {n_files} JetClass-layout files in {folder} "
           f"({_input_bytes(folder) / GB:.2f} GB) in {time.perf_counter() - t0:.1f} s", flush=True)

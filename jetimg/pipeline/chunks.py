@@ -53,15 +53,12 @@ def _flat_buffer(rows, n_slots):
     return flat[:size].reshape(rows, n_slots, 4)
 
 
-def _read_block(source, start, stop, jets):
-    """Rows ``start:stop`` of ``source`` as (jets, labels): into ``jets`` for a
-    fixed-width source; a jagged source's particles padded to the block's own
+def _padded(offsets, p4s, lo, hi):
+    """Rows ``lo:hi`` of a chunk's jagged particles, padded to the block's own
     largest multiplicity in this thread's buffer."""
-    if jets is not None:
-        return source.read(start, stop, out=jets[:stop - start])
-    offsets, p4s, labels = source.read_flat(start, stop)
-    block = _flat_buffer(stop - start, jagged_width(offsets))
-    return pad_jagged(offsets, p4s, out=block), labels
+    o = offsets[lo:hi + 1]
+    block = _flat_buffer(hi - lo, jagged_width(o))
+    return pad_jagged(o - o[0], p4s[o[0]:o[-1]], out=block)
 
 
 def _output_buffers(n_jets, npix):
@@ -112,19 +109,26 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     they are read and imaged :data:`READ_ROWS` at a time into this thread's
     buffers, on CUDA in one piece (one upload and one launch per chunk,
     through this thread's CUDA stream); the chunk is written at once. A
-    jagged source (JetClass ROOT) is padded per block to the block's own
-    largest multiplicity.
+    jagged source (JetClass ROOT) is read once per chunk (reading it block by
+    block decompressed each ROOT basket again for every block) and padded per
+    block to the block's own largest multiplicity.
     """
     n = stop - start
     rows = n if device == "cuda" else min(n, READ_ROWS)
-    jagged = source.jagged
-    jets = None if jagged else _jets_buffer(rows, source.n_slots)
     out, labels = _output_buffers(n, recipe.npix)
     labels = labels if source.has_labels else None
+    if source.jagged:  # one read per chunk: a file's baskets are decompressed once
+        offsets, p4s, chunk_labels = source.read_flat(start, stop)
+    else:
+        jets = _jets_buffer(rows, source.n_slots)
     step = max(rows, 1)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
-        block, block_labels = _read_block(source, start + lo, start + hi, jets)
+        if source.jagged:
+            block = _padded(offsets, p4s, lo, hi)
+            block_labels = None if chunk_labels is None else chunk_labels[lo:hi]
+        else:
+            block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
         preprocess(block, recipe, device=device, parallel=False, row_offset=start + lo,
                    out={name: a[lo:hi] for name, a in out.items()})
         if labels is not None:
