@@ -307,3 +307,39 @@ def test_missing_extra_is_one_line(monkeypatch, files):
     monkeypatch.setattr(builtins, "__import__", no_uproot)
     with pytest.raises(InputError, match=r"pip install 'jetimg\[root\]'"):
         open_jets(files["npart"])
+
+
+@pytest.mark.slow
+def test_killed_worker_in_a_distributed_build_over_root_files(data, files, tmp_path,
+                                                              local_cluster):
+    # JetClass's scale: many files on a dask.distributed cluster, whose workers
+    # open the files by path. A worker SIGKILLed mid-build loses only its
+    # running chunks, which the scheduler runs again elsewhere.
+    import os
+    import signal
+
+    from distributed import Client
+
+    jets, labels, kinds, _ = data
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, (a, b) in enumerate([(0, 90), (90, 200), (200, N)]):
+        write_jetclass(parts / f"part_{i}.root", jets[a:b], labels[a:b], kinds=kinds[a:b])
+    one = tmp_path / "one.zarr"
+    jetimg.build(files["npart"], one, chunk_size=300, workers=1)
+    out = tmp_path / "img.zarr"
+    killed = []
+    with Client(local_cluster) as client:
+        def kill_a_busy_worker(done, total):
+            if killed or done < 60:
+                return
+            busy = [addr for addr, tasks in client.processing().items() if tasks]
+            for pid in client.run(os.getpid, workers=busy[:1]).values():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        result = jetimg.build(str(parts / "*.root"), out, chunk_size=20, scheduler=client,
+                              progress=kill_a_busy_worker)
+    assert killed, "no worker was killed during the build"
+    assert result.n_made == N
+    assert_bit_identical(read_store(out)[0], read_store(one)[0])
