@@ -44,7 +44,8 @@ import zipfile
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.sources import JetSource, check_labels, check_slots, short_list
+from jetimg.io.sources import (JetSource, check_array_shape, check_labels, check_slots,
+                               short_list)
 from jetimg.kinds import KIND_DTYPE, kinds_from_pdg, masses_from_pdg
 
 __all__ = ["LAYOUTS", "LABEL_NAMES", "open_qg", "is_zip", "p4s_from_qg"]
@@ -321,14 +322,8 @@ def open_qg(path, key=None, labels_key=None, n_slots=None):
                 lshape, ldtype, _ = _npy_member_header(fh, path, members[labels_key])
         except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
             raise InputError(f"cannot read {path}: {exc}") from exc
-    where = f"X ('{key}') in {path}"
-    if len(shape) != 3 or shape[2] != 4:
-        raise InputError(f"{where} has shape {shape}, expected (N, M, 4) with "
-                         "(pt, y, phi, pid) along the last axis")
-    if shape[1] < 1:
-        raise InputError(f"{where} has shape {shape}: no slots (M = 0)")
-    if np.dtype(dtype).kind not in "fiu":
-        raise InputError(f"{where} has dtype {dtype}, expected a float or integer type")
+    check_array_shape(shape, dtype, f"X ('{key}') in {path}", components="(pt, y, phi, pid)",
+                      kinds="fiu")
     check_labels(lshape, ldtype, shape[0], f"labels '{labels_key}' in {path}")
     n_slots = check_slots(n_slots, shape[1], path)
     stored = info.compress_type == zipfile.ZIP_STORED

@@ -235,7 +235,7 @@ class JetSource:
 # checks shared by the openers
 # ---------------------------------------------------------------------------
 
-def check_array_shape(shape, dtype, where):
+def check_array_shape(shape, dtype, where, components="(E, px, py, pz)", kinds="fiub"):
     """Refuse jets that are not a numeric (N, M, 4) array with M >= 1.
 
     Parameters
@@ -244,6 +244,11 @@ def check_array_shape(shape, dtype, where):
     dtype : numpy.dtype
     where : str
         What the array is, for the message (e.g. ``"array in /x/jets.npy"``).
+    components : str
+        What the last axis holds, for the message.
+    kinds : str
+        The numpy dtype kinds accepted (default: float, signed and unsigned
+        integer, bool).
 
     Raises
     ------
@@ -252,12 +257,11 @@ def check_array_shape(shape, dtype, where):
     shape = tuple(shape)
     if len(shape) != 3 or shape[2] != 4:
         raise InputError(f"{where} has shape {shape}, expected (N, M, 4) with "
-                         "(E, px, py, pz) along the last axis")
+                         f"{components} along the last axis")
     if shape[1] < 1:
         raise InputError(f"{where} has shape {shape}: no slots (M = 0)")
-    if np.dtype(dtype).kind not in "fiub":
-        raise InputError(f"{where} has dtype {dtype}, expected a float or "
-                         "integer type")
+    if np.dtype(dtype).kind not in kinds:
+        raise InputError(f"{where} has dtype {dtype}, expected a float or integer type")
 
 
 def check_labels(shape, dtype, n_rows, where):
