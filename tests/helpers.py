@@ -347,3 +347,21 @@ class StopAfter:
     def __call__(self, done, total):
         if done >= self.rows:
             raise KeyboardInterrupt
+
+
+class KillABusyWorker:
+    """A progress callback that SIGKILLs one busy dask.distributed worker once
+    ``rows`` rows are done (a worker lost mid-build); ``killed`` lists its pid."""
+
+    def __init__(self, client, rows):
+        self.client, self.rows, self.killed = client, rows, []
+
+    def __call__(self, done, total):
+        import signal
+
+        if self.killed or done < self.rows:
+            return
+        busy = [addr for addr, tasks in self.client.processing().items() if tasks]
+        for pid in self.client.run(os.getpid, workers=busy[:1]).values():
+            os.kill(pid, signal.SIGKILL)
+            self.killed.append(pid)

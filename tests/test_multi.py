@@ -9,7 +9,6 @@ must equal the build of the reference bit for bit.
 
 import os
 import pickle
-import signal
 
 import h5py
 import numpy as np
@@ -24,7 +23,7 @@ from jetimg.plots.averages import store_class_names
 from jetimg.toys import toy_jets, write_toptag
 from jetimg_cli.main import cli
 
-from .helpers import StopAfter, assert_bit_identical, read_store
+from .helpers import KillABusyWorker, StopAfter, assert_bit_identical, read_store
 
 pytest.importorskip("zarr")
 
@@ -278,18 +277,10 @@ def test_killed_worker_in_a_distributed_build_over_files(parts, tmp_path, local_
     from distributed import Client
 
     out = tmp_path / "img.zarr"
-    killed = []
     with Client(local_cluster) as client:
-        def kill_a_busy_worker(done, total):
-            if killed or done < 200:
-                return
-            busy = [addr for addr, tasks in client.processing().items() if tasks]
-            for pid in client.run(os.getpid, workers=busy[:1]).values():
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-
+        kill = KillABusyWorker(client, rows=200)
         result = jetimg.build(str(parts["folder"] / "*_part.h5"), out, npix=NPIX,
-                              chunk_size=50, scheduler=client, progress=kill_a_busy_worker)
-    assert killed, "no worker was killed during the build"
+                              chunk_size=50, scheduler=client, progress=kill)
+    assert kill.killed, "no worker was killed during the build"
     assert result.n_made == parts["n"]
     same_arrays(out, parts["clean"])

@@ -24,7 +24,8 @@ from jetimg.kinds import KIND_CODE  # noqa: E402
 from jetimg.toys import toy_jets  # noqa: E402
 from jetimg_cli.main import cli  # noqa: E402
 
-from .helpers import assert_bit_identical, l1, read_store, store_digest  # noqa: E402
+from .helpers import (KillABusyWorker, assert_bit_identical, l1, read_store,  # noqa: E402
+                      store_digest)
 from .reference import reference_preprocess  # noqa: E402
 
 N, M = 300, 60
@@ -173,16 +174,21 @@ def test_stores_bit_equal_workers_and_chunks(files, tmp_path, chunk_size):
     assert_bit_identical(read_store(other)[0], read_store(one)[0])
 
 
+def write_parts(data, folder, bounds):
+    """The jets of ``data`` split at ``bounds`` into files part_0.root, part_1.root, ..."""
+    jets, labels, kinds, _ = data
+    folder.mkdir()
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        write_jetclass(folder / f"part_{i}.root", jets[a:b], labels[a:b], kinds=kinds[a:b])
+    return folder
+
+
 @pytest.mark.parametrize("chunk_size", [300, 64])
 def test_several_root_files_are_one_input(data, files, tmp_path, chunk_size):
     # JetClass comes as many files: a glob of three, split at rows that do not
     # fall on chunk edges, builds the store of the one file, bit for bit;
     # the kinds across files are the kinds of the one file.
-    jets, labels, kinds, _ = data
-    parts = tmp_path / "parts"
-    parts.mkdir()
-    for i, (a, b) in enumerate([(0, 101), (101, 102), (102, N)]):
-        write_jetclass(parts / f"part_{i}.root", jets[a:b], labels[a:b], kinds=kinds[a:b])
+    parts = write_parts(data, tmp_path / "parts", [0, 101, 102, N])
     one = tmp_path / "one.zarr"
     jetimg.build(files["npart"], one, chunk_size=300, workers=1)
     many = tmp_path / "many.zarr"
@@ -315,31 +321,16 @@ def test_killed_worker_in_a_distributed_build_over_root_files(data, files, tmp_p
     # JetClass's scale: many files on a dask.distributed cluster, whose workers
     # open the files by path. A worker SIGKILLed mid-build loses only its
     # running chunks, which the scheduler runs again elsewhere.
-    import os
-    import signal
-
     from distributed import Client
 
-    jets, labels, kinds, _ = data
-    parts = tmp_path / "parts"
-    parts.mkdir()
-    for i, (a, b) in enumerate([(0, 90), (90, 200), (200, N)]):
-        write_jetclass(parts / f"part_{i}.root", jets[a:b], labels[a:b], kinds=kinds[a:b])
+    parts = write_parts(data, tmp_path / "parts", [0, 90, 200, N])
     one = tmp_path / "one.zarr"
     jetimg.build(files["npart"], one, chunk_size=300, workers=1)
     out = tmp_path / "img.zarr"
-    killed = []
     with Client(local_cluster) as client:
-        def kill_a_busy_worker(done, total):
-            if killed or done < 60:
-                return
-            busy = [addr for addr, tasks in client.processing().items() if tasks]
-            for pid in client.run(os.getpid, workers=busy[:1]).values():
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-
+        kill = KillABusyWorker(client, rows=60)
         result = jetimg.build(str(parts / "*.root"), out, chunk_size=20, scheduler=client,
-                              progress=kill_a_busy_worker)
-    assert killed, "no worker was killed during the build"
+                              progress=kill)
+    assert kill.killed, "no worker was killed during the build"
     assert result.n_made == N
     assert_bit_identical(read_store(out)[0], read_store(one)[0])
