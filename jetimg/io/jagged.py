@@ -15,9 +15,10 @@ follows the data of each block and no particle is ever cut.
 ((3, 2, 4), [4.0, 5.0, 6.0, 7.0], False, [0.0, 0.0, 0.0, 0.0])
 """
 
+import numba
 import numpy as np
 
-__all__ = ["jagged_width", "pad_jagged"]
+__all__ = ["jagged_width", "pad_jagged", "pad_jagged_values"]
 
 
 def jagged_width(offsets):
@@ -57,15 +58,53 @@ def pad_jagged(offsets, p4s, out=None):
     numpy.ndarray
         float32 (n, M, 4), ``out`` when given.
     """
-    offsets = np.asarray(offsets, dtype=np.int64)
-    counts = np.diff(offsets)
-    n = len(counts)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if out is None:
-        out = np.empty((n, jagged_width(offsets), 4), np.float32)
-    m = out.shape[1]
-    # Rows in order, slots in order: the True cells of the mask are the
-    # particles of p4s in their own order.
-    mask = np.arange(m) < counts[:, None]
-    out[~mask] = 0.0
-    out[mask] = p4s[offsets[0]:offsets[-1]] if n else p4s[:0]
+        out = np.empty((len(offsets) - 1, jagged_width(offsets), 4), np.float32)
+    if len(offsets) > 1:
+        _pad_rows(offsets, np.ascontiguousarray(p4s, dtype=np.float32), out)
     return out
+
+
+def pad_jagged_values(offsets, values, out=None):
+    """Zero-padded (n, M) per-particle values (e.g. particle kinds).
+
+    As :func:`pad_jagged` for one value per particle: ``values`` is (P,) of
+    any integer or float dtype and ``out`` (n, M) of the same dtype.
+    """
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    values = np.ascontiguousarray(values)
+    if out is None:
+        out = np.empty((len(offsets) - 1, jagged_width(offsets)), values.dtype)
+    if len(offsets) > 1:
+        _pad_values(offsets, values, out)
+    return out
+
+
+# One compiled loop each (cached on disk like the kernels): a boolean-mask
+# assignment in NumPy builds the (n, M) mask and gathers through it, which cost
+# as much as imaging the block.
+@numba.njit(cache=True, nogil=True)
+def _pad_rows(offsets, p4s, out):
+    m = out.shape[1]
+    for i in range(len(offsets) - 1):
+        first = offsets[i]
+        count = min(offsets[i + 1] - first, m)
+        for s in range(count):
+            for k in range(4):
+                out[i, s, k] = p4s[first + s, k]
+        for s in range(count, m):
+            for k in range(4):
+                out[i, s, k] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _pad_values(offsets, values, out):
+    m = out.shape[1]
+    for i in range(len(offsets) - 1):
+        first = offsets[i]
+        count = min(offsets[i + 1] - first, m)
+        for s in range(count):
+            out[i, s] = values[first + s]
+        for s in range(count, m):
+            out[i, s] = 0

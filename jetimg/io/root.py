@@ -27,7 +27,7 @@ import threading
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.jagged import jagged_width, pad_jagged
+from jetimg.io.jagged import jagged_width, pad_jagged, pad_jagged_values
 from jetimg.io.sources import JetSource, short_list
 from jetimg.kinds import KIND_DTYPE, kinds_from_flags
 
@@ -182,10 +182,7 @@ class RootSource(JetSource):
         kinds, several = kinds_from_flags(*flags)
         self._refuse_several(several, offsets, start)
         offsets, kinds = self._capped(offsets, kinds)
-        n, m = len(offsets) - 1, jagged_width(offsets)
-        out = np.zeros((n, m), KIND_DTYPE)
-        out[np.arange(m) < np.diff(offsets)[:, None]] = kinds
-        return out
+        return pad_jagged_values(offsets, kinds.astype(KIND_DTYPE, copy=False))
 
     # -- parts --------------------------------------------------------------
 
