@@ -13,10 +13,12 @@ import numpy as np
 from .device import device_array_info, is_device_array, resolve_device
 from .errors import InputError, InvalidJetError
 from .kernels.body import KernelOptions, describe_invalid
+from .kinds import GROUPS, KIND_CODE, KIND_DTYPE, KIND_NAMES
 from .outputs import empty_outputs, output_specs
-from .recipe import CENTER_CODE, INTENSITY_CODE, NORMALISE_CODE, Recipe
+from .recipe import (CENTER_CODE, INTENSITY_CODE, NORMALISE_CODE, QUANTITIES, Recipe,
+                     parse_channel)
 
-__all__ = ["preprocess", "check_jets", "kernel_options"]
+__all__ = ["preprocess", "check_jets", "check_kinds", "kernel_options", "channel_codes"]
 
 
 def check_jets(jets):
@@ -42,10 +44,55 @@ def check_jets(jets):
     return jets if on_device else np.ascontiguousarray(jets)
 
 
-def _check_out(out, n_jets, npix, on_device=False):
+def check_kinds(kinds, jets_shape, recipe):
+    """The kinds the channels kernel takes: ``kinds`` as C-contiguous int8
+    (N, M), or a (1, 1) array of 0 when the recipe's channels select no kind.
+
+    Raises
+    ------
+    InputError
+        A channel selects a kind and ``kinds`` is None (naming the channel),
+        or ``kinds`` is not (N, M) integers of :data:`jetimg.kinds.KIND_NAMES`.
+    """
+    if not recipe.needs_kinds:
+        return np.zeros((1, 1), KIND_DTYPE)
+    if kinds is None:
+        raise InputError(f"channel {recipe.needs_kinds[0]} needs particle kinds, and the "
+                         f"jets come without them (give kinds=, or an input with particle "
+                         f"identity)")
+    if not hasattr(kinds, "shape") or tuple(kinds.shape) != tuple(jets_shape[:2]):
+        raise InputError(f"kinds must have shape (N, M) = {tuple(jets_shape[:2])} like the "
+                         f"jets; got {getattr(kinds, 'shape', type(kinds).__name__)}")
+    kinds = np.asarray(kinds)
+    if kinds.dtype.kind not in "iub" or (kinds.size and not (
+            0 <= kinds.min() and kinds.max() < len(KIND_NAMES))):
+        raise InputError(f"kinds must be integer codes 0 to {len(KIND_NAMES) - 1} "
+                         f"({', '.join(KIND_NAMES)})")
+    return np.ascontiguousarray(kinds, dtype=KIND_DTYPE)
+
+
+def channel_codes(recipe):
+    """``(chan_qty, chan_mask)``, the recipe's channels as the kernels take them:
+    int64 (C,) quantity codes (pt 0, e 1, count 2) and kind bit masks
+    (bit ``1 << code`` of each :mod:`jetimg.kinds` code a channel takes).
+
+    >>> [a.tolist() for a in channel_codes(Recipe(channels=["pt", "charged_count"]))]
+    [[0, 2], [63, 28]]
+    """
+    every = sum(1 << code for code in range(len(KIND_NAMES)))
+    qty, mask = [], []
+    for name in recipe.channels or ():
+        group, quantity = parse_channel(name)
+        qty.append(QUANTITIES.index(quantity))
+        mask.append(every if group is None
+                    else sum(1 << KIND_CODE[kind] for kind in GROUPS[group]))
+    return np.array(qty, np.int64), np.array(mask, np.int64)
+
+
+def _check_out(out, n_jets, npix, on_device=False, n_channels=None):
     """Raise unless ``out`` holds every output array: host arrays, or device
     arrays when ``on_device``."""
-    for name, (shape, dtype) in output_specs(n_jets, npix).items():
+    for name, (shape, dtype) in output_specs(n_jets, npix, n_channels).items():
         a = out.get(name)
         if on_device:
             ok = is_device_array(a) and device_array_info(a) == (shape, dtype, True)
@@ -70,8 +117,8 @@ def kernel_options(recipe):
                          NORMALISE_CODE[recipe.normalise])
 
 
-def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, out=None,
-               **options):
+def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, row_offset=0,
+               out=None, **options):
     """Jet images and per-jet quantities of a chunk of jets, as docs/recipe.md defines them.
 
     Parameters
@@ -83,6 +130,10 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
     recipe : Recipe, optional
         The recipe; defaults to ``Recipe()``. Keyword ``options`` (``npix=32``,
         ``normalise="max"``, ...) override its fields.
+    kinds : array (N, M) of int, optional
+        The particle kind of every slot (:mod:`jetimg.kinds` codes, 0 for
+        padding), for channels that select kinds (``charged_pt``, ...);
+        ignored otherwise. Host arrays only.
     device : {"cpu", "cuda", "auto"}
         Where the kernels run; ``"auto"`` takes CUDA when a usable GPU is
         present. Both compute docs/recipe.md to float32 rounding.
@@ -102,7 +153,8 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
     Returns
     -------
     dict of str to array
-        ``images`` (N, npix, npix) float32; ``jet_pt``, ``jet_eta``,
+        ``images`` (N, npix, npix) float32, or (N, npix, npix, C) with the
+        recipe's C ``channels`` (channel last, in their order); ``jet_pt``, ``jet_eta``,
         ``jet_phi``, ``jet_mass`` (N,) float32 (GeV, rad); ``n_constituents``
         (N,) int16; ``valid`` (N,) int8. NumPy arrays for host ``jets``;
         for device ``jets`` numba device arrays (CuPy arrays for CuPy input),
@@ -116,7 +168,8 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
     DeviceError
         ``device="cuda"`` where CUDA is not usable (no GPU, driver or toolkit).
     InputError
-        Bad ``jets`` or ``out``, or device ``jets`` with ``device="cpu"``.
+        Bad ``jets``, ``kinds`` or ``out``, device ``jets`` with
+        ``device="cpu"``, or a channel that selects kinds without ``kinds``.
 
     Examples
     --------
@@ -134,28 +187,40 @@ def preprocess(jets, recipe=None, *, device="cpu", parallel=True, row_offset=0, 
         raise InputError("jets are a device (GPU) array: use device='cuda' or 'auto', "
                          "or copy them to the host for device='cpu'")
     jets = check_jets(jets)
+    n_channels = recipe.n_channels
+    if n_channels is not None:
+        if on_device and recipe.needs_kinds:
+            raise InputError("channels that select kinds take host jets and kinds; copy the "
+                             "jets to the host")
+        channels = (check_kinds(kinds, tuple(jets.shape), recipe),
+                    *channel_codes(recipe))
     if out is not None:
-        _check_out(out, jets.shape[0], recipe.npix, on_device)
+        _check_out(out, jets.shape[0], recipe.npix, on_device, n_channels)
     options = kernel_options(recipe)
     raise_invalid = recipe.invalid == "raise"
     if device == "cuda":
         from .kernels.cuda import preprocess_cuda
 
         return preprocess_cuda(jets, options, raise_invalid=raise_invalid,
-                               row_offset=row_offset, out=out)
+                               row_offset=row_offset, out=out,
+                               channels=None if n_channels is None else channels)
     import numba
 
-    from .kernels.cpu import fill_images_cpu, fill_images_serial_cpu
+    from .kernels import cpu
 
     if out is None:
-        out = empty_outputs(jets.shape[0], recipe.npix)
+        out = empty_outputs(jets.shape[0], recipe.npix, n_channels=n_channels)
     codes = np.empty(jets.shape[0], dtype=np.int64)
-    args = (jets, options, out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"],
-            out["jet_mass"], out["n_constituents"], out["valid"], codes)
-    if parallel:
-        fill_images_cpu(*args, numba.get_num_threads())
+    results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
+               out["n_constituents"], out["valid"], codes)
+    threads = (numba.get_num_threads(),) if parallel else ()
+    if n_channels is None:
+        loop = cpu.fill_images_cpu if parallel else cpu.fill_images_serial_cpu
+        loop(jets, options, *results, *threads)
     else:
-        fill_images_serial_cpu(*args)
+        kinds, chan_qty, chan_mask = channels
+        loop = cpu.fill_channels_cpu if parallel else cpu.fill_channels_serial_cpu
+        loop(jets, kinds, options, chan_qty, chan_mask, *results, *threads)
     if raise_invalid:
         bad = np.flatnonzero(codes < 0)
         if bad.size:

@@ -4,7 +4,7 @@ Checks, each reported with a line of detail:
 
 * ``attributes``: docs/recipe.md's attributes are there and the recipe parses;
 * ``arrays``: every array of docs/recipe.md's table, with its dtype and n_jets rows
-  (images npix x npix as the recipe says);
+  (images npix x npix, with its channels, as the recipe says);
 * ``chunks``: every chunk of every array was written (a store cut short by a
   crash holds arrays of the right shape with chunks missing, which read as
   zeros); one line per array with chunks missing, naming the rows;
@@ -66,8 +66,8 @@ _HDF5_BLOSC = "32001"
 _NO_CHUNK = 2**64 - 1  # offset and length of a chunk missing from a Zarr shard
 
 
-def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=0,
-           quick=False, workers=None):
+def verify(store, input=None, *, key=None, labels_key=None, pid_key=None, n_sample=1000,
+           seed=0, quick=False, workers=None):
     """Check that ``store`` is a whole image store; with ``input``, that it recomputes.
 
     Parameters
@@ -77,7 +77,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
     input : str, Path, or a list of them, optional
         The constituents file it was built from (any layout ``open_jets`` reads),
         or its several files (a list or a glob pattern, as for :func:`jetimg.build`).
-    key, labels_key : str, optional
+    key, labels_key, pid_key : str, optional
         As for :func:`jetimg.build`.
     n_sample : int
         Rows to recompute from ``input``: ten seeded random blocks of consecutive
@@ -129,7 +129,8 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
                                 f"from {_names(attrs['input'])}"))
         n = attrs.get("n_jets")
         npix = recipe.npix if recipe is not None else None
-        specs = stores.array_specs(n if isinstance(n, int) else -1, npix, "labels" in st)
+        specs = stores.array_specs(n if isinstance(n, int) else -1, npix, "labels" in st,
+                                   recipe.n_channels if recipe is not None else None)
         problems, good = [], []
         for name, (shape, dtype) in specs.items():
             if name not in st:
@@ -146,7 +147,8 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
                 continue
             good.append(name)
         checks.append(("arrays", not problems, "; ".join(problems) if problems
-                       else f"{len(specs)} arrays of {n} rows, images {npix}x{npix}"))
+                       else f"{len(specs)} arrays of {n} rows, images {npix}x{npix}"
+                       + (f" x {recipe.n_channels} channels" if recipe.n_channels else "")))
         # Chunks and decoding: every array of the right shape, whatever the others.
         unreadable, lines, pieces, gaps = {}, [], [], {}
         for name in good:
@@ -186,7 +188,7 @@ def verify(store, input=None, *, key=None, labels_key=None, n_sample=1000, seed=
                        + ("; jetimg.build(..., resume=True) finishes it"
                           if st.format == "zarr" and _resumable(st) else "")))
         if input is not None and recipe is not None and not problems:
-            checks += _recompute(st, input, key, labels_key, recipe, n, n_sample, seed,
+            checks += _recompute(st, input, (key, labels_key, pid_key), recipe, n, n_sample, seed,
                                  unreadable)
     return VerifyReport(store=str(store), checks=checks)
 
@@ -387,13 +389,14 @@ def _hdf5_framing(st, array, start, stop):
     return ([(start, stop, problem)] if problem else []), step
 
 
-def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed, unreadable):
+def _recompute(st, input, keys, recipe, n, n_sample, seed, unreadable):
     """The ``input rows`` and ``recompute`` checks; rows of ``unreadable`` (name ->
     ranges missing or damaged, already reported) are left out of the comparison."""
     from .core import preprocess
     from .io.multi import input_names, open_inputs
 
-    source = open_inputs(input, key=key, labels_key=labels_key)
+    key, labels_key, pid_key = keys
+    source = open_inputs(input, key=key, labels_key=labels_key, pid_key=pid_key)
     with source:
         if source.n_rows != st.attrs.get("input_rows") or source.n_rows < n:
             shown = _names(input_names(source)) if hasattr(source, "paths") else input
@@ -404,7 +407,8 @@ def _recompute(st, input, key, labels_key, recipe, n, n_sample, seed, unreadable
         bad, worst, left_out = [], 0.0, {}
         for start, stop in blocks:
             jets, labels = source.read(start, stop)
-            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"))
+            kinds = source.read_kinds(start, stop) if recipe.needs_kinds else None
+            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"), kinds=kinds)
             if labels is not None:
                 want["labels"] = labels
             for name, expected in want.items():

@@ -1,7 +1,8 @@
 """The arrays a jet image is made of: one table, used by the kernels, ``preprocess``
 and the image stores alike (docs/recipe.md, "Per-jet quantities" and "Store").
 
-Shapes: images (N, npix, npix) float32; every per-jet array (N,).
+Shapes: images (N, npix, npix) float32, or (N, npix, npix, C) with C channels
+(channel last); every per-jet array (N,).
 
 >>> {name: a.shape for name, a in empty_outputs(3, 5).items()}["images"]
 (3, 5, 5)
@@ -11,7 +12,8 @@ Shapes: images (N, npix, npix) float32; every per-jet array (N,).
 
 import numpy as np
 
-__all__ = ["IMAGE_DTYPE", "LABEL_DTYPE", "PER_JET_DTYPES", "output_specs", "empty_outputs"]
+__all__ = ["IMAGE_DTYPE", "LABEL_DTYPE", "PER_JET_DTYPES", "image_shape", "output_specs",
+           "empty_outputs"]
 
 IMAGE_DTYPE = np.dtype(np.float32)
 #: labels are class indices 0 ... K-1
@@ -25,13 +27,23 @@ PER_JET_DTYPES = {
 }
 
 
-def output_specs(n_jets, npix):
-    """name -> (shape, dtype) of the images and every per-jet array of ``n_jets`` jets."""
-    return {"images": ((n_jets, npix, npix), IMAGE_DTYPE),
+def image_shape(n_jets, npix, n_channels=None):
+    """(N, npix, npix), or (N, npix, npix, C) for ``n_channels`` C.
+
+    >>> image_shape(2, 5), image_shape(2, 5, 3)
+    ((2, 5, 5), (2, 5, 5, 3))
+    """
+    return (n_jets, npix, npix) + (() if n_channels is None else (n_channels,))
+
+
+def output_specs(n_jets, npix, n_channels=None):
+    """name -> (shape, dtype) of the images and every per-jet array of ``n_jets``
+    jets (images of ``n_channels`` channels when given)."""
+    return {"images": (image_shape(n_jets, npix, n_channels), IMAGE_DTYPE),
             **{name: ((n_jets,), dtype) for name, dtype in PER_JET_DTYPES.items()}}
 
 
-def empty_outputs(n_jets, npix, empty=np.empty):
+def empty_outputs(n_jets, npix, empty=np.empty, n_channels=None):
     """Uninitialised output arrays for ``n_jets`` jets (the kernels fill every entry).
 
     Parameters
@@ -40,11 +52,14 @@ def empty_outputs(n_jets, npix, empty=np.empty):
     empty : callable, optional
         ``empty(shape, dtype)`` makes one array: host memory by default; the
         CUDA kernels pass an allocator of device arrays.
+    n_channels : int, optional
+        Images of this many channels, (N, npix, npix, C); default one image
+        per jet, (N, npix, npix).
 
     Returns
     -------
     dict of str to array
         ``images`` and every name of :data:`PER_JET_DTYPES`.
     """
-    specs = output_specs(n_jets, npix)
+    specs = output_specs(n_jets, npix, n_channels)
     return {name: empty(shape, dtype) for name, (shape, dtype) in specs.items()}

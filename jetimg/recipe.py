@@ -14,8 +14,9 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import RecipeError
+from .kinds import GROUPS
 
-__all__ = ["Recipe", "DEFAULT_PIXEL_SIZE"]
+__all__ = ["Recipe", "DEFAULT_PIXEL_SIZE", "CHANNEL_NAMES", "QUANTITIES", "parse_channel"]
 
 #: (dx, dy): a 180 x 180 grid over |eta| < 2.6 and the full phi circle.
 DEFAULT_PIXEL_SIZE = (5.2 / 180.0, 2.0 * math.pi / 180.0)
@@ -24,6 +25,11 @@ CENTERS = ("centroid", "jet", "leading")
 INTENSITIES = ("pt", "e")
 NORMALISES = ("sum", "max", "none")
 INVALIDS = ("raise", "skip")
+
+#: what a channel adds per constituent, in kernel code order
+QUANTITIES = ("pt", "e", "count")
+#: every valid channel name: QUANTITY or KIND_QUANTITY (docs/recipe.md, step 6)
+CHANNEL_NAMES = QUANTITIES + tuple(f"{kind}_{q}" for kind in GROUPS for q in QUANTITIES)
 
 # Integer codes the kernels take (numba kernels take numbers, not strings).
 CENTER_CODE = {name: i for i, name in enumerate(CENTERS)}
@@ -44,6 +50,37 @@ def _boolean(name, value):
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise RecipeError(f"{name}={value!r} is not valid; choose True or False")
+
+
+def parse_channel(name):
+    """(kind group or None, quantity) of a valid channel name.
+
+    >>> parse_channel("charged_pt"), parse_channel("neutral_hadron_count"), parse_channel("e")
+    (('charged', 'pt'), ('neutral_hadron', 'count'), (None, 'e'))
+    """
+    kind, _, quantity = name.rpartition("_")
+    return (kind or None), quantity
+
+
+def _channels(value):
+    if value is None or (isinstance(value, list | tuple) and len(value) == 0):
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        raise RecipeError(f"channels={value!r} is not valid; give a list of channel names "
+                          f"such as ['charged_pt', 'neutral_pt', 'charged_count']")
+    for name in value:
+        if not isinstance(name, str) or name not in CHANNEL_NAMES:
+            raise RecipeError(f"channels={name!r} is not a channel name; a channel is QUANTITY "
+                              f"or KIND_QUANTITY with QUANTITY one of {', '.join(QUANTITIES)} "
+                              f"and KIND one of {', '.join(GROUPS)} (lower case), "
+                              f"e.g. charged_pt")
+    repeated = sorted({n for n in value if value.count(n) > 1})
+    if repeated:
+        raise RecipeError(f"channels={','.join(value)!r} names {', '.join(repeated)} "
+                          f"more than once")
+    return tuple(value)
 
 
 def _positive_float(name, value):
@@ -83,6 +120,13 @@ class Recipe:
         An invalid jet (NaN/Inf, negative energy, E > 0 with pT = 0) raises
         :class:`~jetimg.errors.InvalidJetError`, or is skipped: all-zero
         image, ``valid = 0``.
+    channels : sequence of str, optional
+        Several images per jet, (npix, npix, C), channel last: each name is
+        ``QUANTITY`` (``pt``, ``e``, ``count``) or ``KIND_QUANTITY`` with KIND
+        one of ``charged``, ``neutral``, ``photon``, ``electron``, ``muon``,
+        ``charged_hadron``, ``neutral_hadron`` (:data:`CHANNEL_NAMES`). None
+        (default) or empty: one image of ``intensity``. A comma-separated
+        string is also accepted.
     """
 
     center: str = "centroid"
@@ -94,6 +138,7 @@ class Recipe:
     threshold: float = 0.0
     normalise: str = "sum"
     invalid: str = "raise"
+    channels: tuple | None = None
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
@@ -124,6 +169,18 @@ class Recipe:
         put("threshold", threshold)
         put("normalise", _choice("normalise", self.normalise, NORMALISES))
         put("invalid", _choice("invalid", self.invalid, INVALIDS))
+        put("channels", _channels(self.channels))
+
+    @property
+    def n_channels(self):
+        """The number of channels C, or None without channels (one image)."""
+        return None if self.channels is None else len(self.channels)
+
+    @property
+    def needs_kinds(self):
+        """The channels that select particles by kind (they need an input with
+        particle kinds), in order; empty without such channels."""
+        return tuple(c for c in self.channels or () if parse_channel(c)[0] is not None)
 
     @classmethod
     def from_options(cls, recipe=None, **options):
@@ -149,6 +206,7 @@ class Recipe:
         """A plain JSON-able dict of every option (pixel_size as [dx, dy])."""
         out = dataclasses.asdict(self)
         out["pixel_size"] = list(self.pixel_size)
+        out["channels"] = None if self.channels is None else list(self.channels)
         return out
 
     @classmethod

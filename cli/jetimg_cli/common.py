@@ -211,6 +211,12 @@ def recipe_options(func):
         click.option("--skip-invalid", is_flag=True,
                      help="Give invalid jets (NaN, E<0, ...) an empty image and valid=0 "
                           "instead of stopping."),
+        click.option("--channels", default=None, metavar="A,B,...",
+                     help="Several images per jet, channel last: each QUANTITY (pt, e, count) "
+                          "or KIND_QUANTITY, KIND one of charged, neutral, photon, electron, "
+                          "muon, charged_hadron, neutral_hadron (e.g. "
+                          "charged_pt,neutral_pt,charged_count) [default: one image of "
+                          "--intensity]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -223,7 +229,8 @@ def recipe_from(kwargs):
                   flip=kwargs.pop("flip"), npix=kwargs.pop("npix"),
                   intensity=kwargs.pop("intensity"), threshold=kwargs.pop("threshold"),
                   normalise=kwargs.pop("normalise"),
-                  invalid="skip" if kwargs.pop("skip_invalid") else "raise")
+                  invalid="skip" if kwargs.pop("skip_invalid") else "raise",
+                  channels=kwargs.pop("channels") or None)
     pixel_size = kwargs.pop("pixel_size")
     if pixel_size is not None:
         fields["pixel_size"] = pixel_size

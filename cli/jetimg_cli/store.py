@@ -80,12 +80,14 @@ def info(store):
                    "give the quoted glob pattern of the build.")
 @click.option("--key", default=None, help="Dataset / pandas key of the jets (as for build).")
 @click.option("--labels-key", default=None, help="Labels dataset or column (as for build).")
+@click.option("--pid-key", default=None,
+              help="PDG-id dataset beside plain arrays (as for build).")
 @click.option("--sample", "n_sample", type=int, default=1000, show_default=True,
               help="Rows to recompute with --input (ten seeded random blocks).")
 @click.option("--quick", is_flag=True,
               help="Check only that every chunk is there, without decoding them.")
 @user_errors
-def verify(store, input_, key, labels_key, n_sample, quick):
+def verify(store, input_, key, labels_key, pid_key, n_sample, quick):
     """Check that STORE is whole: arrays, every chunk there and decoding, attributes,
     complete; and (with --input) that it recomputes.
 
@@ -103,8 +105,8 @@ def verify(store, input_, key, labels_key, n_sample, quick):
     import jetimg
 
     input_ = None if not input_ else input_[0] if len(input_) == 1 else list(input_)
-    report = jetimg.verify(store, input_, key=key, labels_key=labels_key, n_sample=n_sample,
-                           quick=quick)
+    report = jetimg.verify(store, input_, key=key, labels_key=labels_key, pid_key=pid_key,
+                           n_sample=n_sample, quick=quick)
     click.echo(cli_words(str(report)))
     click.echo(f"{store}: {'OK' if report.ok else 'FAILED'}")
     if not report.ok:

@@ -226,25 +226,31 @@ class MultiSource(JetSource):
                 labels[at:at + b - a] = lab
         return jets, labels
 
-    def read_flat(self, start, stop):
+    def read_flat(self, start, stop, kinds=False):
         """Rows ``start:stop`` of jagged files, unpadded: ``(offsets, p4s, labels)``
-        as each file's ``read_flat`` gives them, joined across files."""
+        as each file's ``read_flat`` gives them, joined across files (and the
+        particles' kinds fourth with ``kinds=True``)."""
         start, stop = operator.index(start), operator.index(stop)
         if not 0 <= start <= stop <= self.n_rows:
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of the {len(self.parts)} input files {self._where()}")
-        offsets, p4s, labels, base = [np.zeros(1, np.int64)], [], [], 0
+        if kinds and not self.has_kinds:
+            self.read_kinds(start, stop)  # raises, naming the file without kinds
+        offsets, p4s, labels, codes, base = [np.zeros(1, np.int64)], [], [], [], 0
         for part, a, b, _ in self._pieces(start, stop):
-            o, q, lab = part.read_flat(a, b)
+            o, q, lab, *k = part.read_flat(a, b, kinds=kinds) if kinds else part.read_flat(a, b)
             offsets.append(o[1:] + base)
             base += int(o[-1])
             p4s.append(q)
             labels.append(lab)
+            codes.extend(k)
         offsets = np.concatenate(offsets)
         p4s = np.concatenate(p4s) if p4s else np.zeros((0, 4), np.float32)
-        if not self.has_labels:
-            return offsets, p4s, None
-        return offsets, p4s, np.concatenate(labels) if labels else np.zeros(0, np.int8)
+        labels = (None if not self.has_labels
+                  else np.concatenate(labels) if labels else np.zeros(0, np.int8))
+        if not kinds:
+            return offsets, p4s, labels
+        return offsets, p4s, labels, np.concatenate(codes) if codes else np.zeros(0, np.int8)
 
     def read_kinds(self, start, stop):
         """The particle kinds of rows ``start:stop`` across the files, padded with 0."""

@@ -130,8 +130,11 @@ class RootSource(JetSource):
                              f"{(n, m, 4)}")
         return pad_jagged(offsets, p4s, out), labels
 
-    def read_flat(self, start, stop):
+    def read_flat(self, start, stop, kinds=False):
         """The particles of rows ``start:stop``, unpadded.
+
+        With ``kinds=True`` (a file with particle kinds) a fourth value is
+        returned: the int8 kind of every particle, (P,) beside ``p4s``.
 
         Returns
         -------
@@ -150,17 +153,24 @@ class RootSource(JetSource):
             length, a jet has no or several true labels, or a particle
             several kind flags.
         """
+        if kinds and not self.has_kinds:
+            return (*self.read_flat(start, stop), super().read_kinds(start, stop))
         start, stop = self._window(start, stop)
-        names = MOMENTA + (FLAGS if self.has_kinds else ()) + self.label_branches
+        names = (MOMENTA + (FLAGS if self.has_kinds else ()) + ((CHARGE,) if kinds else ())
+                 + self.label_branches)
         arrays = self._arrays(names, start, stop)
         offsets, p4s = self._momenta(arrays, start)
         if self.has_kinds:
             flags = [self._flat(arrays, b, offsets, start) for b in FLAGS]
-            _, several = kinds_from_flags(*flags, np.zeros(len(p4s), np.int8))
+            charges = (self._flat(arrays, CHARGE, offsets, start) if kinds
+                       else np.zeros(len(p4s), np.int8))
+            codes, several = kinds_from_flags(*flags, charges)
             self._refuse_several(several, offsets, start)
         labels = self._labels(arrays, start) if self.has_labels else None
-        offsets, p4s = self._capped(offsets, p4s)
-        return offsets, p4s, labels
+        capped, p4s = self._capped(offsets, p4s)
+        if not kinds:
+            return capped, p4s, labels
+        return capped, p4s, labels, self._capped(offsets, codes.astype(KIND_DTYPE))[1]
 
     def read_kinds(self, start, stop):
         """The particle kind of every slot of rows ``start:stop`` (0 for padding).

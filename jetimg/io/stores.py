@@ -13,7 +13,7 @@ worker (thread, process or dask.distributed worker) can do the middle one:
 :func:`open_store` reads a store back: a mapping of array names to arrays and
 its attributes.
 
-Arrays (N rows): images (N, npix, npix) float32, labels (N,) int8 when the
+Arrays (N rows): images (N, npix, npix) float32 (N, npix, npix, C with channels), labels (N,) int8 when the
 input has labels, jet_pt / jet_eta / jet_phi / jet_mass (N,) float32,
 n_constituents (N,) int16, valid (N,) int8.
 """
@@ -54,9 +54,10 @@ def store_format(path, role="output"):
                      "use .zarr for a Zarr group or .h5/.hdf5 for an HDF5 file")
 
 
-def array_specs(n_rows, npix, has_labels):
-    """name -> (shape, dtype) of every array of a store."""
-    specs = output_specs(n_rows, npix)
+def array_specs(n_rows, npix, has_labels, n_channels=None):
+    """name -> (shape, dtype) of every array of a store (images of
+    ``n_channels`` channels, channel last, when given)."""
+    specs = output_specs(n_rows, npix, n_channels)
     images = specs.pop("images")
     labels = {"labels": ((n_rows,), LABEL_DTYPE)} if has_labels else {}
     return {"images": images, **labels, **specs}
@@ -90,7 +91,7 @@ def _hdf5_filter(codec):
 
 
 def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chunk_rows=None,
-                 codec=DEFAULT_CODEC):
+                 codec=DEFAULT_CODEC, n_channels=None):
     """Make an empty store at ``path`` (which must not exist) with ``complete: false``.
 
     Parameters
@@ -112,12 +113,15 @@ def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chu
         Rows per chunk of ``images`` (a divisor of ``chunk_rows``; default the same).
     codec : str
         One of :data:`CODECS`.
+    n_channels : int, optional
+        Images of this many channels, (n_rows, npix, npix, C): every chunk of
+        ``images`` holds whole rows with all their channels.
     """
     if codec not in CODECS:
         raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(CODECS)}")
     fmt = store_format(path)
     attrs = {**attrs, "complete": False}
-    specs = array_specs(n_rows, npix, has_labels)
+    specs = array_specs(n_rows, npix, has_labels, n_channels)
     chunk_rows = max(1, min(int(chunk_rows), max(n_rows, 1)))
     image_chunk_rows = max(1, min(int(image_chunk_rows or chunk_rows), chunk_rows))
     rows_of = {name: image_chunk_rows if name == "images" else chunk_rows for name in specs}
@@ -287,7 +291,7 @@ class Store:
         (made by another tool), the default recipe at the images' size."""
         attrs = self.attrs.get("recipe")
         if not attrs:
-            return Recipe(npix=int(self["images"].shape[-1]))
+            return Recipe(npix=int(self["images"].shape[1]))
         return Recipe.from_attrs(attrs)
 
     def close(self):

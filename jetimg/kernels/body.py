@@ -2,12 +2,17 @@
 
 ``make_jet_body(jit, asinh, atan2)`` compiles the same Python source for the
 CPU (``numba.njit``) and for CUDA (``numba.cuda.jit(device=True)``), with the
-target's own ``asinh`` and ``atan2`` for the per-constituent kinematics. The
-body never allocates: the caller hands it one jet, one image and a scratch
-block. All kinematics are float64; the image is accumulated in float32.
+target's own ``asinh`` and ``atan2`` for the per-constituent kinematics;
+``make_channels_body`` is its twin for several channels (step 6). Both share
+steps 1-4 (``make_geometry``: the pixel of every constituent) and differ only
+in what they add to the pixels. The bodies never allocate: the caller hands
+them one jet, one image and a scratch block. All kinematics are float64; the
+images are accumulated in float32.
 
 Shapes: jet (M, 4) (E, px, py, pz) in GeV, float32 or float64; image
-(npix, npix) float32; six scratch rows (M,) float64 (see ``new_scratch``).
+(npix, npix) float32, or (npix, npix, C) with channels; kinds (M,) int8
+(:mod:`jetimg.kinds` codes; any other length: no kinds); seven scratch rows (M,)
+float64 (see ``new_scratch``).
 
 The body returns ``(code, jet_pt, jet_eta, jet_phi, jet_mass)``: ``code >= 0``
 is the number of valid constituents; ``code < 0`` marks an invalid jet (its
@@ -17,7 +22,7 @@ image is zeroed): ``-(1 + 4 * slot + reason)``, see :func:`decode_invalid`.
 import math
 from typing import NamedTuple
 
-N_SCRATCH = 6  # scratch rows the body takes: px, py, pz, w, x, y
+N_SCRATCH = 7  # scratch rows the body takes: px, py, pz, w, x, y, slot
 
 # Invalid-slot reasons, in the order the body tests them.
 REASONS = ("not finite", "negative energy", "zero energy with non-zero momentum",
@@ -45,6 +50,10 @@ class KernelOptions(NamedTuple):
     normalise: int     # 0 sum, 1 max, 2 none
 
 
+#: channel quantity codes (the kernels' ``chan_qty``), as jetimg.recipe.QUANTITIES
+QTY_PT, QTY_E, QTY_COUNT = 0, 1, 2
+
+
 def decode_invalid(code):
     """(slot, reason) of a negative body code.
 
@@ -67,20 +76,26 @@ def describe_invalid(jet, code):
     return f"slot {slot}: {reason} (E={e:g}, px={px:g}, py={py:g}, pz={pz:g} GeV)"
 
 
-def make_jet_body(jit, asinh, atan2):
-    """The per-jet body compiled by ``jit`` using the given asinh/atan2."""
+def make_geometry(jit, asinh, atan2):
+    """Steps 1-4 of one jet compiled by ``jit`` using the given asinh/atan2:
+    the per-jet quantities and the pixel of every valid constituent.
+
+    ``geometry(jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)`` returns
+    ``(code, jet_pt, jet_eta, jet_phi, jet_mass)`` as the bodies do; for the
+    ``k = code`` valid constituents (compacted, in slot order) it leaves the
+    pixel row in ``px_s[i]`` (-1.0 outside the crop), the column in ``py_s[i]``,
+    the weight w in ``w_s[i]`` and the slot in ``s_s[i]``; ``pz_s``, ``x_s``
+    and ``y_s`` are free for the caller afterwards.
+    """
 
     @jit
-    def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, options):
+    def geometry(jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options):
         # Scratch rows, (M,) float64 each: px, py (later each constituent's
-        # pixel row and column), pz, E (later the weight w), x, y. Separate
-        # arrays, not rows of one block: LLVM then vectorises the
+        # pixel row and column), pz, E (later the weight w), x, y, slot.
+        # Separate arrays, not rows of one block: LLVM then vectorises the
         # per-constituent loops.
         center, rotate, flip, npix, dx, dy, intensity, threshold, normalise = options
         n_slots = jet.shape[0]
-        for r in range(npix):
-            for c in range(npix):
-                image[r, c] = 0.0
 
         # Pass 1: padding, validity, compaction, leading constituent, sums.
         k = 0
@@ -108,9 +123,6 @@ def make_jet_body(jit, asinh, atan2):
             elif px == 0.0 and py == 0.0:
                 reason = 3
             if reason >= 0:
-                for r in range(npix):
-                    for c in range(npix):
-                        image[r, c] = 0.0
                 return -(1 + 4 * m + reason), 0.0, 0.0, 0.0, 0.0
             px_s[k] = px
             py_s[k] = py
@@ -121,6 +133,7 @@ def make_jet_body(jit, asinh, atan2):
                 lead_pt2 = pt2
                 lead = k
             w_s[k] = e
+            s_s[k] = m
             sum_e += e
             sum_px += px
             sum_py += py
@@ -242,6 +255,29 @@ def make_jet_body(jit, asinh, atan2):
             px_s[i] = row if inside else -1.0
             py_s[i] = col
 
+        return k, jet_pt, jet_eta, jet_phi, jet_mass
+
+    return geometry
+
+
+def make_jet_body(jit, asinh, atan2):
+    """The per-jet body (one image of w, steps 1-5) compiled by ``jit`` using
+    the given asinh/atan2."""
+    geometry = make_geometry(jit, asinh, atan2)
+
+    @jit
+    def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options):
+        npix = options[3]
+        threshold = options[7]
+        normalise = options[8]
+        for r in range(npix):
+            for c in range(npix):
+                image[r, c] = 0.0
+        k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
+            jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+        if k <= 0:
+            return k, jet_pt, jet_eta, jet_phi, jet_mass
+
         # With no threshold the image is accumulated negated (a pixel < 0 is
         # one not yet normalised), and the sum and peak of its float32 pixels
         # are kept on the way: step 5 is then one pass over the constituents.
@@ -287,15 +323,138 @@ def make_jet_body(jit, asinh, atan2):
     return jet_body
 
 
+
+
+def make_channels_body(jit, asinh, atan2):
+    """The per-jet body with channels (steps 1-4, then step 6) compiled by
+    ``jit`` using the given asinh/atan2.
+
+    ``chan_qty`` (C,) holds each channel's quantity (QTY_PT, QTY_E,
+    QTY_COUNT); ``chan_mask`` (C,) the kinds it takes, bit ``1 << code`` per
+    :mod:`jetimg.kinds` code. Both are run-time arrays, so one compiled kernel
+    serves every channel list.
+    """
+    geometry = make_geometry(jit, asinh, atan2)
+
+    @jit
+    def channels_body(jet, kinds, image, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options,
+                      chan_qty, chan_mask):
+        npix = options[3]
+        threshold = options[7]
+        normalise = options[8]
+        n_chan = chan_qty.shape[0]
+        for r in range(npix):
+            for c in range(npix):
+                for h in range(n_chan):
+                    image[r, c, h] = 0.0
+        k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
+            jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+        if k <= 0:
+            return k, jet_pt, jet_eta, jet_phi, jet_mass
+
+        # The threshold mask, from the raw image of w over every constituent
+        # (accumulated in channel 0, then cleared): a constituent in a masked
+        # pixel leaves the grid (row -1) for every channel.
+        if threshold > 0.0:
+            for i in range(k):
+                r, c = int(px_s[i]), int(py_s[i])
+                if r >= 0:
+                    image[r, c, 0] += w_s[i]
+            for i in range(k):
+                r, c = int(px_s[i]), int(py_s[i])
+                x_s[i] = 1.0 if (r >= 0 and image[r, c, 0] < threshold) else 0.0
+            for i in range(k):
+                r, c = int(px_s[i]), int(py_s[i])
+                if r >= 0:
+                    image[r, c, 0] = 0.0
+                    if x_s[i] > 0.0:
+                        px_s[i] = -1.0
+
+        # Each constituent's pT (x_s) and E (y_s), its kind bit (pz_s), and
+        # the denominators: "sum" the sums of pT and E in the grid.
+        with_kinds = kinds.shape[0] == jet.shape[0]
+        sum_pt = 0.0
+        sum_e = 0.0
+        for i in range(k):
+            m = int(s_s[i])
+            px = float(jet[m, 1])
+            py = float(jet[m, 2])
+            x_s[i] = math.sqrt(px * px + py * py)
+            y_s[i] = float(jet[m, 0])
+            pz_s[i] = float(1 << (kinds[m] if with_kinds else 0))
+            if px_s[i] >= 0.0:
+                sum_pt += x_s[i]
+                sum_e += y_s[i]
+        den_pt = 1.0
+        den_e = 1.0
+        if normalise == 0:
+            den_pt = sum_pt
+            den_e = sum_e
+        elif normalise == 1:
+            # "max": the peak of the all-kinds image of each quantity,
+            # accumulated in channel 0 and cleared again.
+            for q in range(2):
+                peak = 0.0
+                for i in range(k):
+                    r, c = int(px_s[i]), int(py_s[i])
+                    if r >= 0:
+                        image[r, c, 0] += x_s[i] if q == 0 else y_s[i]
+                        v = float(image[r, c, 0])
+                        peak = v if v > peak else peak
+                for i in range(k):
+                    r, c = int(px_s[i]), int(py_s[i])
+                    if r >= 0:
+                        image[r, c, 0] = 0.0
+                if q == 0:
+                    den_pt = peak
+                else:
+                    den_e = peak
+        # A zero denominator leaves the channel all-zero.
+        inv_pt = 1.0 / den_pt if den_pt > 0.0 else 0.0
+        inv_e = 1.0 / den_e if den_e > 0.0 else 0.0
+
+        # Step 6: each constituent adds its quantity to the channels of its
+        # kind; pT and E channels accumulate negated (a pixel < 0 is one not
+        # yet normalised), counts as they are.
+        scaled = normalise != 2
+        for i in range(k):
+            r, c = int(px_s[i]), int(py_s[i])
+            if r >= 0:
+                bit = int(pz_s[i])
+                for h in range(n_chan):
+                    if chan_mask[h] & bit:
+                        q = chan_qty[h]
+                        if q == 2:
+                            image[r, c, h] += 1.0
+                        else:
+                            v = x_s[i] if q == 0 else y_s[i]
+                            image[r, c, h] += -v if scaled else v
+        if scaled:
+            for i in range(k):
+                r, c = int(px_s[i]), int(py_s[i])
+                if r >= 0:
+                    for h in range(n_chan):
+                        q = chan_qty[h]
+                        if q != 2:
+                            v = float(image[r, c, h])
+                            if v < 0.0:
+                                image[r, c, h] = -v * (inv_pt if q == 0 else inv_e)
+                            elif v == 0.0:
+                                image[r, c, h] = 0.0  # never -0.0
+        return k, jet_pt, jet_eta, jet_phi, jet_mass
+
+    return channels_body
+
+
 def make_fill_jet(jit, jet_body):
     """Jet ``n`` through ``jet_body``, its results stored as the output arrays
     hold them (compiled by ``jit``; the CPU and CUDA loops both call it)."""
 
     @jit
-    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, options, jet_pt, jet_eta,
-                 jet_phi, jet_mass, n_constituents, valid, codes):
+    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, jet_pt,
+                 jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
         code, pt, eta, phi, mass = jet_body(
-            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, options)
+            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
         codes[n] = code
         ok = code >= 0
         valid[n] = 1 if ok else 0
@@ -306,3 +465,27 @@ def make_fill_jet(jit, jet_body):
         jet_mass[n] = mass
 
     return fill_jet
+
+
+def make_fill_jet_channels(jit, channels_body):
+    """As :func:`make_fill_jet` for :func:`make_channels_body`: jet ``n`` with
+    its kinds row (``kinds`` (N, M); a (1, 1) array of 0 for no kinds, which
+    makes every constituent kind 0, as a channel without KIND takes it)."""
+
+    @jit
+    def fill_jet_channels(jets, kinds, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
+                          options, chan_qty, chan_mask, jet_pt, jet_eta, jet_phi, jet_mass,
+                          n_constituents, valid, codes):
+        code, pt, eta, phi, mass = channels_body(
+            jets[n], kinds[n if kinds.shape[0] > n else 0], images[n],
+            px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, chan_qty, chan_mask)
+        codes[n] = code
+        ok = code >= 0
+        valid[n] = 1 if ok else 0
+        n_constituents[n] = code if ok else 0
+        jet_pt[n] = pt
+        jet_eta[n] = eta
+        jet_phi[n] = phi
+        jet_mass[n] = mass
+
+    return fill_jet_channels

@@ -13,11 +13,11 @@ also finishes sooner); 128 threads per block otherwise. For sm_90 (CUDA 12.9)
 ptxas gives the kernel 92 registers and no spills: 640 threads per SM run at
 once, and the grid's further blocks queue behind them.
 
-Scratch. The body's six (M,) float64 rows are columns of one global buffer
-(6, M, T): thread t uses ``scratch[r, :, t]``, so at a given slot the 32 lanes
+Scratch. The body's seven (M,) float64 rows are columns of one global buffer
+(7, M, T): thread t uses ``scratch[r, :, t]``, so at a given slot the 32 lanes
 of a warp touch 32 adjacent words and every scratch access is coalesced (the
 interleaving the compiler gives local memory, but for any M without a
-compile-time bound). It takes 48 M bytes per thread: 2.6 GB for M = 200 at an
+compile-time bound). It takes 56 M bytes per thread: 3.0 GB for M = 200 at an
 H100's 270,336 resident threads, and only as many columns as jets in a
 smaller chunk.
 
@@ -34,10 +34,14 @@ processor per worker thread: each thread's stream runs while the other threads
 read, compress and write, and the copy engines overlap one stream's upload with
 another's download.
 
+``fill_channels_cuda`` is the same over the channels body (docs/recipe.md step
+6): the kinds (N, M) int8 travel beside the jets, and the images are
+(N, npix, npix, C).
+
 Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; images
 (N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
 n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code);
-scratch (6, M', T') float64 with M' >= M and T' >= min(threads, N).
+scratch (7, M', T') float64 with M' >= M and T' >= min(threads, N).
 """
 
 import math
@@ -49,7 +53,8 @@ import threading
 
 from ..errors import InvalidJetError
 from ..outputs import empty_outputs, output_specs
-from .body import N_SCRATCH, describe_invalid, make_fill_jet, make_jet_body
+from .body import (N_SCRATCH, describe_invalid, make_channels_body, make_fill_jet,
+                   make_fill_jet_channels, make_jet_body)
 
 __all__ = ["fill_images_cuda", "CudaChunkProcessor", "preprocess_cuda", "launch", "launch_grid",
            "resident_threads", "device_outputs", "thread_processor"]
@@ -59,6 +64,8 @@ MIN_BLOCKS = 128  # numba's NumbaPerformanceWarning threshold
 
 fill_jet_cuda = make_fill_jet(cuda.jit(device=True),
                               make_jet_body(cuda.jit(device=True), math.asinh, math.atan2))
+fill_jet_channels_cuda = make_fill_jet_channels(
+    cuda.jit(device=True), make_channels_body(cuda.jit(device=True), math.asinh, math.atan2))
 
 
 @cuda.jit
@@ -74,9 +81,31 @@ def fill_images_cuda(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
     w_s = scratch[3, :, t]
     x_s = scratch[4, :, t]
     y_s = scratch[5, :, t]
+    s_s = scratch[6, :, t]
     for n in range(t, jets.shape[0], cuda.gridsize(1)):
-        fill_jet_cuda(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, options, jet_pt,
+        fill_jet_cuda(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, jet_pt,
                       jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
+
+
+@cuda.jit
+def fill_channels_cuda(jets, kinds, options, chan_qty, chan_mask, images, jet_pt, jet_eta,
+                       jet_phi, jet_mass, n_constituents, valid, codes, scratch):
+    """The channels body on every jet (kinds (N, M), or (1, 1) zeros: no
+    kinds; images (N, npix, npix, C)), thread t on jets t, t + T, ..."""
+    t = cuda.grid(1)
+    if t >= scratch.shape[2]:
+        return
+    px_s = scratch[0, :, t]
+    py_s = scratch[1, :, t]
+    pz_s = scratch[2, :, t]
+    w_s = scratch[3, :, t]
+    x_s = scratch[4, :, t]
+    y_s = scratch[5, :, t]
+    s_s = scratch[6, :, t]
+    for n in range(t, jets.shape[0], cuda.gridsize(1)):
+        fill_jet_channels_cuda(jets, kinds, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
+                               options, chan_qty, chan_mask, jet_pt, jet_eta, jet_phi,
+                               jet_mass, n_constituents, valid, codes)
 
 
 def resident_threads():
@@ -100,18 +129,25 @@ def launch_grid(n_jets, max_threads):
     return max(MIN_BLOCKS, min(-(-n_jets // tpb), max_threads // tpb)), tpb
 
 
-def launch(jets, options, out, codes, scratch, grid, stream=0):
-    """Launch ``fill_images_cuda`` on device arrays; ``options`` a
-    :class:`~jetimg.kernels.body.KernelOptions`, ``grid`` from :func:`launch_grid`.
+def launch(jets, options, out, codes, scratch, grid, stream=0, channels=None):
+    """Launch ``fill_images_cuda`` (or ``fill_channels_cuda`` with
+    ``channels``, the device arrays ``(kinds, chan_qty, chan_mask)``) on device
+    arrays; ``options`` a :class:`~jetimg.kernels.body.KernelOptions`, ``grid``
+    from :func:`launch_grid`.
 
     ``scratch`` must have at least ``jets.shape[1]`` rows and
     ``min(blocks * threads_per_block, N)`` columns.
     """
     blocks, tpb = grid
     assert scratch.shape[1] >= jets.shape[1] and scratch.shape[2] >= min(blocks * tpb, len(jets))
-    fill_images_cuda[blocks, tpb, stream](
-        jets, tuple(options), out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"],
-        out["jet_mass"], out["n_constituents"], out["valid"], codes, scratch)
+    results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
+               out["n_constituents"], out["valid"], codes, scratch)
+    if channels is None:
+        fill_images_cuda[blocks, tpb, stream](jets, tuple(options), *results)
+    else:
+        kinds, chan_qty, chan_mask = channels
+        fill_channels_cuda[blocks, tpb, stream](jets, kinds, tuple(options), chan_qty,
+                                                chan_mask, *results)
 
 
 def raise_first_invalid(valid, codes, jets, row_offset, stream=0):
@@ -130,14 +166,23 @@ def as_numba_array(x):
     return x if getattr(x, "__cuda_ndarray__", False) else cuda.as_cuda_array(x)
 
 
-def device_outputs(n_jets, npix, stream=0):
+def device_outputs(n_jets, npix, stream=0, n_channels=None):
     """Uninitialised device output arrays, as :func:`jetimg.outputs.empty_outputs`."""
-    return empty_outputs(n_jets, npix,
+    return empty_outputs(n_jets, npix, n_channels=n_channels,
                          empty=lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream))
 
 
-def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None):
+def _n_channels(channels):
+    return None if channels is None else len(channels[1])
+
+
+def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None,
+                    channels=None):
     """:func:`jetimg.preprocess` on the GPU, for jets and ``out`` it has checked.
+
+    ``channels``, for a recipe with channels, is ``(kinds, chan_qty, chan_mask)``
+    as :func:`jetimg.core.check_kinds` and :func:`jetimg.core.channel_codes`
+    give them (host arrays).
 
     Host jets go through the calling thread's :class:`CudaChunkProcessor`
     (its stream, pinned and device buffers are kept from call to call) and
@@ -148,7 +193,7 @@ def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None
     """
     if not _is_device_array(jets):
         result = thread_processor().run(jets, options, raise_invalid=raise_invalid,
-                                        row_offset=row_offset)
+                                        row_offset=row_offset, channels=channels)
         if out is None:
             return {name: a.copy() for name, a in result.items()}
         for name, a in result.items():
@@ -156,14 +201,15 @@ def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None
         return out
     jets_d = as_numba_array(jets)
     n_jets, n_slots = jets_d.shape[:2]
-    out_d = (device_outputs(n_jets, options.npix) if out is None
-             else {name: as_numba_array(a) for name, a in out.items()})
+    out_d = (device_outputs(n_jets, options.npix, n_channels=_n_channels(channels))
+             if out is None else {name: as_numba_array(a) for name, a in out.items()})
     codes = cuda.device_array(n_jets, np.int64)
     if n_jets:
         grid = launch_grid(n_jets, resident_threads())
         scratch = cuda.device_array((N_SCRATCH, n_slots, min(grid[0] * grid[1], n_jets)),
                                     np.float64)
-        launch(jets_d, options, out_d, codes, scratch, grid)
+        launch(jets_d, options, out_d, codes, scratch, grid,
+               channels=None if channels is None else tuple(cuda.to_device(a) for a in channels))
     if raise_invalid:
         raise_first_invalid(out_d["valid"].copy_to_host(), codes, jets_d, row_offset)
     if out is not None:
@@ -197,7 +243,7 @@ class CudaChunkProcessor:
     ----------
     max_threads : int, optional
         Most threads per launch; default :func:`resident_threads`. The device
-        scratch takes 48 bytes x M per thread.
+        scratch takes 56 bytes x M per thread.
 
     Examples
     --------
@@ -232,7 +278,7 @@ class CudaChunkProcessor:
                                                                stream=self.stream)
         return buf
 
-    def run(self, jets, options, *, raise_invalid=True, row_offset=0):
+    def run(self, jets, options, *, raise_invalid=True, row_offset=0, channels=None):
         """Images and per-jet quantities of one chunk of host jets.
 
         Parameters
@@ -246,12 +292,15 @@ class CudaChunkProcessor:
             Raise for the first invalid jet (else it gets ``valid = 0``).
         row_offset : int
             The chunk's first row in its input, for :class:`InvalidJetError`.
+        channels : tuple, optional
+            ``(kinds, chan_qty, chan_mask)`` host arrays for a recipe with
+            channels (:func:`preprocess_cuda`).
 
         Returns
         -------
         dict of str to ndarray
             As :func:`jetimg.outputs.empty_outputs`: ``images`` (N, npix, npix)
-            float32, ``jet_pt``, ``jet_eta``, ``jet_phi``, ``jet_mass`` (N,)
+            float32 (with channels (N, npix, npix, C)), ``jet_pt``, ``jet_eta``, ``jet_phi``, ``jet_mass`` (N,)
             float32, ``n_constituents`` (N,) int16, ``valid`` (N,) int8. They
             are views of this processor's pinned buffers, valid until its
             next ``run``.
@@ -262,19 +311,27 @@ class CudaChunkProcessor:
             For the first invalid jet when ``raise_invalid``.
         """
         n_jets, n_slots = jets.shape[:2]
-        shapes = output_specs(n_jets, options.npix)
+        n_channels = _n_channels(channels)
+        shapes = output_specs(n_jets, options.npix, n_channels)
         if n_jets == 0:
-            return empty_outputs(0, options.npix)
+            return empty_outputs(0, options.npix, n_channels=n_channels)
         staged = self._buffer("jets_h", jets.shape, jets.dtype, pinned=True)
         np.copyto(staged, jets)
         jets_d = self._buffer("jets_d", jets.shape, jets.dtype, pinned=False)
         jets_d.copy_to_device(staged, stream=self.stream)
+        if channels is not None:
+            kinds = channels[0]
+            kinds_h = self._buffer("kinds_h", kinds.shape, kinds.dtype, pinned=True)
+            np.copyto(kinds_h, kinds)
+            kinds_d = self._buffer("kinds_d", kinds.shape, kinds.dtype, pinned=False)
+            kinds_d.copy_to_device(kinds_h, stream=self.stream)
+            channels = (kinds_d, *(cuda.to_device(a, stream=self.stream) for a in channels[1:]))
         out_d = {name: self._buffer(name + "_d", shape, dtype, pinned=False)
                  for name, (shape, dtype) in shapes.items()}
         codes = self._buffer("codes_d", (n_jets,), np.int64, pinned=False)
         grid = launch_grid(n_jets, self.max_threads)
         scratch = self._scratch(n_slots, min(grid[0] * grid[1], n_jets))
-        launch(jets_d, options, out_d, codes, scratch, grid, self.stream)
+        launch(jets_d, options, out_d, codes, scratch, grid, self.stream, channels)
         out = {}
         for name, (shape, dtype) in shapes.items():
             out[name] = self._buffer(name + "_h", shape, dtype, pinned=True)

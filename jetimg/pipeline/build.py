@@ -212,6 +212,10 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
     if layout == "pandas-images" and fmt != "hdf5":
         raise InputError("layout 'pandas-images' is an HDF5 (pandas HDFStore) layout: "
                          "give an output ending in .h5 or .hdf5")
+    if layout == "pandas-images" and recipe.channels is not None:
+        raise InputError(f"layout 'pandas-images' holds one image per jet (columns img_0 ...), "
+                         f"not the {recipe.n_channels} channels {', '.join(recipe.channels)}; "
+                         f"build a Zarr or HDF5 store instead")
     if codec not in stores.CODECS:
         raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(stores.CODECS)}")
     chunk_size, image_rows = chunk_rows(chunk_size)
@@ -234,6 +238,12 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
                              progress=progress, notify=notify, started=started)
 
 
+def _without_kinds(source):
+    """The (first) input file of ``source`` without particle kinds."""
+    parts = getattr(source, "parts", [source])
+    return next((p.path for p in parts if not p.has_kinds), source.path)
+
+
 def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk_size,
                   image_rows, limit, workers, scheduler, overwrite, resume, layout, codec,
                   device, progress, notify, started):
@@ -253,6 +263,11 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk
             raise InputError(f"layout 'pandas-images' holds two classes (its one is_signal_new "
                              f"column) but the input has {len(source.label_names)}: "
                              f"{', '.join(source.label_names)}; build a store instead")
+        if recipe.needs_kinds and not source.has_kinds:
+            raise InputError(f"channel {recipe.needs_kinds[0]} selects particles by kind, but "
+                             f"{_without_kinds(source)} carries no particle identity; kinds "
+                             f"come from JetClass ROOT files, quark/gluon .npz files, or a "
+                             f"pid array beside plain arrays (pid_key=)")
         n_rows = source.n_rows
         if limit is not None:
             limit = integer("limit", limit)
@@ -301,6 +316,7 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk
                 with writing(store):
                     checkpoints.clear(store)
                     stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
+                                         n_channels=recipe.n_channels,
                                          has_labels=source.has_labels, attrs=attrs,
                                          chunk_rows=chunk_size, image_chunk_rows=image_rows,
                                          codec=codec)

@@ -17,7 +17,7 @@ import numpy as np
 from ..core import preprocess
 from ..errors import JetimgError, StoreWriteError
 from ..io import checkpoints, stores
-from ..io.jagged import jagged_width, pad_jagged
+from ..io.jagged import jagged_width, pad_jagged, pad_jagged_values
 from ..outputs import empty_outputs
 
 __all__ = ["process_chunk", "load_kernel", "writing", "READ_ROWS"]
@@ -53,22 +53,27 @@ def _flat_buffer(rows, n_slots):
     return flat[:size].reshape(rows, n_slots, 4)
 
 
-def _padded(offsets, p4s, lo, hi):
+def _padded(offsets, p4s, lo, hi, kinds=None):
     """Rows ``lo:hi`` of a chunk's jagged particles, padded to the block's own
-    largest multiplicity in this thread's buffer."""
+    largest multiplicity in this thread's buffer (and their kinds, padded
+    alike, when ``kinds`` is given)."""
     o = offsets[lo:hi + 1]
     block = _flat_buffer(hi - lo, jagged_width(o))
-    return pad_jagged(o - o[0], p4s[o[0]:o[-1]], out=block)
+    jets = pad_jagged(o - o[0], p4s[o[0]:o[-1]], out=block)
+    if kinds is None:
+        return jets, None
+    return jets, pad_jagged_values(o - o[0], kinds[o[0]:o[-1]])
 
 
-def _output_buffers(n_jets, npix):
+def _output_buffers(n_jets, npix, n_channels=None):
     """This thread's output arrays and labels for ``n_jets`` rows: views of
     arrays kept for the largest chunk so far (each chunk is written before its
     task returns)."""
     out = getattr(_local, "out", None)
-    if out is None or out["images"].shape[1] != npix or len(out["images"]) < n_jets:
+    shape = (npix, npix) + (() if n_channels is None else (n_channels,))
+    if out is None or out["images"].shape[1:] != shape or len(out["images"]) < n_jets:
         _local.out = _local.labels = None
-        _local.out = out = empty_outputs(n_jets, npix)
+        _local.out = out = empty_outputs(n_jets, npix, n_channels=n_channels)
         _local.labels = np.empty(n_jets, np.int8)
     return {name: a[:n_jets] for name, a in out.items()}, _local.labels[:n_jets]
 
@@ -95,7 +100,8 @@ def writing(path):
 
 def load_kernel(recipe):
     """Run the serial CPU kernel once on one empty jet (loads it from the cache)."""
-    preprocess(np.zeros((1, 1, 4), np.float32), recipe, parallel=False)
+    preprocess(np.zeros((1, 1, 4), np.float32), recipe, parallel=False,
+               kinds=np.zeros((1, 1), np.int8))
 
 
 def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None, device="cpu"):
@@ -115,22 +121,28 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     """
     n = stop - start
     rows = n if device == "cuda" else min(n, READ_ROWS)
-    out, labels = _output_buffers(n, recipe.npix)
+    out, labels = _output_buffers(n, recipe.npix, recipe.n_channels)
     labels = labels if source.has_labels else None
+    with_kinds = bool(recipe.needs_kinds)
+    kinds = flat_kinds = None
     if source.jagged:  # one read per chunk: a file's baskets are decompressed once
-        offsets, p4s, chunk_labels = source.read_flat(start, stop)
+        offsets, p4s, chunk_labels, *flat_kinds = source.read_flat(start, stop, kinds=True) \
+            if with_kinds else source.read_flat(start, stop)
+        flat_kinds = flat_kinds[0] if flat_kinds else None
     else:
         jets = _jets_buffer(rows, source.n_slots)
     step = max(rows, 1)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
         if source.jagged:
-            block = _padded(offsets, p4s, lo, hi)
+            block, kinds = _padded(offsets, p4s, lo, hi, flat_kinds)
             block_labels = None if chunk_labels is None else chunk_labels[lo:hi]
         else:
             block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
-        preprocess(block, recipe, device=device, parallel=False, row_offset=start + lo,
-                   out={name: a[lo:hi] for name, a in out.items()})
+            if with_kinds:
+                kinds = source.read_kinds(start + lo, start + hi)
+        preprocess(block, recipe, kinds=kinds, device=device, parallel=False,
+                   row_offset=start + lo, out={name: a[lo:hi] for name, a in out.items()})
         if labels is not None:
             labels[lo:hi] = block_labels
     if labels is not None:
