@@ -244,3 +244,231 @@ def test_import_is_cheap():
             "assert jetimg.plots.hep_style and 'matplotlib' not in sys.modules\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# stores with channels: images (N, npix, npix, C)
+# ---------------------------------------------------------------------------
+
+CHANNELS = ("charged_pt", "neutral_pt", "charged_count")
+JC_FILES = ("TTBar_000.root", "ZJetsToNuNu_000.root", "WToQQ_000.root")  # Tbqq, QCD, Wqq
+JC_PER_FILE, JC_NPIX, JC_BAD_ROW = 100, 16, 7
+
+
+@pytest.fixture(scope="module")
+def channel_stores(stores, tmp_path_factory):
+    """name -> path of stores with channels.
+
+    "jc" (Zarr) and "jc_h5": 300 jets of the shipped JetClass-layout sample
+    (the first 100 of three classes, shuffled, one made invalid), npix 16,
+    chunks of 100 rows, CHANNELS. "binary": the module's toy jets (top/QCD,
+    no label_names) with channels pt and count, npix 20.
+    """
+    pytest.importorskip("uproot")
+    from jetimg.data import sample_files
+    from jetimg.io import open_jets
+    from jetimg.io.jetclass_writer import write_jetclass
+
+    folder = tmp_path_factory.mktemp("channels")
+    files = {p.rsplit("/", 1)[-1]: p for p in map(str, sample_files("jetclass"))}
+    jets, labels, kinds = [], [], []
+    for name in JC_FILES:
+        with open_jets(files[name]) as source:
+            part, part_labels = source.read(0, JC_PER_FILE)
+            kinds.append(source.read_kinds(0, JC_PER_FILE))
+        jets.append(part)
+        labels.append(part_labels)
+    width = max(j.shape[1] for j in jets)
+
+    def padded(arrays):
+        return np.concatenate([np.pad(a, [(0, 0), (0, width - a.shape[1])]
+                                      + [(0, 0)] * (a.ndim - 2)) for a in arrays])
+
+    order = np.random.default_rng(5).permutation(len(JC_FILES) * JC_PER_FILE)
+    jets, kinds, labels = padded(jets)[order], padded(kinds)[order], np.concatenate(labels)[order]
+    jets[JC_BAD_ROW, 0, 0] = np.nan
+    write_jetclass(folder / "mix.root", jets, labels, kinds=kinds)
+    recipe = jetimg.Recipe(npix=JC_NPIX, channels=list(CHANNELS), invalid="skip")
+    out = {}
+    for name, suffix in [("jc", "zarr"), ("jc_h5", "h5")]:
+        out[name] = folder / f"{name}.{suffix}"
+        jetimg.build(folder / "mix.root", out[name], recipe=recipe, chunk_size=100)
+    toy = stores["zarr"].parent
+    out["binary"] = folder / "binary.zarr"
+    jetimg.build(toy / "jets.npy", out["binary"], labels_key=str(toy / "labels.npy"),
+                 npix=NPIX, chunk_size=250, channels=["pt", "count"])
+    return out
+
+
+def numpy_channel_averages(path, n=None):
+    """{label: (average image (npix, npix, C) float64, count)} of the valid jets, by numpy."""
+    with jetimg.open_store(path) as store:
+        images = store["images"][:].astype(np.float64)
+        valid = store["valid"][:] != 0
+        labels = store["labels"][:]
+    assert images.ndim == 4
+    return {int(v): (images[valid & (labels == v)][:n].mean(axis=0),
+                     len(images[valid & (labels == v)][:n])) for v in np.unique(labels)}
+
+
+def colour_bars(fig):
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+@pytest.mark.parametrize("name", ["jc", "jc_h5"])
+def test_channel_averages_equal_numpy(channel_stores, name):
+    avg = jetimg.plots.average_images(channel_stores[name])
+    expected = numpy_channel_averages(channel_stores[name])
+    # only the classes in the store, named from label_names, in label order
+    assert avg.names == ("QCD", "Wqq", "Tbqq") and avg.label_values == (0, 7, 8)
+    assert avg.channels == CHANNELS
+    assert avg.images.shape == (3, JC_NPIX, JC_NPIX, len(CHANNELS))
+    for i, value in enumerate(avg.label_values):
+        assert avg.counts[i] == expected[value][1]
+        for c in range(len(CHANNELS)):
+            np.testing.assert_allclose(avg.images[i, ..., c], expected[value][0][..., c],
+                                       rtol=1e-12, atol=1e-15)
+    assert avg.n_invalid == 1 and avg.counts.sum() == len(JC_FILES) * JC_PER_FILE - 1
+    assert avg.images[..., 2].max() >= 1.0  # counts: constituents, not normalised
+
+
+def test_channel_averages_chosen_channels_and_first_n(channel_stores):
+    path = channel_stores["jc"]
+    full = jetimg.plots.average_images(path)
+    chosen = jetimg.plots.average_images(path, channels=["charged_count", "charged_pt"])
+    assert chosen.channels == ("charged_count", "charged_pt")
+    np.testing.assert_array_equal(chosen.images, full.images[..., [2, 0]])
+    assert jetimg.plots.average_images(path, channels="neutral_pt").images.shape == (
+        3, JC_NPIX, JC_NPIX, 1)
+    for avg in jetimg.plots.average_images(path, n=[1, 40], channels=["neutral_pt"]):
+        expected = numpy_channel_averages(path, n=avg.n)
+        assert avg.counts.tolist() == [avg.n] * 3
+        for i, value in enumerate(avg.label_values):
+            np.testing.assert_allclose(avg.images[i, ..., 0], expected[value][0][..., 1],
+                                       rtol=1e-12, atol=1e-15)
+
+
+def test_channel_pt_equals_the_image_without_channels(stores, channel_stores):
+    binary = jetimg.plots.average_images(channel_stores["binary"])
+    plain = jetimg.plots.average_images(stores["zarr"])
+    assert binary.names == ("top", "QCD") and binary.channels == ("pt", "count")
+    assert binary.counts.tolist() == plain.counts.tolist()
+    np.testing.assert_allclose(binary.images[..., 0], plain.images, rtol=1e-6, atol=1e-9)
+
+
+def test_unknown_channel_refused(stores, channel_stores):
+    with pytest.raises(JetimgError, match=r"has no channel 'photon_pt'; its channels are "
+                                          r"charged_pt, neutral_pt, charged_count$"):
+        jetimg.plots.average_images(channel_stores["jc"], channels=["charged_pt", "photon_pt"])
+    with pytest.raises(JetimgError, match=r"has no channel 'pt'; its channels are"):
+        jetimg.plots.plot_jets(channel_stores["jc"], rows=[0], channels="pt")
+    with pytest.raises(JetimgError, match="neutral_pt given more than once"):
+        jetimg.plots.plot_average(channel_stores["jc"], channels="neutral_pt,neutral_pt")
+    with pytest.raises(JetimgError, match=r"has no channels \(one image per jet\)"):
+        jetimg.plots.plot_average(stores["zarr"], channels=["pt"])
+
+
+def test_plot_average_channel_grid(channel_stores):
+    path = channel_stores["jc"]
+    expected = numpy_channel_averages(path)
+    fig = jetimg.plots.plot_average(path)
+    panels = image_axes(fig)
+    assert len(panels) == len(CHANNELS) * 3  # channels (rows) x classes (columns)
+    assert len(colour_bars(fig)) == len(CHANNELS)  # one per channel row
+    names, values = ("QCD", "Wqq", "Tbqq"), (0, 7, 8)
+    assert [ax.get_title() for ax in panels] == [
+        f"{n} ({expected[v][1]:,} jets)\n{c}" for c in CHANNELS for n, v in zip(names, values)]
+    assert "1 invalid jets of 300 rows" in fig.get_suptitle()
+    for r in range(len(CHANNELS)):
+        row = panels[3 * r:3 * r + 3]
+        assert len({id(ax.images[0].norm) for ax in row}) == 1  # one scale per channel
+        for ax, value in zip(row, values):
+            assert type(ax.images[0].norm).__name__ == "LogNorm"
+            np.testing.assert_allclose(plotted(ax), expected[value][0][..., r],
+                                       rtol=1e-12, atol=1e-15)
+    assert panels[0].images[0].norm is not panels[3].images[0].norm
+    assert panels[-3].images[0].norm.vmax == pytest.approx(
+        max(expected[v][0][..., 2].max() for v in values))
+    dx, dy = jetimg.Recipe().pixel_size
+    np.testing.assert_allclose(panels[4].images[0].get_extent(), [
+        -JC_NPIX * dx / 2, JC_NPIX * dx / 2, -JC_NPIX * dy / 2, JC_NPIX * dy / 2])
+    labels = [bar.get_ylabel() for bar in colour_bars(fig)]
+    assert labels[0].startswith("charged_pt") and "constituents" in labels[2]
+
+
+def test_plot_average_channels_linear_difference_progression(channel_stores):
+    fig = jetimg.plots.plot_average(channel_stores["jc"], channels="charged_count", log=False)
+    panels = image_axes(fig)
+    assert len(panels) == 3 and all(ax.get_title().endswith("\ncharged_count") for ax in panels)
+    norm = panels[0].images[0].norm
+    assert type(norm).__name__ == "Normalize" and norm.vmin == 0.0
+
+    # two classes (no label_names: top and QCD): a difference column per channel
+    path = channel_stores["binary"]
+    expected = numpy_channel_averages(path)
+    fig = jetimg.plots.plot_average(path)
+    panels = image_axes(fig)
+    assert len(panels) == 6 and len(colour_bars(fig)) == 4
+    assert [ax.get_title() for ax in panels[:3]] == [
+        f"top ({expected[1][1]:,} jets)\npt", f"QCD ({expected[0][1]:,} jets)\npt",
+        "top $-$ QCD\npt"]
+    np.testing.assert_allclose(plotted(panels[5]), expected[1][0][..., 1] - expected[0][0][..., 1],
+                               atol=1e-12)
+    assert panels[5].images[0].norm.vmin == -panels[5].images[0].norm.vmax
+    assert len(image_axes(jetimg.plots.plot_average(path, difference=False))) == 4
+
+    fig = jetimg.plots.plot_average(path, n=[1, 10, 100])
+    panels = image_axes(fig)
+    assert len(panels) == 2 * 2 * 3 and len(colour_bars(fig)) == 2  # (channel, class) x n
+    assert panels[4].get_title() == "QCD, 10 jets\npt"
+    np.testing.assert_allclose(plotted(panels[4]), numpy_channel_averages(path, n=10)[0][0][..., 0],
+                               rtol=1e-12, atol=1e-15)
+    assert panels[0].images[0].norm is panels[5].images[0].norm
+    assert panels[0].images[0].norm is not panels[6].images[0].norm
+
+
+def test_plot_jets_channels(channel_stores):
+    path = channel_stores["jc"]
+    rows = [0, JC_BAD_ROW, 12]
+    fig = jetimg.plots.plot_jets(path, rows=rows, channels=["neutral_pt", "charged_count"])
+    panels = image_axes(fig)
+    assert len(panels) == 2 * len(rows) and len(colour_bars(fig)) == 2  # channels x jets
+    with jetimg.open_store(path) as store:
+        images = store["images"][rows]
+        mass, label = float(store["jet_mass"][12]), int(store["labels"][12])
+    names = {0: "QCD", 7: "Wqq", 8: "Tbqq"}
+    for c, channel in zip((1, 2), ("neutral_pt", "charged_count")):
+        row = panels[:3] if channel == "neutral_pt" else panels[3:]
+        assert len({id(ax.images[0].norm) for ax in row}) == 1
+        for ax, image, r in zip(row, images, rows):
+            np.testing.assert_array_equal(plotted(ax), image[..., c])
+            assert ax.get_title().startswith(f"row {r}: ") and f", {channel}\n" in ax.get_title()
+    assert f"row 12: {names[label]}, neutral_pt\n$m$ = {mass:.1f} GeV" in panels[2].get_title()
+    assert "invalid" in " ".join(t.get_text() for t in panels[1].texts)
+    assert "invalid" in " ".join(t.get_text() for t in panels[4].texts)
+    assert len(image_axes(jetimg.plots.plot_jets(path, rows=[3]))) == len(CHANNELS)
+    fig = jetimg.plots.plot_jets(path, rows=[3], log=False)
+    assert type(image_axes(fig)[0].images[0].norm).__name__ == "Normalize"
+
+
+def test_cli_channels(stores, channel_stores, tmp_path):
+    path = channel_stores["jc"]
+    result = run("average", path, "--channels", "neutral_pt", "--linear", "-o", tmp_path / "a.png")
+    assert result.exit_code == 0, result.output
+    fig = jetimg.plots.plot_average(path, channels="neutral_pt", log=False)
+    assert png_size(tmp_path / "a.png") == tuple((fig.get_size_inches() * fig.dpi).round())
+    result = run("jets", path, "--rows", "0,1", "--channels", "charged_count",
+                 "-o", tmp_path / "j.pdf")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "j.pdf").read_bytes()[:5] == b"%PDF-"
+
+    result = run("average", path, "--channels", "charged_pt,photon_pt", "-o", tmp_path / "x.png")
+    assert result.exit_code == 1 and not (tmp_path / "x.png").exists()
+    lines = result.output.strip().splitlines()
+    assert lines == [f"Error: store {path} has no channel 'photon_pt'; its channels are "
+                     "charged_pt, neutral_pt, charged_count"], result.output
+    result = run("jets", stores["zarr"], "--channels", "pt", "-o", tmp_path / "x.png")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: store {stores['zarr']} has no channels (one image per jet); leave out "
+        "--channels"], result.output

@@ -58,6 +58,15 @@ def _output(default):
     return decorate
 
 
+def _images(func):
+    """--channels and --log/--linear, shared by the image commands."""
+    func = click.option("--log/--linear", "log", default=True, show_default=True,
+                        help="Logarithmic or linear colour scales.")(func)
+    return click.option("--channels", metavar="NAME,NAME,...", default=None,
+                        help="A store with channels: draw only these channels, in this "
+                             "order (default: every channel).")(func)
+
+
 def _save(make, store, output, overwrite, allow_incomplete):
     """Check OUTPUT, draw ``make(allow_incomplete=...)``'s figure, save it, say where."""
     from jetimg.plots.style import figure_format, save_figure
@@ -73,6 +82,9 @@ def _save(make, store, output, overwrite, allow_incomplete):
 def plot():
     """Figures of an image store: average images, single jets, kinematics.
 
+    A store with channels draws one row of panels per channel, each channel
+    on its own colour scale.
+
     \b
     Example:
       jetimg plot average train_img.zarr -o average.png
@@ -86,17 +98,21 @@ def plot():
               help="Average the first n jets of each class; several (1,10,100) draw the "
                    "progression of averages side by side.")
 @click.option("--all-jets", is_flag=True, help="One average over all jets, ignoring labels.")
+@_images
 @user_errors
-def average(store, output, overwrite, allow_incomplete, n, all_jets):
+def average(store, output, overwrite, allow_incomplete, n, all_jets, channels, log):
     """Average image per class (top, QCD; all jets without labels) and their difference.
 
-    One shared logarithmic colour scale; invalid jets are left out. The
-    images are streamed over the store's chunks, so any store size works.
+    One shared colour scale (logarithmic unless --linear); invalid jets are
+    left out. The images are streamed over the store's chunks, so any store
+    size works. A store with channels gives a grid: one row per channel (its
+    own colour scale), one column per class (the store's label_names).
 
     \b
     Examples:
       jetimg plot average train_img.zarr -o average.png
       jetimg plot average train_img.zarr --n 1,10,100,1000,10000 -o progression.pdf
+      jetimg plot average jetclass_img.zarr --channels charged_pt,neutral_pt -o avg.png
     """
     from jetimg.plots.images import plot_average
 
@@ -104,8 +120,8 @@ def average(store, output, overwrite, allow_incomplete, n, all_jets):
         raise click.BadParameter("give at least one n", param_hint="--n")
     if n is not None and len(n) == 1:
         n = n[0]
-    _save(functools.partial(plot_average, store, n=n, by_label=not all_jets), store, output,
-          overwrite, allow_incomplete)
+    _save(functools.partial(plot_average, store, n=n, by_label=not all_jets, channels=channels,
+                            log=log), store, output, overwrite, allow_incomplete)
 
 
 @plot.command()
@@ -113,9 +129,12 @@ def average(store, output, overwrite, allow_incomplete, n, all_jets):
 @_output("jets.png")
 @click.option("--rows", type=IntList(), default="0,1,2,3", show_default=True,
               help="0-based rows of the store to draw.")
+@_images
 @user_errors
-def jets(store, output, overwrite, allow_incomplete, rows):
+def jets(store, output, overwrite, allow_incomplete, rows, channels, log):
     """Single jet images with their label, jet mass and jet pT.
+
+    A store with channels: one row per channel, one column per jet.
 
     \b
     Example:
@@ -123,8 +142,8 @@ def jets(store, output, overwrite, allow_incomplete, rows):
     """
     from jetimg.plots.images import plot_jets
 
-    _save(functools.partial(plot_jets, store, rows=rows), store, output, overwrite,
-          allow_incomplete)
+    _save(functools.partial(plot_jets, store, rows=rows, channels=channels, log=log), store,
+          output, overwrite, allow_incomplete)
 
 
 @plot.command()

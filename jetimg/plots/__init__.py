@@ -4,6 +4,8 @@
   progression over the first n jets), ``plot_jets`` (single jets),
   ``plot_kinematics`` (jet mass and pT per class).
 * averages: ``average_images``, the streamed (dask) average behind them.
+* channels: the figures of stores with channels (images (N, npix, npix, C)):
+  a grid of channels by classes, single jets one panel per channel.
 * training: ``plot_roc``, ``plot_scores``, ``plot_history``.
 * style: ``hep_style`` and ``save_figure`` (PNG, PDF or SVG by suffix).
 

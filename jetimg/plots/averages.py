@@ -3,7 +3,8 @@
 ``average_images`` reads the images chunk by chunk (the store's own image
 chunks, 1000 rows in a Zarr store built by jetimg) and keeps only a float64 sum
 and a count per class, so memory does not grow with the store. Invalid jets
-(``valid == 0``, all-zero images) are left out of every average.
+(``valid == 0``, all-zero images) are left out of every average. Images with
+channels, (N, npix, npix, C), are summed per class and per channel.
 """
 
 import dataclasses
@@ -16,7 +17,7 @@ from jetimg.io import stores
 from jetimg.io.completeness import check_complete
 
 __all__ = ["Averages", "CLASS_NAMES", "average_images", "class_order", "class_name",
-           "store_class_names"]
+           "store_class_names", "store_channels", "select_channels"]
 
 #: Label value -> class name, for the top-tagging reference data (is_signal_new).
 CLASS_NAMES = {1: "top", 0: "QCD"}
@@ -37,8 +38,9 @@ class Averages:
         Class names, e.g. ``("top", "QCD")``, or ``("all jets",)``.
     label_values : tuple of int or None
         The label of each class; None when averaged over all jets.
-    images : ndarray, shape (K, npix, npix), float64
-        The average image of each class (valid jets only).
+    images : ndarray, shape (K, npix, npix) or (K, npix, npix, C), float64
+        The average image of each class (valid jets only); channel last for
+        a store with channels.
     counts : ndarray, shape (K,), int64
         Valid jets averaged in each class.
     n : int or None
@@ -47,6 +49,9 @@ class Averages:
         Invalid jets (``valid == 0``) in the rows read, left out.
     n_rows : int
         Rows of the store read (for ``n``: up to the last jet needed).
+    channels : tuple of str or None
+        The channel of each image's last axis, e.g. ``("charged_pt",
+        "neutral_pt")``; None for a store of one image per jet.
     """
 
     names: tuple
@@ -56,6 +61,7 @@ class Averages:
     n: int = None
     n_invalid: int = 0
     n_rows: int = 0
+    channels: tuple = None
 
 
 def class_order(values, class_names):
@@ -82,6 +88,57 @@ def store_class_names(store, class_names=None):
 
 def class_name(value, class_names):
     return class_names.get(value, f"label {value}")
+
+
+def store_channels(store):
+    """The channel names of an open store's images; None for one image per jet.
+
+    Images of shape (N, npix, npix, C) hold the channels of the store's
+    recipe, in order; a store without channel names in its recipe (made by
+    another tool) gets ``"channel 0"``, ``"channel 1"``, ...
+    """
+    shape = store["images"].shape
+    if len(shape) != 4:
+        return None
+    names = store.recipe.channels
+    if names is None or len(names) != shape[-1]:
+        names = [f"channel {c}" for c in range(shape[-1])]
+    return tuple(str(c) for c in names)
+
+
+def select_channels(store, channels=None):
+    """``(names, indices)`` of the chosen channels of an open store.
+
+    ``channels``: names as in the store's recipe (a sequence, or one
+    comma-separated string), or None for every channel. A store of one image
+    per jet gives ``(None, None)``, and refuses ``channels``.
+
+    Raises
+    ------
+    InputError
+        A channel the store does not have (the message lists the store's
+        channels), a channel given twice, or channels for a store without them.
+    """
+    names = store_channels(store)
+    if channels is None:
+        return names, (None if names is None else list(range(len(names))))
+    if isinstance(channels, str):
+        channels = [c.strip() for c in channels.split(",") if c.strip()]
+    channels = [str(c) for c in channels]
+    if names is None:
+        raise InputError(f"store {store.path} has no channels (one image per jet); "
+                         "leave out channels=")
+    if not channels:
+        raise InputError(f"no channels given; store {store.path} has channels "
+                         f"{', '.join(names)}")
+    for c in channels:
+        if c not in names:
+            raise InputError(f"store {store.path} has no channel {c!r}; its channels are "
+                             f"{', '.join(names)}")
+    repeated = sorted({c for c in channels if channels.count(c) > 1})
+    if repeated:
+        raise InputError(f"channel {', '.join(repeated)} given more than once")
+    return tuple(channels), [names.index(c) for c in channels]
 
 
 def _scan(store, by_label, n_max):
@@ -148,15 +205,19 @@ def _member_counts(labels, valid, values):
     return np.array([np.count_nonzero(member & (labels == v)) for v in values], np.int64)
 
 
-def _block_sums(images, labels, valid, offsets, values, ns):
+def _block_sums(images, labels, valid, offsets, values, ns, take=None):
     """Float64 sums and counts of one block of images, one column per (class, n).
 
     Column ``c * len(ns) + i`` sums the jets of class ``values[c]`` whose rank
     in their class (``offsets[c]`` members before this block) is at most
     ``ns[i]``; without ``ns``, column ``c`` sums every valid jet of the class.
-    Returns ``(sums (J, npix*npix), counts (J,))``.
+    ``take``: the channels (last axis) kept of images with channels.
+    Returns ``(sums (J, npix*npix[*C]), counts (J,))``.
     """
-    flat = np.asarray(images).reshape(len(images), -1)
+    images = np.asarray(images)
+    if take is not None and list(take) != list(range(images.shape[-1])):
+        images = images[..., take]
+    flat = images.reshape(len(images), -1)
     member_of = [(np.asarray(valid) != 0) & (np.asarray(labels) == v) for v in values]
     chosen = []
     for c, member in enumerate(member_of):
@@ -187,13 +248,14 @@ def _tree_sum(parts, fan_in=8):
     return parts[0]
 
 
-def average_images(store, by_label=True, n=None, *, class_names=None, scheduler="threads",
-                   allow_incomplete=False):
+def average_images(store, by_label=True, n=None, *, class_names=None, channels=None,
+                   scheduler="threads", allow_incomplete=False):
     """Average image per class, streamed over the store's chunks with dask.
 
     Reads the images chunk by chunk (dask, ``scheduler``) and keeps a float64
     sum and a count per class: memory does not grow with the store. Invalid
-    jets (``valid == 0``) are left out and counted.
+    jets (``valid == 0``) are left out and counted. Images with channels,
+    (N, npix, npix, C), give averages per class and per channel.
 
     Parameters
     ----------
@@ -209,6 +271,10 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
     class_names : dict, optional
         Label value -> name; default: the store's ``label_names``, else
         :data:`CLASS_NAMES` (1: "top", 0: "QCD").
+    channels : sequence of str or str, optional
+        A store with channels: average only these channels, in this order
+        (names as in the store's recipe, or one comma-separated string);
+        default every channel.
     scheduler : str
         The dask scheduler ("threads", "synchronous", "processes").
     allow_incomplete : bool
@@ -222,8 +288,9 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
     Raises
     ------
     JetimgError
-        The store has no valid jet, ``n`` is below 1, or a class holds fewer
-        than ``n`` valid jets (the message names the class and its count).
+        The store has no valid jet, ``n`` is below 1, a class holds fewer
+        than ``n`` valid jets (the message names the class and its count), or
+        a channel is not one of the store's (the message lists them).
 
     >>> import tempfile, numpy as np, jetimg
     >>> from jetimg.toys import toy_jets
@@ -254,6 +321,7 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
     with stores.opened(store) as s:
         check_complete(s, allow_incomplete)
         class_names = store_class_names(s, class_names)
+        channel_names, take = select_channels(s, channels)
         if len(s) == 0:
             raise InputError(f"store {s.path} holds no jets")
         use_labels, counts, n_invalid, n_rows = _scan(s, by_label, None if ns is None else max(ns))
@@ -272,7 +340,7 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
                     f"{' and '.join(short)} (n can be at most {largest:,} per class)")
 
         images = _dask_rows(s["images"], n_rows)
-        npix = images.shape[-1]
+        shape = tuple(images.shape[1:3]) + (() if take is None else (len(take),))
         row_chunks = (images.chunks[0],)
         valid = _dask_rows(s["valid"], n_rows).rechunk(row_chunks)
         labels = (_dask_rows(s["labels"], n_rows).rechunk(row_chunks) if use_labels
@@ -285,15 +353,16 @@ def average_images(store, by_label=True, n=None, *, class_names=None, scheduler=
             per_block = dask.compute(*[dask.delayed(_member_counts)(lab, val, values)
                                        for _, lab, val in blocks], scheduler=scheduler)
             offsets[1:] = np.cumsum(per_block, axis=0)[:-1]
-        parts = [dask.delayed(_block_sums)(img, lab, val, offsets[b], values, ns)
+        parts = [dask.delayed(_block_sums)(img, lab, val, offsets[b], values, ns, take)
                  for b, (img, lab, val) in enumerate(blocks)]
         sums, n_used = _tree_sum(parts).compute(scheduler=scheduler)
 
     def result(columns, k):
         c = n_used[columns].astype(np.int64)
         return Averages(names=names, label_values=tuple(values) if use_labels else None,
-                        images=(sums[columns] / c[:, None]).reshape(-1, npix, npix),
-                        counts=c, n=k, n_invalid=n_invalid, n_rows=n_rows)
+                        images=(sums[columns] / c[:, None]).reshape((-1,) + shape),
+                        counts=c, n=k, n_invalid=n_invalid, n_rows=n_rows,
+                        channels=channel_names)
 
     if ns is None:
         return result(np.arange(len(values)), None)
