@@ -5,6 +5,7 @@ A script, not a test (benchmarks/ stays out of the test run)::
     python benchmarks/bench_build.py [N] [--repeat R] [--scheduler threads|processes]
                                      [--workers W] [--chunk-size C] [--seed S]
                                      [--data-dir DIR] [--inputs uncompressed,zlib]
+                                     [--root-files K] [--channels A,B,...]
                                      [--no-quarter] [--json PATH]
 
 Input: N toy jets (``jetimg.toys.toy_jets(N, seed=S)``, 200 slots) written with
@@ -35,8 +36,9 @@ For each input this times:
   repetition gives it no advantage). No start-up cost is included.
 * ``floor-proc``: the same floor run as its own program, timed like the
   build from start to exit (``python bench_build.py --floor-job ...``: the
-  interpreter's start, the imports of NumPy, h5py and Zarr, and its own fresh
-  buffers included; numba and Dask are not imported).
+  interpreter's start, the imports of NumPy, h5py, Zarr and numba (which
+  ``jetimg.io`` imports; no kernel is loaded), and its own fresh buffers
+  included; Dask is not imported).
 * ``in-proc``: ``jetimg.build`` called in this process, already warm (the
   kernel loaded, Zarr imported): the build without start-up.
 
@@ -49,11 +51,28 @@ Input ``jetclass`` (``--inputs jetclass``; ``--root-files K``): the same N toy
 jets in the JetClass layout, K ROOT files of N/K jets written with
 ``jetimg.io.jetclass_writer.write_jetclass`` (jagged part_* branches, ten
 label_* branches, baskets of 5,000 rows), built as one input through a glob
-(``DIR/*.root``). Its
-floor reads the same branches over the same entries with uproot
-(``read_flat`` of each file's source: the particles unpadded, labels
-decoded), then writes the same store. Peak memory for 4 and for 40 files of
-the same N shows whether it grows with the number of files.
+(``DIR/*.root``). Each particle's kind is drawn on its own with fixed
+fractions close to real jets' (charged hadrons 0.55, photons 0.30, neutral
+hadrons 0.12, electrons 0.015, muons 0.015; generator seeded by S, apart
+from the jets'), written as the part_is* flags, with part_charge following
+from the kind (+1 charged hadrons, -1 electrons and muons, 0 otherwise);
+the cache folder's name ends in ``_kinds``. Its floor reads the same
+branches over the same entries with uproot (``read_flat`` of each file's
+source: the particles unpadded, the part_is* flags checked, labels decoded),
+then writes the same store. Peak memory for 4 and for 40 files of the same
+N shows whether it grows with the number of files.
+
+Channels (``--channels A,B,...``, names as ``jetimg build --channels``):
+every build (command, ``--limit N/4`` and in-process) makes images of these
+channels, and the floor writes a store of images (N, npix, npix, C) from a
+template made with the same channels. A channel that selects particles by
+kind (``charged_pt``, ``neutral_count``, ...) makes the build read the
+particle kinds, and the floor reads them too: ``read_flat(start, stop,
+kinds=True)`` of a ROOT file (part_is* flags and part_charge), ``read_kinds``
+of a padded layout. The top-tagging inputs carry no particle kinds: such a
+channel with ``--inputs uncompressed`` or ``zlib`` is refused in one line
+(channels without a kind, ``pt,e,count``, run on every input). The printed
+table and the JSON name the channels.
 
 For the uncompressed input ``build`` also runs with ``--limit N/4`` (same
 file), to show that peak memory does not grow with N. The page cache is warm for every
@@ -81,10 +100,13 @@ import numpy as np
 import psutil
 
 import jetimg
+from jetimg.errors import JetimgError
 from jetimg.io import open_inputs, stores
+from jetimg.outputs import output_specs
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+INPUTS = ("uncompressed", "zlib", "jetclass")
 GB = 1e9
 TARGET_RATIO = 1.5
 TARGET_SECONDS_1M2 = 30.0
@@ -119,13 +141,47 @@ def _cached(path, n, seed):
 #: baskets (a reader decompresses whole baskets), not one per branch
 BASKET_ROWS = 5_000
 
+#: fraction of each particle kind in the jetclass input, close to real jets'
+#: (by count: charged hadrons about half, photons about a third, then neutral
+#: hadrons; few leptons)
+KIND_FRACTIONS = {"charged_hadron": 0.55, "photon": 0.30, "neutral_hadron": 0.12,
+                  "electron": 0.015, "muon": 0.015}
+
+
+def toy_kinds(jets, seed):
+    """The kind code of every slot of ``jets`` (N, M, 4), drawn with :data:`KIND_FRACTIONS`.
+
+    Each particle's kind is drawn on its own (no dependence on its momentum)
+    from a generator seeded with ``seed``, apart from ``toy_jets``' own;
+    padding slots (all four components zero) get 0. Charges follow from the
+    kinds (``write_jetclass``'s default: +1 for charged hadrons, -1 for
+    electrons and muons, 0 for photons and neutral hadrons).
+    """
+    from jetimg.kinds import KIND_CODE, KIND_DTYPE
+
+    codes = np.array([KIND_CODE[k] for k in KIND_FRACTIONS], KIND_DTYPE)
+    edges = np.cumsum(list(KIND_FRACTIONS.values()))
+    rng = np.random.default_rng([seed, 0x6B696E64])  # "kind"
+    kinds = np.zeros(jets.shape[:2], KIND_DTYPE)
+    step = 100_000  # rows at a time: bounded temporaries
+    for lo in range(0, len(jets), step):
+        real = jets[lo:lo + step].any(axis=2)
+        drawn = np.searchsorted(edges, rng.random(int(real.sum())) * edges[-1], side="right")
+        kinds[lo:lo + step][real] = codes[np.minimum(drawn, len(codes) - 1)]
+    return kinds
+
 
 def make_jetclass(data_dir, n, seed, n_files):
-    """Write (or reuse) N toy jets as ``n_files`` JetClass-layout ROOT files; return the folder."""
+    """Write (or reuse) N toy jets as ``n_files`` JetClass-layout ROOT files; return the folder.
+
+    The particles' kinds are drawn by :func:`toy_kinds` (the folder name ends
+    in ``_kinds``: folders written before the kinds, every particle a charged
+    hadron, are not reused).
+    """
     from jetimg.io.jetclass_writer import write_jetclass
     from jetimg.toys import toy_jets
 
-    folder = data_dir / f"jetclass_n{n}_k{n_files}_seed{seed}_b{BASKET_ROWS}"
+    folder = data_dir / f"jetclass_n{n}_k{n_files}_seed{seed}_b{BASKET_ROWS}_kinds"
     done = folder / "done.json"
     if done.is_file():
         print(f"# reusing {folder} ({_input_bytes(folder) / GB:.2f} GB)", flush=True)
@@ -134,12 +190,14 @@ def make_jetclass(data_dir, n, seed, n_files):
     folder.mkdir(parents=True)
     t0 = time.perf_counter()
     jets, labels = toy_jets(n, seed=seed)
+    kinds = toy_kinds(jets, seed)
     classes = np.where(labels == 1, 8, 0)  # top -> Tbqq, QCD -> QCD (JetClass's indices)
     bounds = np.linspace(0, n, n_files + 1).astype(int)
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
         write_jetclass(folder / f"part_{i:03d}.root", jets[a:b], classes[a:b],
-                       basket_rows=BASKET_ROWS)
-    done.write_text(json.dumps({"n": n, "seed": seed, "files": n_files}))
+                       kinds=kinds[a:b], basket_rows=BASKET_ROWS)
+    done.write_text(json.dumps({"n": n, "seed": seed, "files": n_files,
+                                "kind_fractions": KIND_FRACTIONS}))
     print(f"# wrote {n_files} JetClass-layout files in {folder} "
           f"({_input_bytes(folder) / GB:.2f} GB) in {time.perf_counter() - t0:.1f} s", flush=True)
     return folder
@@ -258,6 +316,8 @@ def run_build(input_path, out_dir, args, limit=None):
         cmd += ["--workers", str(args.workers)]
     if args.chunk_size_given:
         cmd += ["--chunk-size", str(args.chunk_size)]
+    if args.recipe.channels is not None:
+        cmd += ["--channels", ",".join(args.recipe.channels)]
     if limit is not None:
         cmd += ["--limit", str(limit)]
     wrapped = (["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + cmd
@@ -300,24 +360,33 @@ def _template(path):
     return _TEMPLATE[path]
 
 
-def _floor_read(source, start, stop):
+def _floor_read(source, start, stop, kinds=False):
     """Rows start:stop as the floor reads them: a ROOT file's branches through
-    uproot (``read_flat``: particles unpadded), any other layout's ``read``."""
+    uproot (``read_flat``: particles unpadded), any other layout's ``read``.
+
+    With ``kinds`` (a channel that selects particles by kind) the particle
+    kinds too, as a build reads them: ``read_flat(..., kinds=True)`` of a
+    ROOT file (its part_is* flags and part_charge), ``read_kinds`` of any
+    other layout. Returns the labels (or None); the rest is dropped."""
     parts = getattr(source, "parts", None)
     if parts is None:
-        if hasattr(source, "read_flat"):
-            return source.read_flat(start, stop)[2]
-        return source.read(start, stop)[1]
+        if source.jagged:
+            return (source.read_flat(start, stop, kinds=True) if kinds
+                    else source.read_flat(start, stop))[2]
+        labels = source.read(start, stop)[1]
+        if kinds:
+            source.read_kinds(start, stop)
+        return labels
     labels = []
     for part, offset in zip(parts, source.offsets):
         a, b = max(start - offset, 0), min(stop - offset, part.n_rows)
         if a < b:
-            labels.append(_floor_read(part, a, b))
+            labels.append(_floor_read(part, a, b, kinds))
     return None if labels[0] is None else np.concatenate(labels)
 
 
-def floor_task(source, store, start, stop, template_path):
-    labels = _floor_read(source, start, stop)
+def floor_task(source, store, start, stop, template_path, kinds=False):
+    labels = _floor_read(source, start, stop, kinds)
     n = stop - start
     out = {k: v[:n] for k, v in _template(template_path).items()}
     if labels is not None:
@@ -327,20 +396,26 @@ def floor_task(source, store, start, stop, template_path):
 
 
 def run_floor(input_path, out_dir, args, template_path):
+    """Read every chunk as the build reads it (the particle kinds too when a
+    channel selects by kind) and write the template's rows to a store of the
+    build's shape (images with the channel axis when there are channels)."""
+    recipe = args.recipe
     source = open_inputs(_input_arg(input_path))
     n_rows = source.n_rows
     chunk, image_rows = chunk_rows(args.chunk_size)
     store = out_dir / f"bench_floor_{os.getpid()}.zarr"
     stores.remove_store(store)
     t0 = time.perf_counter()
-    stores.create_store(store, n_rows=n_rows, npix=40, has_labels=source.has_labels,
-                         attrs={"n_jets": n_rows}, chunk_rows=chunk,
-                         image_chunk_rows=image_rows, codec=stores.DEFAULT_CODEC)
+    stores.create_store(store, n_rows=n_rows, npix=recipe.npix, n_channels=recipe.n_channels,
+                         has_labels=source.has_labels, attrs={"n_jets": n_rows},
+                         chunk_rows=chunk, image_chunk_rows=image_rows,
+                         codec=stores.DEFAULT_CODEC)
     pool_cls = (concurrent.futures.ProcessPoolExecutor if args.scheduler == "processes"
                 else concurrent.futures.ThreadPoolExecutor)
+    kinds = bool(recipe.needs_kinds)
     with pool_cls(args.workers) as pool:
         futures = [pool.submit(floor_task, source, str(store), s, min(s + chunk, n_rows),
-                               str(template_path)) for s in range(0, n_rows, chunk)]
+                               str(template_path), kinds) for s in range(0, n_rows, chunk)]
         rows = sum(f.result() for f in futures)
     stores.mark_complete(store)
     seconds = time.perf_counter() - t0
@@ -358,7 +433,7 @@ def run_build_inprocess(input_path, out_dir, args):
     kw = {name: getattr(args, name) for name in ("scheduler", "workers", "chunk_size")
           if getattr(args, name + "_given")}
     t0 = time.perf_counter()
-    jetimg.build(_input_arg(input_path), out, **kw)
+    jetimg.build(_input_arg(input_path), out, args.recipe, **kw)
     seconds = time.perf_counter() - t0
     stores.remove_store(out)
     return {"seconds": seconds}
@@ -369,6 +444,8 @@ def run_floor_process(input_path, out_dir, args, template_path):
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--floor-job", str(input_path),
            str(template_path), "--data-dir", str(out_dir), "--scheduler", args.scheduler,
            "--workers", str(args.workers), "--chunk-size", str(args.chunk_size)]
+    if args.recipe.channels is not None:
+        cmd += ["--channels", ",".join(args.recipe.channels)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -377,24 +454,30 @@ def run_floor_process(input_path, out_dir, args, template_path):
     return {"seconds": seconds, "internal_seconds": json.loads(proc.stdout)["seconds"]}
 
 
-def warm_up(out_dir, template_path):
+def warm_up(out_dir, template_path, recipe):
     """Import zarr and write a tiny store once, so the first floor is not charged for it."""
     store = out_dir / f"bench_warm_{os.getpid()}.zarr"
     stores.remove_store(store)
-    stores.create_store(store, n_rows=10, npix=40, has_labels=True, attrs={},
-                         chunk_rows=10, codec=stores.DEFAULT_CODEC)
+    stores.create_store(store, n_rows=10, npix=recipe.npix, n_channels=recipe.n_channels,
+                         has_labels=True, attrs={}, chunk_rows=10, codec=stores.DEFAULT_CODEC)
     out = {k: v[:10] for k, v in _template(str(template_path)).items()}
     stores.write_rows(store, 0, {**out, "labels": np.zeros(10, np.int8)})
     stores.remove_store(store)
 
 
-def make_template(input_path, data_dir, chunk):
-    """The first chunk's real outputs, saved for floor tasks (threads or processes)."""
+def make_template(input_path, data_dir, chunk, recipe):
+    """The first chunk's real outputs under ``recipe`` (its channels made from
+    the particle kinds when they need them), saved for floor tasks (threads or
+    processes); images (chunk, npix, npix) or (chunk, npix, npix, C)."""
     path = data_dir / f"floor_template_{os.getpid()}.npz"
     source = open_inputs(_input_arg(input_path))
-    jets, _ = source.read(0, min(chunk, source.n_rows))
+    stop = min(chunk, source.n_rows)
+    jets, _ = source.read(0, stop)
+    kinds = source.read_kinds(0, stop) if recipe.needs_kinds else None
     source.close()
-    out = jetimg.preprocess(jets, parallel=False)
+    out = jetimg.preprocess(jets, recipe, kinds=kinds, parallel=False)
+    specs = output_specs(len(jets), recipe.npix, recipe.n_channels)
+    assert {k: (v.shape, v.dtype) for k, v in out.items()} == specs, "template != store rows"
     reps = -(-chunk // len(jets))
     np.savez(path, **{k: np.ascontiguousarray(np.concatenate([v] * reps)[:chunk])
                       for k, v in out.items()})
@@ -427,10 +510,17 @@ def main(argv=None):
                         help="ROOT files the jetclass input is split into (default 4)")
     parser.add_argument("--no-quarter", action="store_true",
                         help="skip the --limit N/4 build (memory flatness)")
+    parser.add_argument("--channels", default=None, metavar="A,B,...",
+                        help="build images of these channels (as jetimg build --channels); "
+                             "channels by kind (charged_pt, ...) need --inputs jetclass")
     parser.add_argument("--json", type=pathlib.Path, default=None)
     parser.add_argument("--floor-job", nargs=2, metavar=("INPUT", "TEMPLATE"),
                         help=argparse.SUPPRESS)  # the floor as its own process
     args = parser.parse_args(argv)
+    try:
+        args.recipe = jetimg.Recipe(channels=args.channels or None)
+    except JetimgError as e:
+        raise SystemExit(f"error: --channels: {e}") from None
     if args.floor_job:
         args.scheduler = args.scheduler or "threads"
         args.workers = args.workers or os.cpu_count() or 1
@@ -446,17 +536,30 @@ def main(argv=None):
     args.workers = args.workers or os.cpu_count() or 1
     args.chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
     which = [w.strip() for w in args.inputs.split(",") if w.strip()]
+    unknown = [w for w in which if w not in INPUTS]
+    if unknown or not which:
+        raise SystemExit(f"error: --inputs {args.inputs!r}: choose from {', '.join(INPUTS)}")
+    no_kinds = [w for w in which if w != "jetclass"]
+    if args.recipe.needs_kinds and no_kinds:
+        raise SystemExit(f"error: --channels {args.channels}: channel "
+                         f"{args.recipe.needs_kinds[0]} selects particles by kind, but --inputs "
+                         f"{no_kinds[0]} (top-tagging HDF5) carries no particle kinds; use "
+                         f"--inputs jetclass")
     n = args.n
+    channel_list = None if args.recipe.channels is None else list(args.recipe.channels)
+    channels = (f"none (one image of {args.recipe.intensity})" if channel_list is None
+                else ",".join(channel_list))
 
     print(f"# jetimg {jetimg.__version__}, python {platform.python_version()}, "
           f"{platform.machine()} {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / GB:.1f} GB RAM, device cpu", flush=True)
     print(f"# N={n} seed={args.seed} chunk_size={args.chunk_size} scheduler={args.scheduler} "
-          f"workers={args.workers} codec={stores.DEFAULT_CODEC} repeat={args.repeat}", flush=True)
+          f"workers={args.workers} codec={stores.DEFAULT_CODEC} repeat={args.repeat} "
+          f"channels={channels}", flush=True)
     paths = make_inputs(args.data_dir, n, args.seed, which, args.root_files)
     chunk, _ = chunk_rows(args.chunk_size)
-    template = make_template(paths[which[0]], args.data_dir, chunk)
-    warm_up(args.data_dir, template)
+    template = make_template(paths[which[0]], args.data_dir, chunk, args.recipe)
+    warm_up(args.data_dir, template, args.recipe)
     try:
         results = {}
         for name in which:
@@ -491,6 +594,11 @@ def main(argv=None):
       f"{args.scheduler}, {args.workers} workers, codec {stores.DEFAULT_CODEC}, "
       f"Zarr output, the median run of {args.repeat} (each kind's median seconds; ratios "
       "of medians)")
+    shape = "x".join(str(d) for d in output_specs(n, args.recipe.npix,
+                                                 args.recipe.n_channels)["images"][0])
+    p(f"channels: {channels}; images {shape}"
+      + (f"; particle kinds read for {','.join(args.recipe.needs_kinds)}"
+         if args.recipe.needs_kinds else ""))
     p("build: the jetimg command (start to exit); floor: read + write in this warm process;")
     p("floor-proc: the same floor as its own program (start to exit); in-proc: jetimg.build()")
     p("in this warm process. ratio: build / floor; floor-proc line: build / floor-proc;")
@@ -522,7 +630,8 @@ def main(argv=None):
                          "build_inprocess_seconds": bi["seconds"], "ratio_inprocess": ratio_inproc,
                          "build_jets_per_s": n / b["seconds"], "floor_jets_per_s": n / f["seconds"],
                          "peak_tree_bytes": peak, "maxrss_bytes": maxrss,
-                         "input_bytes": r["input_bytes"]}
+                         "input_bytes": r["input_bytes"],
+                         "channels": channel_list}
     if quarter is not None:
         nq = n // 4
         p(f"{'uncompressed':<14}{'N/4':<10}{quarter['seconds']:>9.2f}"
@@ -564,7 +673,9 @@ def main(argv=None):
             "jetimg_version": jetimg.__version__, "python": platform.python_version(),
             "cores": os.cpu_count(), "n": n, "seed": args.seed, "chunk_size": args.chunk_size,
             "scheduler": args.scheduler, "workers": args.workers, "codec": stores.DEFAULT_CODEC,
-            "repeat": args.repeat, "summary": summary, "runs": results, "quarter": quarter,
+            "repeat": args.repeat, "channels": channel_list,
+            "recipe": args.recipe.to_attrs(), "summary": summary, "runs": results,
+            "quarter": quarter,
         }, indent=1, default=str))
 
 
