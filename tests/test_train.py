@@ -391,3 +391,184 @@ def test_without_keras(data, monkeypatch):
     scores = np.asarray(jetimg.open_store(data["val"])["labels"][:], float)
     evaluation = T.evaluate(data["val"], scores=scores)
     assert evaluation.metrics["auc"] == 1.0
+
+
+# ---------------------------------------------------------------------------
+# channels: (N, npix, npix, C) images, scaled per channel
+# ---------------------------------------------------------------------------
+
+CHANNELS = ["pt", "charged_pt", "charged_count"]
+
+
+def _qg(folder, name, n, seed):
+    """A quark/gluon .npz (EnergyFlow layout: particle kinds from the PDG ids)."""
+    from jetimg.io.qg_writer import toy_qg, write_qg
+
+    X, y = toy_qg(n, seed=seed)
+    path = folder / f"{name}.npz"
+    write_qg(path, X, y)
+    return path
+
+
+@pytest.fixture(scope="module")
+def qg(tmp_path_factory):
+    """Quark/gluon files and their stores with three channels (train Zarr, val HDF5)."""
+    folder = tmp_path_factory.mktemp("channels")
+    recipe = jetimg.Recipe(npix=NPIX, channels=CHANNELS)
+    files = {"train_jets": _qg(folder, "qg_train", 600, 31),
+             "val_jets": _qg(folder, "qg_val", 300, 32)}
+    out = {"folder": folder, "recipe": recipe, **files,
+           "train": folder / "qg_train.zarr", "val": folder / "qg_val.h5"}
+    jetimg.build(files["train_jets"], out["train"], recipe=recipe)
+    jetimg.build(files["val_jets"], out["val"], recipe=recipe)
+    return out
+
+
+@pytest.fixture(scope="module")
+def qg_trained(qg):
+    """The DeepTop-style CNN trained one epoch on the three-channel store."""
+    return T.train(qg["train"], qg["val"], qg["folder"] / "qg.keras", arch="deeptop",
+                   epochs=1, seed=3, plot=False)
+
+
+def _valid_images(path):
+    store = jetimg.open_store(path)
+    return store["images"][:][store["valid"][:] != 0].astype(np.float64)
+
+
+def test_channels_train_predict_evaluate(qg, qg_trained):
+    import keras
+
+    result = qg_trained
+    assert result.channels == CHANNELS and (result.n_train, result.n_val) == (600, 300)
+    meta = T.read_metadata(result.output)
+    assert meta["channels"] == CHANNELS and meta["recipe"]["channels"] == CHANNELS
+    model = keras.saving.load_model(result.output)
+    assert model.input_shape == (None, NPIX, NPIX, 3)
+    images = jetimg.open_store(qg["val"])["images"][:]
+    assert images.shape == (300, NPIX, NPIX, 3)
+    scores = T.predict(result.output, qg["val"])
+    np.testing.assert_allclose(scores, model.predict(images, verbose=0)[:, 1], atol=1e-5)
+    # the quark/gluon .npz itself: its images made on the fly with the model's channels
+    np.testing.assert_allclose(T.predict(result.output, qg["val_jets"]), scores, atol=1e-6)
+    evaluation = T.evaluate(qg["val"], model=result.output)
+    assert evaluation.metrics["n_jets"] == 300 and 0 <= evaluation.metrics["auc"] <= 1
+    # batches carry the channel axis, rows as stored
+    ds = T.StoreDataset(qg["val"], batch_size=100, shuffle=False)
+    assert ds.channels == tuple(CHANNELS) and ds.image_shape == (NPIX, NPIX, 3)
+    x, y = ds[1]
+    np.testing.assert_array_equal(x, images[100:200])
+
+
+def test_channels_scaled_per_channel(qg, qg_trained):
+    """One factor per channel, 1/RMS of that channel's pixels, stored and reloaded."""
+    result = qg_trained
+    pixels = _valid_images(qg["train"]).reshape(-1, 3)
+    expected = 1 / np.sqrt(np.mean(pixels ** 2, axis=0))
+    np.testing.assert_allclose(result.input_scale, expected, rtol=1e-6)
+    assert expected[2] < expected[0] / 10       # counts (integers) want far less than pt
+    np.testing.assert_allclose(T.read_metadata(result.output)["input_scale"], expected,
+                               rtol=1e-6)
+    loaded = T.load_model(result.output).model.get_layer("input_scale")
+    np.testing.assert_allclose(loaded.scale, expected, rtol=1e-6)
+    assert np.mean((pixels * expected) ** 2, axis=0) == pytest.approx([1, 1, 1], rel=1e-4)
+    np.testing.assert_allclose(T.input_scale(qg["train"]), expected, rtol=1e-6)
+    with pytest.raises(InputError, match="has 2 factors for 3 channels"):
+        T.build_model("deeptop", NPIX, input_scale=[1.0, 2.0], n_channels=3)
+    with pytest.raises(InputError, match="must be a positive number or one per channel"):
+        T.build_model("deeptop", NPIX, input_scale=[1.0, -2.0, 1.0], n_channels=3)
+    # one factor given for every channel
+    r = T.train(qg["val"], qg["val"], qg["folder"] / "one.keras", arch="deeptop", epochs=1,
+                scale=50.0, log=False, plot=False)
+    assert r.input_scale == [50.0] * 3
+
+
+def test_channels_refused_where_they_differ(data, trained, qg, qg_trained, tmp_path):
+    plain, _ = trained
+    with pytest.raises(InputError, match=r"has channels \[pt, charged_pt, charged_count\] "
+                                         r"but the model .* has none \(one image per jet\)"):
+        T.predict(plain.output, qg["val"])
+    with pytest.raises(InputError, match=r"has channels none \(one image per jet\) but the "
+                                         r"model .* has \[pt, charged_pt, charged_count\]"):
+        T.evaluate(data["val"], model=qg_trained.output)
+    other = tmp_path / "other.zarr"
+    jetimg.build(qg["val_jets"], other, recipe=jetimg.Recipe(npix=NPIX,
+                                                             channels=["pt", "charged_count"]))
+    with pytest.raises(InputError, match=r"other.zarr has channels \[pt, charged_count\] but "
+                                         r"the model .* has \[pt, charged_pt, charged_count\]"):
+        T.predict(qg_trained.output, other)
+    # training and validation images must have the same channels
+    with pytest.raises(InputError, match=r"other.zarr has channels \[pt, charged_count\] but "
+                                         r"the training data .*qg_train.zarr has "
+                                         r"\[pt, charged_pt, charged_count\]"):
+        T.train(qg["train"], other, tmp_path / "m.keras", epochs=1)
+    assert list(tmp_path.glob("*.keras")) == []
+    out = invoke("predict", plain.output, qg["val"], "-o", tmp_path / "s.npy")
+    assert out.exit_code == 1 and "has channels [pt, charged_pt, charged_count]" in out.output
+    assert len(out.output.strip().splitlines()) == 1 and "Traceback" not in out.output
+
+
+def test_old_model_file_without_channels(data, trained, qg, tmp_path):
+    """A model file written before channels (no channels in its metadata) predicts as before."""
+    result, _ = trained
+    old = tmp_path / "old.keras"
+    with zipfile.ZipFile(result.output) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            if item.filename != T.METADATA_NAME:
+                dst.writestr(item, src.read(item.filename))
+        meta = json.loads(src.read(T.METADATA_NAME))
+        meta.pop("channels"), meta["recipe"].pop("channels", None)
+        dst.writestr(T.METADATA_NAME, json.dumps(meta))
+    assert isinstance(T.read_metadata(old)["input_scale"], float)
+    np.testing.assert_array_equal(T.predict(old, data["val"]),
+                                  T.predict(result.output, data["val"]))
+    with pytest.raises(InputError, match="but the model .* has none"):
+        T.predict(old, qg["val"])
+
+
+def test_channels_cli(qg, data, tmp_path):
+    """--channels makes the images of constituents files on the fly; image stores keep theirs."""
+    model = tmp_path / "otf.keras"
+    channels = "charged_pt,neutral_pt,charged_count"
+    out = invoke("train", qg["train_jets"], "--val", qg["val_jets"], "-o", model, "--npix",
+                 NPIX, "--channels", channels, "--arch", "deeptop", "--epochs", 1, "--seed", 2,
+                 "--plot", "", "-q")
+    assert out.exit_code == 0, out.output
+    assert f"deeptop CNN ({channels.replace(',', ', ')}), 600 jets (val 300)" in out.stdout
+    meta = T.read_metadata(model)
+    assert meta["channels"] == channels.split(",") and len(meta["input_scale"]) == 3
+    # on the fly, the images are those of a store built with the same recipe
+    recipe = jetimg.Recipe(npix=NPIX, channels=channels.split(","))
+    built = tmp_path / "v.zarr"
+    jetimg.build(qg["val_jets"], built, recipe=recipe)
+    x = T.JetDataset(qg["val_jets"], recipe, batch_size=300, shuffle=False)[0][0]
+    np.testing.assert_array_equal(x, jetimg.open_store(built)["images"][:])
+    out = invoke("predict", model, built, "-o", tmp_path / "s.npy", "-q")
+    assert out.exit_code == 0, out.output
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), T.predict(model, qg["val_jets"]),
+                               atol=1e-6)
+    # an image store has its own channels: --channels is refused, naming them
+    for store, named in ((qg["train"], "[pt, charged_pt, charged_count]"),
+                         (data["train"], "none (one image per jet)")):
+        out = invoke("train", store, "--val", qg["val"], "-o", tmp_path / "x.keras",
+                     "--channels", "pt")
+        assert out.exit_code == 1, out.output
+        assert f"is an image store with its own channels, {named}" in out.output
+        assert len(out.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.keras").exists()
+
+
+def test_channels_cli_bad_channels(tmp_path):
+    """A kind channel on a file without particle kinds, or an unknown name: one line."""
+    jets, labels = toy_jets(200, seed=3)
+    path, labels_key = _save(tmp_path, "plain", jets, labels)
+    for channels, words in (("pt,charged_pt", "channel charged_pt"),
+                            ("pt,blue", "--channels blue is not a channel")):
+        out = invoke("train", path, "--val", path, "-o", tmp_path / "m.keras", "--npix", NPIX,
+                     "--channels", channels)
+        assert out.exit_code == 1, out.output
+        assert words in out.output and "Traceback" not in out.output
+        assert len(out.output.strip().splitlines()) == 1
+    with pytest.raises(InputError, match="has no particle kinds .* channel charged_pt"):
+        T.JetDataset(path, jetimg.Recipe(npix=NPIX, channels=["charged_pt"]))
+    assert not list(tmp_path.glob("m*"))

@@ -66,6 +66,9 @@ def _allow_incomplete(func):
 @click.option("--npix", type=click.IntRange(min=1), default=None,
               help="Image side for constituents files (images made on the fly; "
                    "other options: the default recipe).")
+@click.option("--channels", default=None, metavar="A,B,...",
+              help="Channels of the images made on the fly from constituents files, e.g. "
+                   "charged_pt,neutral_pt,charged_count (an image store has its own).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads reading batches ahead of training.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and its log and plot).")
@@ -73,12 +76,14 @@ def _allow_incomplete(func):
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch lines.")
 @_errors
 def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience, seed, log,
-          plot, npix, workers, overwrite, allow_incomplete, quiet):
+          plot, npix, channels, workers, overwrite, allow_incomplete, quiet):
     """Train a CNN top tagger on TRAIN_STORE, streaming it chunk by chunk.
 
     TRAIN_STORE and --val are image stores (jetimg build: Zarr, HDF5 or
     --layout pandas-images) with labels, or constituents files whose images
-    are made on the fly. Adam, early stopping and the best checkpoint on the
+    are made on the fly (--npix, --channels). Images with C channels (an
+    image store's own, or --channels) make a model of (npix, npix, C) inputs,
+    scaled per channel. Adam, early stopping and the best checkpoint on the
     validation loss, a CSV log and a history plot beside OUTPUT; one line per
     epoch on stderr. Needs the 'train' extra: pip install 'jetimg[train]'
     (KERAS_BACKEND picks a backend other than JAX).
@@ -88,11 +93,18 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
       jetimg train train_img.zarr --val val_img.zarr -o model.keras
       jetimg train train_img.zarr --val val_img.zarr -o dt.keras --arch deeptop --epochs 5
       jetimg train train.h5 --val val.h5 -o model.keras --npix 40 --seed 1
+      jetimg train qg_train.npz --val qg_val.npz -o qg.keras --channels pt,charged_pt
     """
     from jetimg import Recipe
     from jetimg.train import train as run
 
-    recipe = Recipe(npix=npix) if npix is not None else None
+    options = {}
+    if npix is not None:
+        options["npix"] = npix
+    if channels is not None:
+        _no_store_channels(train_store, val_store)
+        options["channels"] = [c.strip() for c in channels.split(",") if c.strip()]
+    recipe = Recipe(**options) if options else None
     lines = None if quiet else functools.partial(click.echo, err=True)
     if allow_incomplete:
         incomplete_note(train_store, val_store)
@@ -101,12 +113,30 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
                  overwrite=overwrite, recipe=recipe, workers=workers, progress=lines,
                  allow_incomplete=allow_incomplete)
     stop = ", stopped early" if result.stopped_early else ""
-    click.echo(f"{arch} CNN, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
+    on = f" ({', '.join(result.channels)})" if result.channels else ""
+    click.echo(f"{arch} CNN{on}, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
                f"epochs{stop} in {result.seconds:.0f} s ({result.images_per_second:,.0f} "
                f"img/s); best epoch {result.best_epoch}: val_loss {result.best_val_loss:.4f}, "
                f"val_acc {result.best_val_accuracy:.4f} -> {result.output}"
                + (f", {result.log}" if result.log else "")
                + (f", {result.plot}" if result.plot else ""))
+
+
+def _no_store_channels(*paths):
+    """Refuse --channels with an image store: its channels are its own (named in the line)."""
+    import os
+
+    from jetimg.io.stores import image_layout
+    from jetimg.train.images import channels_text, open_images
+
+    for path in paths:
+        if not os.path.exists(path) or image_layout(path) is None:
+            continue        # a constituents file (or a missing one: the library says so)
+        source = open_images(path, allow_incomplete=True)
+        source.close()
+        raise click.ClickException(
+            f"--channels is for constituents files: {path} is an image store with its own "
+            f"channels, {channels_text(source.channels)}; leave --channels out")
 
 
 @click.command()

@@ -1,8 +1,9 @@
 """A thin Keras 3 CNN trainer that streams jet images from a store (extra ``train``).
 
-Shapes: images (N, npix, npix) float32 as the store holds them; labels (N,)
-int8, 1 for signal (top) and 0 for background (QCD); scores (N,) float32, the
-network's signal probability.
+Shapes: images (N, npix, npix) float32 as the store holds them, or
+(N, npix, npix, C) for a store with channels (channel last, named by the
+store's recipe); labels (N,) int8, 1 for signal (top) and 0 for background
+(QCD); scores (N,) float32, the network's signal probability.
 
 * Inputs (:mod:`~jetimg.train.images`). :func:`open_images` opens an image
   store (Zarr or HDF5, as ``jetimg build`` writes it), the challenge's pandas
@@ -16,16 +17,21 @@ network's signal probability.
   only the wrappers are Keras'.
 * Invalid jets (``valid == 0``: all-zero images) are left out of training and
   validation; :func:`predict` keeps every row, in the store's order.
-* Input scaling. Sum-normalised images have pixels near 1e-2; the network
-  expects inputs of order 1. :func:`train` (:mod:`~jetimg.train.fit`) streams
-  a sample of the training images and sets ``input_scale = 1 / RMS(pixel)``;
-  the model's first layer (:mod:`~jetimg.train.models`) is
-  ``Rescaling(input_scale)``, so the saved model takes the store's images as
-  they are and applies the same scaling to any store.
+* Input scaling. Sum-normalised images have pixels near 1e-2 and count
+  channels hold integers; the network expects inputs of order 1. :func:`train`
+  (:mod:`~jetimg.train.fit`) streams a sample of the training images and sets
+  ``input_scale = 1 / RMS(pixel)``, one factor per channel; the model's first
+  layer (:mod:`~jetimg.train.models`) is ``Rescaling(input_scale)``, so the
+  saved model takes the store's images as they are and applies the same
+  scaling to any store.
+* Channels. The model takes (npix, npix, C) images for a store with channels
+  ((npix, npix) without); training and validation images must have the same
+  channels, and :func:`predict` and :func:`evaluate` refuse a store whose
+  channels differ from the training store's.
 * The model file (:mod:`~jetimg.train.modelfile`, ``.keras``) is
   self-contained: ``keras.saving.load_model`` gives the network, scaling
-  included; jetimg's metadata (architecture, npix, input scale, the training
-  store's recipe, the training figures) is one more entry of the zip,
+  included; jetimg's metadata (architecture, npix, channels, input scale, the
+  training store's recipe, the training figures) is one more entry of the zip,
   ``jetimg.json`` (:func:`read_metadata`), which Keras ignores.
 * Scores and metrics (:mod:`~jetimg.train.scoring`): :func:`predict` and
   :func:`evaluate`.

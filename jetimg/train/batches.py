@@ -42,6 +42,8 @@ class _Batches:
         self.labels = bool(labels)
         self.epoch = 0
         self.npix = source.npix
+        self.channels = source.channels
+        self.image_shape = source.image_shape
         self.chunk_rows = source.chunk_rows
         self.buffer_chunks = max(1, buffer_size // self.chunk_rows)
         valid = source.valid_all() if drop_invalid else None
@@ -120,12 +122,13 @@ class _Batches:
         return data
 
     def batch(self, index):
-        """Arrays of batch ``index``: images, labels (or None), weights (or None)."""
+        """Arrays of batch ``index``: images (n, npix, npix) or (n, npix, npix, C) float32,
+        labels (or None), weights (or None)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         n = len(rows)
-        images = np.empty((n, self.npix, self.npix), np.float32)
+        images = np.empty((n,) + self.image_shape, np.float32)
         labels = np.empty(n, np.int32) if self.labels else None
         weights = np.empty(n, np.float32) if self.weights else None
         chunk_of = rows // self.chunk_rows

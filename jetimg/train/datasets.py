@@ -51,8 +51,9 @@ def _dataset_classes():
 
         Attributes
         ----------
-        npix, n_jets (rows used per epoch), n_invalid (left out), source, reads
-        (chunks read so far).
+        npix, channels (names, or None), image_shape ((npix, npix) or
+        (npix, npix, C): batches are (n,) + image_shape), n_jets (rows used
+        per epoch), n_invalid (left out), source, reads (chunks read so far).
         """
 
         def __init__(self, store, batch_size=128, *, shuffle=True, seed=None,
@@ -84,7 +85,10 @@ def _dataset_classes():
         path : str or Path
             Any input of :func:`jetimg.open_jets`.
         recipe : Recipe, optional
-            Default ``Recipe()``; ``invalid`` is always "skip".
+            Default ``Recipe()``; ``invalid`` is always "skip". With
+            ``channels``, images are (npix, npix, C) and the file's particle
+            kinds are read beside the jets (a channel that selects a kind
+            needs a file with kinds).
         batch_size, shuffle, seed, buffer_size, labels, workers, ...
             As :class:`StoreDataset`.
         key, labels_key : str, optional

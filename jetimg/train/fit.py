@@ -37,7 +37,11 @@ class TrainResult:
     stopped_early : bool
     n_train, n_val : int
         Jets per epoch (invalid jets left out).
-    input_scale : float
+    input_scale : float or list of float
+        The factor of the model's first layer; one per channel for images
+        with channels.
+    channels : list of str or None
+        The channel names of the training images (None: one image per jet).
     seconds : float
         Wall time of the whole call.
     images_per_second : float
@@ -56,12 +60,13 @@ class TrainResult:
     stopped_early: bool
     n_train: int
     n_val: int
-    input_scale: float
+    input_scale: float | list
     seconds: float
     images_per_second: float
     log: str | None
     plot: str | None
     metadata: dict
+    channels: list | None = None
 
     @property
     def best_val_loss(self):
@@ -133,7 +138,8 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     train_store, val_store : str or Path
         Image stores (Zarr, HDF5, pandas image layout) or constituents files
         (images made on the fly with ``recipe``), with labels. Both must share
-        one recipe. Invalid jets are left out.
+        one recipe, channels included (an image store's channels are its own;
+        the model takes (npix, npix, C) images then). Invalid jets are left out.
     output : str or Path
         The model file, ``*.keras``; an existing one is an error unless ``overwrite``.
     epochs : int
@@ -148,8 +154,9 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     seed : int, optional
         Seeds Keras (``keras.utils.set_random_seed``: weights, dropout, noise)
         and the shuffling: the same seed gives the same model on one backend.
-    scale : float, optional
-        Input scale; default :func:`input_scale` of the training images.
+    scale : float or sequence of float, optional
+        Input scale (with channels: one for all, or one per channel); default
+        :func:`input_scale` of the training images, per channel.
     log, plot : str, Path or False, optional
         The CSV log (default ``<output stem>_log.csv``) and the history plot
         (default ``<output stem>_history.png``); False for none.
@@ -157,7 +164,9 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         Replace existing outputs (model file, log, plot); all are checked before
         any training.
     recipe : Recipe, optional
-        Recipe of on-the-fly images of constituents files.
+        Recipe of on-the-fly images of constituents files, channels included
+        (``Recipe(npix=..., channels=[...])``; channels that select a kind
+        need files with particle kinds).
     buffer_size : int
         Rows shuffled together (see :class:`StoreDataset`).
     workers : int
@@ -201,8 +210,12 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
             keras.utils.set_random_seed(int(seed))
         train_data = _dataset(train_source, recipe, batch_size, True, seed, buffer_size, workers)
         val_data = _dataset(val_source, recipe, batch_size, False, seed, buffer_size, workers)
-        scale = input_scale(train_source) if scale is None else float(scale)
-        model = build_model(arch, train_source.npix, input_scale=scale)
+        channels = list(train_source.channels) if train_source.channels else None
+        scale = input_scale(train_source) if scale is None else scale
+        model = build_model(arch, train_source.npix, input_scale=scale,
+                            n_channels=len(channels) if channels else None)
+        # the factors as the model applies them (one per channel with channels)
+        scale = model.get_layer("input_scale").scale
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(lr)),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         n_train, n_val = train_data.n_jets, val_data.n_jets
@@ -237,8 +250,9 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         rate = float(np.mean(rates)) if rates else float("nan")
         metadata = {
             "jetimg_version": __version__, "arch": arch, "npix": int(train_source.npix),
-            "input_scale": scale, "input_scaling": "Rescaling(input_scale) is the model's "
-            "first layer: feed the store's images unscaled",
+            "channels": channels, "input_scale": scale,
+            "input_scaling": "Rescaling(input_scale) is the model's first layer (one factor "
+            "per channel with channels): feed the store's images unscaled",
             "classes": ["background", "signal"], "output": "softmax; signal probability = [:, 1]",
             "recipe": train_source.recipe, "train": train_source.path, "val": val_source.path,
             "n_train": n_train, "n_val": n_val, "n_invalid_dropped":
@@ -268,7 +282,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         save_figure(plot_history(history), plot, overwrite=True)   # checked at the start
     result = TrainResult(output=str(output), history=history, best_epoch=best_epoch,
                          epochs_run=epochs_run, stopped_early=epochs_run < epochs,
-                         n_train=n_train, n_val=n_val, input_scale=scale,
+                         n_train=n_train, n_val=n_val, input_scale=scale, channels=channels,
                          seconds=time.perf_counter() - started, images_per_second=rate,
                          log=str(log) if log else None, plot=str(plot) if plot else None,
                          metadata=metadata)

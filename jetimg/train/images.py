@@ -4,8 +4,10 @@ Framework-free (no Keras). :func:`open_images` opens an image store (through
 :func:`jetimg.io.stores.open_store`), the challenge's pandas image layout, or a
 constituents file whose images the kernels make on the fly with a recipe.
 Every source reads by row windows: ``read(start, stop)`` gives a dict of
-``images`` (n, npix, npix) float32, ``labels`` (n,) int8 or None and
-``valid`` (n,) int8 or None. :func:`input_scale` samples a source's pixels.
+``images`` (n, npix, npix) float32, or (n, npix, npix, C) for a source with
+channels (channel last, ``source.channels`` names them), ``labels`` (n,) int8
+or None and ``valid`` (n,) int8 or None. :func:`input_scale` samples a
+source's pixels (one factor per channel).
 """
 
 import contextlib
@@ -23,11 +25,27 @@ from ..recipe import Recipe
 JET_CHUNK_ROWS = 1000
 
 
+def channels_text(channels):
+    """The channel names of a source or model, for messages.
+
+    >>> channels_text(("charged_pt", "neutral_pt")), channels_text(None)
+    ('[charged_pt, neutral_pt]', 'none (one image per jet)')
+    """
+    return "[" + ", ".join(channels) + "]" if channels else "none (one image per jet)"
+
+
+def _channel_names(recipe):
+    """The channel names a recipe dict records, as a tuple, or None (no channels)."""
+    names = (recipe or {}).get("channels")
+    return tuple(str(n) for n in names) if names else None
+
+
 class _Images:
     """Rows of images (and labels, valid flags) read by windows, whatever the file.
 
-    ``read(start, stop)`` gives a dict of ``images`` (n, npix, npix) float32,
-    ``labels`` (n,) int8 or None and ``valid`` (n,) int8 or None.
+    ``read(start, stop)`` gives a dict of ``images`` (n, npix, npix) float32
+    ((n, npix, npix, C) with channels), ``labels`` (n,) int8 or None and
+    ``valid`` (n,) int8 or None.
 
     Attributes
     ----------
@@ -37,11 +55,21 @@ class _Images:
         Rows, image side, rows per read (the file's chunks).
     recipe : dict or None
         :meth:`Recipe.to_attrs` of the images; None where the file records none.
+    channels : tuple of str or None
+        The channel names, in the order of the images' last axis; None for one
+        image per jet (images (n, npix, npix)).
     has_labels : bool
     """
 
     layout = None
     recipe = None
+    channels = None
+
+    @property
+    def image_shape(self):
+        """Shape of one image: (npix, npix), or (npix, npix, C) with channels."""
+        side = (self.npix, self.npix)
+        return side + (len(self.channels),) if self.channels else side
 
     def valid_all(self):
         """Valid flags of every row (int8) when known without making the images, else None."""
@@ -64,7 +92,9 @@ class _Images:
     def describe(self):
         """One line: path, layout, jets, image size and whether it has labels."""
         labels = "labels" if self.has_labels else "no labels"
-        return f"{self.path} ({self.layout}, {self.n_rows} jets, {self.npix}x{self.npix}, {labels})"
+        channels = f", channels {channels_text(self.channels)}" if self.channels else ""
+        return (f"{self.path} ({self.layout}, {self.n_rows} jets, {self.npix}x{self.npix}"
+                f"{channels}, {labels})")
 
     def close(self):
         """Close the file (sources that hold none do nothing)."""
@@ -86,19 +116,35 @@ class _StoreImages(_Images):
         except BaseException:
             self._store.close()
             raise
+        try:
+            self._open()
+        except BaseException:
+            self._store.close()
+            raise
+        self._lock = threading.Lock() if self._store.format == "hdf5" else None
+
+    def _open(self):
+        """Shape, chunks, arrays, recipe and channels of the store (checked)."""
+        path = self.path
         images = self._store["images"]
-        if images.ndim != 3 or images.shape[1] != images.shape[2]:
-            raise InputError(f"store {path}: images have shape {images.shape}, "
-                             "not (N, npix, npix)")
-        self.n_rows, self.npix = int(images.shape[0]), int(images.shape[1])
+        self.recipe = self._store.attrs.get("recipe")
+        self.channels = _channel_names(self.recipe)
+        shape = tuple(images.shape)
+        if self.channels:
+            if len(shape) != 4 or shape[1] != shape[2] or shape[3] != len(self.channels):
+                raise InputError(f"store {path}: images have shape {shape}, not (N, npix, "
+                                 f"npix, {len(self.channels)}) for its channels "
+                                 f"{channels_text(self.channels)}")
+        elif len(shape) != 3 or shape[1] != shape[2]:
+            raise InputError(f"store {path}: images have shape {shape}, not (N, npix, npix)"
+                             + (" (its recipe names no channels)" if len(shape) == 4 else ""))
+        self.n_rows, self.npix = int(shape[0]), int(shape[1])
         chunks = getattr(images, "chunks", None)
         self.chunk_rows = int(chunks[0]) if chunks else 1000
         self.has_labels = "labels" in self._store
         # look the arrays up once: each Zarr lookup reads metadata
         self._arrays = {name: self._store[name] for name in ("images", "labels", "valid")
                         if name in self._store}
-        self.recipe = self._store.attrs.get("recipe")
-        self._lock = threading.Lock() if self._store.format == "hdf5" else None
 
     def read(self, start, stop):
         arrays = self._arrays
@@ -185,7 +231,12 @@ class _PandasImages(_Images):
 
 
 class _JetImages(_Images):
-    """Images made on the fly from a constituents file with a recipe (invalid jets skipped)."""
+    """Images made on the fly from a constituents file with a recipe (invalid jets skipped).
+
+    With the recipe's channels, the particle kinds are read beside the jets
+    (``source.read_kinds``); a channel that selects a kind on a file without
+    kinds is refused when the file is opened.
+    """
 
     layout = "constituents"
 
@@ -198,8 +249,19 @@ class _JetImages(_Images):
         # a bad jet must not stop a training run: it gets valid = 0 (weight 0)
         self._recipe = dataclasses.replace(recipe, invalid="skip")
         self.recipe = self._recipe.to_attrs()
+        self.channels = _channel_names(self.recipe)
         self._source = open_jets(path, key=key, labels_key=labels_key)
         self.path = str(path)
+        # kinds are read only for the channels that select particles by kind
+        kind_channels = list(self._recipe.needs_kinds)
+        self._kinds = bool(kind_channels)
+        if kind_channels and not getattr(self._source, "has_kinds", False):
+            self._source.close()
+            raise InputError(f"{path} has no particle kinds (PDG ids or particle-type flags), "
+                             f"which channel {kind_channels[0]} needs"
+                             + (f" (and {', '.join(kind_channels[1:])})"
+                                if len(kind_channels) > 1 else "")
+                             + "; channels pt, e and count need none")
         self.n_rows, self.npix = self._source.n_rows, self._recipe.npix
         self.chunk_rows = JET_CHUNK_ROWS
         self.has_labels = self._source.has_labels
@@ -209,7 +271,9 @@ class _JetImages(_Images):
         from ..core import preprocess
 
         jets, labels = self._source.read(start, stop)
-        out = preprocess(jets, self._recipe, parallel=self._parallel, row_offset=start)
+        options = {"kinds": self._source.read_kinds(start, stop)} if self._kinds else {}
+        out = preprocess(jets, self._recipe, parallel=self._parallel, row_offset=start,
+                         **options)
         return {"images": out["images"], "labels": labels, "valid": out["valid"]}
 
     def _labels(self, start, stop):
@@ -231,7 +295,8 @@ def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplet
         :func:`jetimg.open_jets`), whose images are made on the fly.
     recipe : Recipe, optional
         The recipe of on-the-fly images (default ``Recipe()``; invalid jets are
-        always skipped). Given with an image store, it must be the store's.
+        always skipped), channels included. Given with an image store, it must
+        be the store's (whose channels are its own).
     key, labels_key : str, optional
         Passed to :func:`jetimg.open_jets` for constituents files.
     allow_incomplete : bool
@@ -242,9 +307,10 @@ def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplet
     -------
     source
         ``.n_rows``, ``.npix``, ``.chunk_rows``, ``.recipe`` (dict or None),
+        ``.channels`` (tuple of names or None), ``.image_shape``,
         ``.has_labels``, ``.layout``; ``.read(start, stop)`` gives a dict of
-        ``images`` (n, npix, npix) float32, ``labels`` (n,) int8 or None and
-        ``valid`` (n,) int8 or None.
+        ``images`` (n, npix, npix) float32 ((n, npix, npix, C) with
+        channels), ``labels`` (n,) int8 or None and ``valid`` (n,) int8 or None.
     """
     if not os.path.exists(path):
         raise InputError(f"not found: {path}")
@@ -269,9 +335,16 @@ def _check_recipe(expected, source, what):
 
     ``expected`` is a recipe dict (:meth:`Recipe.to_attrs`), ``{"npix": n}``
     where only npix is known (the pandas image layout), or None (no check).
+    The channels are compared first (a recipe dict without ``channels``, as
+    older stores and models record, means none).
     """
     if expected is None:
         return
+    channels = _channel_names(expected)
+    if channels != source.channels:
+        raise InputError(f"{source.path} has channels {channels_text(source.channels)} but "
+                         f"{what} has {channels_text(channels)}: the channels must be the "
+                         "same, in the same order")
     if int(expected.get("npix", source.npix)) != source.npix:
         raise InputError(f"{source.path} has {source.npix}x{source.npix} images but "
                          f"{what} expects {expected['npix']}x{expected['npix']}: rebuild it "
@@ -280,10 +353,11 @@ def _check_recipe(expected, source, what):
         return  # the pandas image layout stores no recipe: npix is all we can check
     if set(expected) == {"npix"}:
         # no recipe to compare with (pandas image layout): every option the source records differs
-        diff = sorted(set(source.recipe) - {"npix", "invalid"})
-    else:  # ``invalid`` does not change the images
+        diff = sorted(set(source.recipe) - {"npix", "invalid", "channels"})
+    else:  # ``invalid`` does not change the images; the channels are checked above
         found = Recipe.from_attrs(source.recipe)
-        diff = sorted(set(Recipe.from_attrs(expected).differences(found)) - {"invalid"})
+        diff = sorted(set(Recipe.from_attrs(expected).differences(found))
+                      - {"invalid", "channels"})
     if diff:
         shown = ", ".join(f"{k}={source.recipe.get(k)!r} (expected {expected.get(k)!r})"
                           for k in diff)
@@ -292,11 +366,13 @@ def _check_recipe(expected, source, what):
 
 
 def input_scale(source, sample_rows=20_000):
-    """1 / RMS of the pixel values of a sample of valid images, streamed from ``source``.
+    """1 / RMS of the pixel values of a sample of valid images, per channel.
 
-    The scaled images have a mean squared pixel of 1, the input scale the
-    network's initialisation and ``GaussianNoise(0.1)`` assume. The sample is
-    whole chunks spread evenly over the rows (about ``sample_rows`` rows).
+    The scaled images have a mean squared pixel of 1 (in each channel), the
+    input scale the network's initialisation and ``GaussianNoise(0.1)``
+    assume: sum-normalised pixels (~1e-2) and count channels (integers) alike
+    end up of order 1. The sample is whole chunks spread evenly over the rows
+    (about ``sample_rows`` rows).
 
     Parameters
     ----------
@@ -306,21 +382,44 @@ def input_scale(source, sample_rows=20_000):
 
     Returns
     -------
-    float
+    float or list of float
+        One factor for a source without channels; one per channel, in the
+        channels' order, for a source with channels (1.0 for a channel that is
+        zero in every sampled image).
+
+    Raises
+    ------
+    InputError
+        Every sampled image is all zero.
     """
-    source = source if isinstance(source, _Images) else open_images(source)
+    opened = not isinstance(source, _Images)
+    source = open_images(source) if opened else source
+    try:
+        totals, count = _sum_squares(source, sample_rows)
+    finally:
+        if opened:
+            source.close()
+    if count == 0 or not totals.any():
+        raise InputError(f"{source.path}: the sampled images are all zero; cannot scale them")
+    if not source.channels:
+        return float(1.0 / np.sqrt(totals.sum() / count))
+    return [float(1.0 / np.sqrt(t / count)) if t > 0 else 1.0 for t in totals]
+
+
+def _sum_squares(source, sample_rows):
+    """(sum of squared pixels per channel (float64 (C,), (1,) without channels), pixels
+    per channel) of valid images of evenly spread whole chunks."""
     n_chunks = -(-source.n_rows // source.chunk_rows)
     take = min(n_chunks, max(1, -(-int(sample_rows) // source.chunk_rows)))
-    total, count = 0.0, 0
+    n_channels = len(source.channels) if source.channels else 1
+    totals, count = np.zeros(n_channels), 0
     for c in np.unique(np.linspace(0, n_chunks - 1, take).round().astype(int)):
         start = int(c) * source.chunk_rows
         data = source.read(start, min(start + source.chunk_rows, source.n_rows))
         images = data["images"]
         if data["valid"] is not None:
             images = images[data["valid"] != 0]
-        total += float(np.square(images, dtype=np.float64).sum())
-        count += images.size
-    if count == 0 or total == 0.0:
-        raise InputError(f"{source.path}: the sampled images are all zero; cannot scale them")
-    return float(1.0 / np.sqrt(total / count))
-
+        images = images.reshape(-1, n_channels)     # channel last: one column per channel
+        totals += np.square(images, dtype=np.float64).sum(axis=0)
+        count += len(images)
+    return totals, count

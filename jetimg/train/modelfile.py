@@ -1,8 +1,8 @@
 """The model file: a Keras 3 ``.keras`` zip with jetimg's metadata as one more entry.
 
 ``keras.saving.load_model`` alone gives the network, input scaling included;
-jetimg's metadata (architecture, npix, input scale, the training store's
-recipe, the training figures) is the zip entry ``jetimg.json``
+jetimg's metadata (architecture, npix, channels, input scale, the training
+store's recipe, the training figures) is the zip entry ``jetimg.json``
 (:func:`read_metadata`), which Keras ignores.
 
 >>> from jetimg.train.modelfile import METADATA_NAME
@@ -34,8 +34,10 @@ def read_metadata(path):
     Returns
     -------
     dict
-        arch, npix, input_scale, recipe (of the training store; None for the
-        pandas image layout), training figures, versions.
+        arch, npix, channels (the training images' channel names; None, or
+        absent in files written before channels, for one image per jet),
+        input_scale (a float, or one per channel), recipe (of the training
+        store; None for the pandas image layout), training figures, versions.
     """
     path = pathlib.Path(path)
     if not path.exists():

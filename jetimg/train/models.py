@@ -69,11 +69,12 @@ def _quiet_keras():
         yield
 
 
-def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1):
-    """A Keras CNN tagger on (npix, npix) images, with a softmax over (background, signal).
+def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_channels=None):
+    """A Keras CNN tagger on jet images, with a softmax over (background, signal).
 
-    The first layer is ``Rescaling(input_scale)``, so the model takes the
-    store's images as they are.
+    Images are (npix, npix), or (npix, npix, C) with ``n_channels``. The first
+    layer is ``Rescaling(input_scale)`` (one factor per channel with channels),
+    so the model takes the store's images as they are.
 
     Parameters
     ----------
@@ -86,31 +87,43 @@ def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1):
         Conv2D 8, 8; Dense 64, 64, 64; softmax 2.
     npix : int
         Image side.
-    input_scale : float
-        Factor applied to the pixels first (see :func:`input_scale`).
+    input_scale : float or sequence of float
+        Factor applied to the pixels first (see :func:`input_scale`); with
+        ``n_channels``, one factor for every channel or one per channel.
     noise : float
         Standard deviation of the Gaussian noise on the scaled input during
         training ("challenge" only).
+    n_channels : int, optional
+        Channels of the images (the last axis): input (npix, npix, C). None
+        (default): images without a channel axis, input (npix, npix), as
+        stores without channels hold them (the first convolution sees one
+        channel either way).
 
     Returns
     -------
     keras.Model
-        Input (npix, npix) float32, output (2,) probabilities; not compiled.
+        Input (npix, npix) or (npix, npix, C) float32, output (2,)
+        probabilities; not compiled.
     """
     if arch not in ARCHS:
         raise InputError(f"arch={arch!r} is not valid; choose one of {', '.join(ARCHS)}")
     npix = integer("npix", npix)
+    if n_channels is not None:
+        n_channels = integer("n_channels", n_channels)
     if arch == "challenge" and npix < 9:
         raise InputError(f"arch 'challenge' pools by 3 twice and needs npix >= 9 (got {npix})")
     if arch == "deeptop" and npix < 2:
         raise InputError(f"arch 'deeptop' pools by 2 and needs npix >= 2 (got {npix})")
-    if not np.isfinite(input_scale) or input_scale <= 0:
-        raise InputError(f"input_scale={input_scale!r} must be a positive number")
+    scale = _scale(input_scale, n_channels)
     keras = _keras()
     layers = keras.layers
-    inputs = keras.Input((npix, npix), name="images")
-    x = layers.Rescaling(float(input_scale), name="input_scale")(inputs)
-    x = layers.Reshape((npix, npix, 1), name="channel")(x)
+    if n_channels is None:
+        inputs = keras.Input((npix, npix), name="images")
+        x = layers.Rescaling(scale, name="input_scale")(inputs)
+        x = layers.Reshape((npix, npix, 1), name="channel")(x)
+    else:
+        inputs = keras.Input((npix, npix, n_channels), name="images")
+        x = layers.Rescaling(scale, name="input_scale")(inputs)
 
     def conv(x, filters, size):
         return layers.Conv2D(filters, size, padding="same", activation="relu")(x)
@@ -137,3 +150,23 @@ def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1):
     outputs = layers.Dense(2, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"jetimg_{arch}")
 
+
+
+def _scale(input_scale, n_channels):
+    """The Rescaling factor: a float, or a list of one float per channel (checked)."""
+    values = np.atleast_1d(np.asarray(input_scale, dtype=object))
+    ok = values.ndim == 1 and len(values) > 0 and all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        and np.isfinite(v) and v > 0 for v in values)
+    if not ok:
+        raise InputError(f"input_scale={input_scale!r} must be a positive number"
+                         + (" or one per channel" if n_channels else ""))
+    if n_channels is None:
+        if len(values) != 1:
+            raise InputError(f"input_scale={input_scale!r}: images without channels take "
+                             "one factor")
+        return float(values[0])
+    if len(values) not in (1, n_channels):
+        raise InputError(f"input_scale={input_scale!r} has {len(values)} factors for "
+                         f"{n_channels} channels: give one, or one per channel")
+    return [float(v) for v in values] * (n_channels // len(values))

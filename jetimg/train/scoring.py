@@ -49,8 +49,9 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
         A model file written by :func:`train`.
     store : str or Path
         An image store or pandas image layout made with the model's recipe (checked:
-        npix, and every recipe option when the store records its recipe), or a
-        constituents file, whose images are made with the model's recipe.
+        npix, the channels, and every recipe option when the store records its
+        recipe), or a constituents file, whose images are made with the model's
+        recipe (channels included).
     batch_size : int
         Rows per forward pass (rounded to whole chunks of the store).
     progress : callable, optional
