@@ -6,7 +6,9 @@ standard library and NumPy (it never imports jetimg) and every SPEC.md
 sentence can be traced to a line below: comments name the SPEC section.
 
 Shapes: jet (M, 4) in (E, px, py, pz) order, GeV; jets (N, M, 4);
-image (npix, npix), row index along y (phi), column index along x (eta).
+image (npix, npix), row index along y (phi), column index along x (eta);
+with channels (SPEC Step 6) image (npix, npix, C), channel last; kinds
+(M,) (or (N, M)) integer particle-kind codes (``KIND_CODE``; 0 = none).
 
 Options are SPEC.md's, by name, with SPEC.md's defaults (``DEFAULTS``);
 they may come from keywords, from any object with those attributes (such
@@ -22,7 +24,8 @@ import math
 import numpy as np
 
 __all__ = ["DEFAULTS", "ReferenceInvalidJet", "reference_jet", "reference_preprocess",
-           "near_pixel_edge", "wrap_phi", "SNAP"]
+           "near_pixel_edge", "wrap_phi", "SNAP", "QUANTITIES", "KIND_SELECTS", "KIND_CODE",
+           "CHANNEL_NAMES", "parse_channel", "reference_geometry", "reference_channels"]
 
 #: SPEC.md options and their defaults.
 DEFAULTS = {
@@ -35,6 +38,7 @@ DEFAULTS = {
     "threshold": 0.0,
     "normalise": "sum",
     "invalid": "raise",
+    "channels": None,
 }
 
 #: SPEC Step 4: |x'| or |y'| below this counts as 0 before the floor.
@@ -42,6 +46,29 @@ SNAP = 1e-9
 
 #: SPEC Step 2: relative tolerance of "no principal axis".
 ISOTROPIC = 1e-12
+
+#: SPEC Step 6: "QUANTITY is pt, e (energy) or count (1 per constituent)".
+QUANTITIES = ("pt", "e", "count")
+
+#: SPEC Step 6: each KIND of a channel name and the particle kinds it selects
+#: ("charged = charged_hadron, electron or muon; neutral = photon or neutral_hadron").
+KIND_SELECTS = {
+    "charged": ("charged_hadron", "electron", "muon"),
+    "neutral": ("photon", "neutral_hadron"),
+    "photon": ("photon",),
+    "neutral_hadron": ("neutral_hadron",),
+    "charged_hadron": ("charged_hadron",),
+    "electron": ("electron",),
+    "muon": ("muon",),
+}
+
+#: The int8 codes of a kinds array (the library's jetimg.kinds.KIND_CODE, which
+#: the channel tests check against this); 0 is padding or no kind.
+KIND_CODE = {"none": 0, "photon": 1, "electron": 2, "muon": 3, "charged_hadron": 4,
+             "neutral_hadron": 5}
+
+#: Every valid channel name: QUANTITY, then KIND_QUANTITY for each KIND.
+CHANNEL_NAMES = QUANTITIES + tuple(f"{kind}_{q}" for kind in KIND_SELECTS for q in QUANTITIES)
 
 
 class ReferenceInvalidJet(ValueError):
@@ -71,6 +98,8 @@ def _options(recipe, options):
     opt = dict(DEFAULTS)
     if recipe is not None:
         for name in DEFAULTS:
+            if name == "channels" and not hasattr(recipe, name):
+                continue  # a recipe-like object from before channels: none
             opt[name] = getattr(recipe, name)
     opt.update(options)
 
@@ -96,7 +125,36 @@ def _options(recipe, options):
     opt["threshold"] = float(opt["threshold"])
     if not (math.isfinite(opt["threshold"]) and opt["threshold"] >= 0):
         raise ValueError(f"threshold={opt['threshold']!r}; need a finite number >= 0 (GeV)")
+    opt["channels"] = _channels(opt["channels"])
     return opt
+
+
+def _channels(channels):
+    """SPEC Step 6: None for "no channels" (absent, null or []), else a tuple of names."""
+    if channels is None or (not isinstance(channels, str) and len(channels) == 0):
+        return None
+    if isinstance(channels, str) or not all(isinstance(c, str) for c in channels):
+        raise ValueError(f"channels={channels!r}; need a list of names")
+    for c in channels:
+        parse_channel(c)  # lower case, a known name
+    repeated = sorted({c for c in channels if list(channels).count(c) > 1})
+    if repeated:  # "each at most once in the list"
+        raise ValueError(f"channels={list(channels)!r}: {repeated} more than once")
+    return tuple(channels)
+
+
+def parse_channel(name):
+    """(KIND or None, QUANTITY) of a channel name (SPEC Step 6).
+
+    >>> parse_channel("pt"), parse_channel("neutral_hadron_count")
+    ((None, 'pt'), ('neutral_hadron', 'count'))
+    """
+    if name in QUANTITIES:  # "QUANTITY": no KIND, every valid constituent
+        return None, name
+    kind, _, quantity = name.rpartition("_")  # "KIND_QUANTITY" (KINDs may hold "_")
+    if kind in KIND_SELECTS and quantity in QUANTITIES:
+        return kind, quantity
+    raise ValueError(f"channel {name!r} is not one of {list(CHANNEL_NAMES)}")
 
 
 # --------------------------------------------------------------------------
@@ -208,6 +266,9 @@ def reference_jet(jet, recipe=None, **options):
         For an invalid jet when invalid="raise"; the message is the reason.
     """
     opt = _options(recipe, options)
+    if opt["channels"] is not None:
+        raise ValueError("reference_jet makes the one image of `intensity`; "
+                         "reference_channels makes channels")
     npix = opt["npix"]
     dx, dy = opt["pixel_size"]
     jet = np.asarray(jet, dtype=np.float64)
@@ -375,11 +436,142 @@ def reference_jet(jet, recipe=None, **options):
     }
 
 
-def reference_preprocess(jets, recipe=None, **options):
+# --------------------------------------------------------------------------
+# SPEC Step 6: channels
+
+
+def reference_geometry(jet, recipe=None, **options):
+    """Steps 1-4 of one jet without threshold or normalisation: what channels build on.
+
+    :func:`reference_jet` with ``threshold=0``, ``normalise="none"`` and no
+    channels: its ``image`` is the raw image of w over every valid
+    constituent (the one SPEC Step 6 takes the pixel mask from), its
+    ``pixels`` and ``slots`` say where each valid constituent lands. The
+    same for every ``threshold``, ``normalise`` and ``channels``, so a caller
+    trying many of them may compute it once and pass it to
+    :func:`reference_channels`.
+    """
+    opt = _options(recipe, options)
+    opt.update(threshold=0.0, normalise="none", channels=None)
+    return reference_jet(jet, **opt)
+
+
+def reference_channels(jet, kinds=None, recipe=None, *, geometry=None, **options):
+    """One jet's multi-channel image (SPEC Step 6), float64, shape (npix, npix, C).
+
+    Parameters
+    ----------
+    jet : array_like, shape (M, 4)
+        Slots (E, px, py, pz) in GeV, zero-padded anywhere.
+    kinds : array_like of int, shape (M,), optional
+        The particle kind code (``KIND_CODE``) of each slot; needed when a
+        channel names a KIND. A valid constituent of code 0 belongs to no KIND.
+    recipe : object, optional
+        As :func:`reference_jet`; ``channels`` (a list of names) must be set.
+    geometry : dict, optional
+        :func:`reference_geometry` of this jet with these options (else computed).
+    **options
+        As :func:`reference_jet`, and ``channels``.
+
+    Returns
+    -------
+    dict
+        As :func:`reference_jet` (per-jet quantities, ``points``, ``pixels``,
+        ...), with ``image`` (npix, npix, C) float64 in the order of
+        ``channels``, ``raw_w`` (npix, npix) the raw all-kinds image of w and
+        ``masked`` (npix, npix) bool, the pixels the threshold zeroes.
+
+    >>> jet = [[100.0, 100.0, 0.0, 0.0], [50.0, 50.0, 0.0, 0.0]]
+    >>> r = reference_channels(jet, [4, 1], channels=["neutral_pt", "charged_count"])
+    >>> r["image"][20, 20].tolist()
+    [0.3333333333333333, 1.0]
+    """
+    opt = _options(recipe, options)
+    channels = opt["channels"]
+    if channels is None:
+        raise ValueError("no channels: reference_jet makes the one image of `intensity`")
+    parsed = [parse_channel(c) for c in channels]
+    jet = np.asarray(jet, dtype=np.float64)
+    # "A channel with a KIND on an input without particle kinds is an error"
+    if kinds is None:
+        needing = [c for c, (kind, _) in zip(channels, parsed) if kind is not None]
+        if needing:
+            raise ValueError(f"channel {needing[0]!r} needs particle kinds; none given")
+    else:
+        kinds = np.asarray(kinds)
+        if kinds.shape != jet.shape[:1]:
+            raise ValueError(f"kinds have shape {kinds.shape}, not {jet.shape[:1]} (one per slot)")
+    kind_names = {code: name for name, code in KIND_CODE.items()}
+
+    # "Steps 1-3 (centre, rotate, flips) and the crop are unchanged: they use
+    # the weight w of every valid constituent, whatever the channels."
+    geo = reference_geometry(jet, **opt) if geometry is None else geometry
+    npix = opt["npix"]
+    if geo["image"].shape != (npix, npix):
+        raise ValueError("geometry was computed for another npix")
+    out = dict(geo)
+    out["raw_w"] = geo["image"]
+    # "Threshold: the pixel mask is computed from the raw image of w over every
+    # valid constituent (as in step 4); a masked pixel is zero in every channel."
+    out["masked"] = geo["image"] < opt["threshold"]
+    # What a constituent of each kind adds to each channel: 1 where the channel
+    # takes the kind ("no KIND: every valid constituent"; code 0, or no kinds
+    # given, is in no KIND), else 0; times the channel's QUANTITY below.
+    takes = {name: np.array([kind is None or name in KIND_SELECTS[kind] for kind, _ in parsed],
+                            dtype=np.float64) for name in KIND_CODE}
+    which = [QUANTITIES.index(q) for _, q in parsed]
+    rows, cols, values, kind_of = [], [], [], []
+    masked = out["masked"].tolist()
+    for slot, (row, col) in zip(geo["slots"].tolist(), geo["pixels"].tolist()):
+        # valid constituents, in slot order
+        if row < 0 or masked[row][col]:
+            continue  # cropped away, or in a masked pixel
+        E, px, py, pz = jet[slot].tolist()
+        rows.append(row)
+        cols.append(col)
+        # "QUANTITY is pt, e (energy) or count (1 per constituent)", in QUANTITIES' order
+        values.append([math.hypot(px, py), E, 1.0])
+        kind = "none"
+        if kinds is not None:
+            code = int(kinds[slot])
+            if code not in kind_names:
+                raise ValueError(f"slot {slot}: kind code {code} is not one of {KIND_CODE}")
+            kind = kind_names[code]
+        kind_of.append(takes[kind])
+    values = np.array(values, dtype=np.float64).reshape(-1, len(QUANTITIES))
+    # Channel c of pixel (i, j) = sum of QUANTITY over the valid constituents of KIND in it;
+    # np.add.at adds every constituent (a pixel may hold several), in slot order.
+    raw = np.zeros((npix, npix, len(channels)), dtype=np.float64)
+    pixels = (np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp))
+    np.add.at(raw, pixels, values[:, which] * np.array(kind_of).reshape(len(rows), len(channels)))
+    # the all-kinds image of each QUANTITY after masking (the denominators' source)
+    every = np.zeros((npix, npix, len(QUANTITIES)), dtype=np.float64)
+    np.add.at(every, pixels, values)
+
+    # "Normalise: each pt or e channel is divided by a denominator shared by its
+    # QUANTITY"; count channels never.
+    image = raw.copy()
+    for c, (_, q) in enumerate(parsed):
+        if q == "count" or opt["normalise"] == "none":
+            continue
+        if opt["normalise"] == "sum":
+            # the sum of QUANTITY over every valid constituent in an unmasked pixel
+            denominator = float(every[:, :, QUANTITIES.index(q)].sum())
+        else:  # "max": the largest pixel of the all-kinds image of QUANTITY after masking
+            denominator = float(every[:, :, QUANTITIES.index(q)].max())
+        if denominator > 0:  # "A zero denominator leaves the channel all-zero"
+            image[:, :, c] = raw[:, :, c] / denominator
+    out["image"] = image
+    return out
+
+
+def reference_preprocess(jets, recipe=None, kinds=None, **options):
     """SPEC.md's output arrays for jets (N, M, 4), one jet at a time.
 
-    Computed in float64 by :func:`reference_jet`, stored in SPEC's dtypes:
-    ``images`` (N, npix, npix) float32; ``jet_pt``, ``jet_eta``, ``jet_phi``,
+    Computed in float64 by :func:`reference_jet` (with channels:
+    :func:`reference_channels`, ``kinds`` (N, M) giving each slot's kind),
+    stored in SPEC's dtypes: ``images`` (N, npix, npix) float32 (with
+    channels (N, npix, npix, C)); ``jet_pt``, ``jet_eta``, ``jet_phi``,
     ``jet_mass`` (N,) float32; ``n_constituents`` (N,) int16; ``valid`` (N,)
     int8. Rows keep the input order. With invalid="raise" an invalid jet
     raises :class:`ReferenceInvalidJet` naming its 0-based row and reason.
@@ -387,14 +579,19 @@ def reference_preprocess(jets, recipe=None, **options):
     >>> out = reference_preprocess(np.zeros((2, 3, 4)), npix=8)
     >>> out["images"].shape, out["valid"].tolist(), out["n_constituents"].dtype.name
     ((2, 8, 8), [1, 1], 'int16')
+    >>> reference_preprocess(np.zeros((2, 3, 4)), npix=8, channels=["e", "count"])["images"].shape
+    (2, 8, 8, 2)
     """
     opt = _options(recipe, options)
     jets = np.asarray(jets, dtype=np.float64)
     if jets.ndim != 3 or jets.shape[2] != 4:
         raise ValueError(f"jets have shape (N, M, 4), not {jets.shape}")
-    N, npix = jets.shape[0], opt["npix"]
+    if kinds is not None and np.shape(kinds) != jets.shape[:2]:
+        raise ValueError(f"kinds have shape {np.shape(kinds)}, not {jets.shape[:2]}")
+    N, npix, channels = jets.shape[0], opt["npix"], opt["channels"]
+    shape = (N, npix, npix) if channels is None else (N, npix, npix, len(channels))
     out = {
-        "images": np.zeros((N, npix, npix), dtype=np.float32),
+        "images": np.zeros(shape, dtype=np.float32),
         "jet_pt": np.zeros(N, dtype=np.float32),
         "jet_eta": np.zeros(N, dtype=np.float32),
         "jet_phi": np.zeros(N, dtype=np.float32),
@@ -404,7 +601,10 @@ def reference_preprocess(jets, recipe=None, **options):
     }
     for row in range(N):
         try:
-            r = reference_jet(jets[row], **opt)
+            if channels is None:
+                r = reference_jet(jets[row], **opt)
+            else:
+                r = reference_channels(jets[row], None if kinds is None else kinds[row], **opt)
         except ReferenceInvalidJet as err:  # the error names the jet's row and the reason
             raise ReferenceInvalidJet(err.reason, slot=err.slot, row=row) from None
         out["images"][row] = r["image"].astype(np.float32)
