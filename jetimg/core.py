@@ -138,8 +138,9 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
         Where the kernels run; ``"auto"`` takes CUDA when a usable GPU is
         present. Both compute docs/recipe.md to float32 rounding.
     parallel : bool
-        CPU only: spread the jets over numba's threads (default). ``False``
-        runs on the calling thread, for callers that bring their own threads.
+        CPU only: spread the jets over ``numba.get_num_threads()`` threads
+        (default). ``False`` runs on the calling thread, for callers that
+        bring their own threads.
     row_offset : int
         Added to the row named in an :class:`InvalidJetError` (the chunk's
         first row in its file).
@@ -213,14 +214,17 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
     codes = np.empty(jets.shape[0], dtype=np.int64)
     results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
                out["n_constituents"], out["valid"], codes)
-    threads = (numba.get_num_threads(),) if parallel else ()
     if n_channels is None:
-        loop = cpu.fill_images_cpu if parallel else cpu.fill_images_serial_cpu
-        loop(jets, options, *results, *threads)
+        def call(lo, hi):
+            cpu.fill_images_serial_cpu(jets[lo:hi], options, *(a[lo:hi] for a in results))
     else:
         kinds, chan_qty, chan_mask = channels
-        loop = cpu.fill_channels_cpu if parallel else cpu.fill_channels_serial_cpu
-        loop(jets, kinds, options, chan_qty, chan_mask, *results, *threads)
+
+        def call(lo, hi):
+            cpu.fill_channels_serial_cpu(jets[lo:hi], kinds if len(kinds) == 1 else kinds[lo:hi],
+                                         options, chan_qty, chan_mask,
+                                         *(a[lo:hi] for a in results))
+    cpu.in_blocks(call, len(jets), numba.get_num_threads() if parallel else 1)
     if raise_invalid:
         bad = np.flatnonzero(codes < 0)
         if bad.size:

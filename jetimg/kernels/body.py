@@ -84,8 +84,9 @@ def make_geometry(jit, asinh, atan2):
     ``(code, jet_pt, jet_eta, jet_phi, jet_mass)`` as the bodies do; for the
     ``k = code`` valid constituents (compacted, in slot order) it leaves the
     pixel row in ``px_s[i]`` (-1.0 outside the crop), the column in ``py_s[i]``,
-    the weight w in ``w_s[i]`` and the slot in ``s_s[i]``; ``pz_s``, ``x_s``
-    and ``y_s`` are free for the caller afterwards.
+    the weight w in ``w_s[i]``, the other quantity (E when w is pT, pT when
+    w is E) in ``pz_s[i]`` and the slot in ``s_s[i]``; ``x_s`` and ``y_s`` are
+    free for the caller afterwards.
     """
 
     @jit
@@ -164,6 +165,7 @@ def make_geometry(jit, asinh, atan2):
             dphi = atan2(ux * py - uy * px, ux * px + uy * py)
             dphi = dphi - TWO_PI if dphi >= PI else dphi  # [-pi, pi)
             w = pt if intensity == 0 else w_s[i]
+            pz_s[i] = w_s[i] if intensity == 0 else pt  # the other quantity: E or pT
             w_s[i] = w
             x_s[i] = eta
             y_s[i] = dphi
@@ -345,7 +347,7 @@ def make_channels_body(jit, asinh, atan2):
         n_chan = chan_qty.shape[0]
         for r in range(npix):
             for c in range(npix):
-                for h in range(n_chan):
+                for h in range(image.shape[2]):  # not n_chan: LLVM then writes whole rows
                     image[r, c, h] = 0.0
         k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
             jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
@@ -370,21 +372,21 @@ def make_channels_body(jit, asinh, atan2):
                     if x_s[i] > 0.0:
                         px_s[i] = -1.0
 
-        # Each constituent's pT (x_s) and E (y_s), its kind bit (pz_s), and
-        # the denominators: "sum" the sums of pT and E in the grid.
+        # Each constituent's pT (x_s), E (y_s) and kind bit (pz_s); the
+        # geometry left w in w_s and the other quantity in pz_s.
         with_kinds = kinds.shape[0] == jet.shape[0]
+        intensity = options[6]
         sum_pt = 0.0
         sum_e = 0.0
         for i in range(k):
-            m = int(s_s[i])
-            px = float(jet[m, 1])
-            py = float(jet[m, 2])
-            x_s[i] = math.sqrt(px * px + py * py)
-            y_s[i] = float(jet[m, 0])
-            pz_s[i] = float(1 << (kinds[m] if with_kinds else 0))
+            pt = w_s[i] if intensity == 0 else pz_s[i]
+            e = pz_s[i] if intensity == 0 else w_s[i]
+            x_s[i] = pt
+            y_s[i] = e
+            pz_s[i] = float(1 << (kinds[int(s_s[i])] if with_kinds else 0))
             if px_s[i] >= 0.0:
-                sum_pt += x_s[i]
-                sum_e += y_s[i]
+                sum_pt += pt
+                sum_e += e
         den_pt = 1.0
         den_e = 1.0
         if normalise == 0:
@@ -412,11 +414,12 @@ def make_channels_body(jit, asinh, atan2):
         # A zero denominator leaves the channel all-zero.
         inv_pt = 1.0 / den_pt if den_pt > 0.0 else 0.0
         inv_e = 1.0 / den_e if den_e > 0.0 else 0.0
+        for i in range(k):
+            x_s[i] *= inv_pt
+            y_s[i] *= inv_e
 
-        # Step 6: each constituent adds its quantity to the channels of its
-        # kind; pT and E channels accumulate negated (a pixel < 0 is one not
-        # yet normalised), counts as they are.
-        scaled = normalise != 2
+        # Step 6: each constituent adds its quantity, already divided by its
+        # denominator (counts never are), to the channels of its kind.
         for i in range(k):
             r, c = int(px_s[i]), int(py_s[i])
             if r >= 0:
@@ -424,23 +427,7 @@ def make_channels_body(jit, asinh, atan2):
                 for h in range(n_chan):
                     if chan_mask[h] & bit:
                         q = chan_qty[h]
-                        if q == 2:
-                            image[r, c, h] += 1.0
-                        else:
-                            v = x_s[i] if q == 0 else y_s[i]
-                            image[r, c, h] += -v if scaled else v
-        if scaled:
-            for i in range(k):
-                r, c = int(px_s[i]), int(py_s[i])
-                if r >= 0:
-                    for h in range(n_chan):
-                        q = chan_qty[h]
-                        if q != 2:
-                            v = float(image[r, c, h])
-                            if v < 0.0:
-                                image[r, c, h] = -v * (inv_pt if q == 0 else inv_e)
-                            elif v == 0.0:
-                                image[r, c, h] = 0.0  # never -0.0
+                        image[r, c, h] += 1.0 if q == 2 else (x_s[i] if q == 0 else y_s[i])
         return k, jet_pt, jet_eta, jet_phi, jet_mass
 
     return channels_body

@@ -1,14 +1,12 @@
 """The recipe on the CPU: the per-jet body under ``numba.njit``, looped over jets.
 
-``fill_images_cpu`` runs the jets of a chunk in parallel over ``n_threads``
-of numba's threads (``prange`` over contiguous blocks of jets, one scratch
-block per thread);
-``fill_images_serial_cpu`` is the same loop on the calling thread, for callers
-such as Dask's threads that bring their own parallelism. Both release the GIL
-and are cached on disk (``cache=True``), so a process compiles them once.
-
-``fill_channels_cpu`` and ``fill_channels_serial_cpu`` are the same loops over
-the channels body (several images per jet, docs/recipe.md step 6).
+``fill_images_serial_cpu`` runs the body over the jets of a chunk on the
+calling thread (one scratch block); ``fill_channels_serial_cpu`` is the same
+loop over the channels body (several images per jet, docs/recipe.md step 6).
+Both release the GIL and are cached on disk (``cache=True``), so a process
+compiles them once. In parallel, :func:`in_blocks` runs the same loops over
+contiguous blocks of jets on threads: no second kernel to compile (a numba
+``prange`` twin doubled the first-run compile time for no speed).
 
 Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; options a
 :class:`~jetimg.kernels.body.KernelOptions` (the recipe); images
@@ -18,9 +16,11 @@ n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code).
 
 import hashlib
 import pathlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .body import (N_SCRATCH, make_channels_body, make_fill_jet, make_fill_jet_channels,
                    make_jet_body)
@@ -49,7 +49,9 @@ def new_scratch(n_slots):
             np.empty(n_slots), np.empty(n_slots), np.empty(n_slots))
 
 
-@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+# The block loops are compiled once (not inlined) and called by both the
+# parallel and the serial loop: a process that needs both compiles the body once.
+@njit(nogil=True, fastmath=FASTMATH, error_model="numpy")
 def fill_block(jets, lo, hi, scratch, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
                n_constituents, valid, codes):
     """Run the body on jets [lo, hi) with one scratch block."""
@@ -59,7 +61,7 @@ def fill_block(jets, lo, hi, scratch, options, images, jet_pt, jet_eta, jet_phi,
                      jet_mass, n_constituents, valid, codes)
 
 
-@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(nogil=True, fastmath=FASTMATH, error_model="numpy")
 def fill_block_channels(jets, kinds, lo, hi, scratch, options, chan_qty, chan_mask, images,
                         jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
     """Run the channels body on jets [lo, hi) with one scratch block."""
@@ -74,41 +76,16 @@ def _make_loops(source_hash):
     # The loops close over nothing but the sources' hash (an int): numba keys
     # its disk cache on the pickled closure, and a dispatcher does not pickle
     # the same way twice; the kernels above are globals.
-    @njit(parallel=True, nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-    def fill_images_cpu(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
-                        n_constituents, valid, codes, n_threads):
-        assert source_hash >= 0  # the cache key holds the sources' hash
-        n_jets = jets.shape[0]
-        n_blocks = min(n_threads, max(n_jets, 1))
-        for b in prange(n_blocks):
-            scratch = new_scratch(jets.shape[1])
-            fill_block(jets, b * n_jets // n_blocks, (b + 1) * n_jets // n_blocks,
-                       scratch, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
-                       n_constituents, valid, codes)
-
     @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
     def fill_images_serial_cpu(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
                                n_constituents, valid, codes):
-        assert source_hash >= 0
+        assert source_hash >= 0  # the cache key holds the sources' hash
         scratch = new_scratch(jets.shape[1])
         fill_block(jets, 0, jets.shape[0], scratch, options, images, jet_pt, jet_eta,
                    jet_phi, jet_mass, n_constituents, valid, codes)
 
     # With channels: kinds (N, M) int8 (or (1, 1) zeros: no kinds), chan_qty and
     # chan_mask (C,) int64 (body.make_channels_body), images (N, npix, npix, C).
-    @njit(parallel=True, nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-    def fill_channels_cpu(jets, kinds, options, chan_qty, chan_mask, images, jet_pt, jet_eta,
-                          jet_phi, jet_mass, n_constituents, valid, codes, n_threads):
-        assert source_hash >= 0
-        n_jets = jets.shape[0]
-        n_blocks = min(n_threads, max(n_jets, 1))
-        for b in prange(n_blocks):
-            scratch = new_scratch(jets.shape[1])
-            fill_block_channels(jets, kinds, b * n_jets // n_blocks,
-                                (b + 1) * n_jets // n_blocks, scratch, options, chan_qty,
-                                chan_mask, images, jet_pt, jet_eta, jet_phi, jet_mass,
-                                n_constituents, valid, codes)
-
     @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
     def fill_channels_serial_cpu(jets, kinds, options, chan_qty, chan_mask, images, jet_pt,
                                  jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
@@ -118,8 +95,40 @@ def _make_loops(source_hash):
                             chan_mask, images, jet_pt, jet_eta, jet_phi, jet_mass,
                             n_constituents, valid, codes)
 
-    return fill_images_cpu, fill_images_serial_cpu, fill_channels_cpu, fill_channels_serial_cpu
+    return fill_images_serial_cpu, fill_channels_serial_cpu
 
 
-(fill_images_cpu, fill_images_serial_cpu,
- fill_channels_cpu, fill_channels_serial_cpu) = _make_loops(SOURCE_HASH)
+fill_images_serial_cpu, fill_channels_serial_cpu = _make_loops(SOURCE_HASH)
+
+#: fewest jets worth a thread of their own
+MIN_BLOCK_JETS = 64
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def in_blocks(call, n_jets, n_threads):
+    """``call(lo, hi)`` over up to ``n_threads`` contiguous blocks of ``range(n_jets)``,
+    the first on the calling thread and the others on a kept thread pool.
+
+    The serial loops release the GIL, so the blocks run at once; this is the
+    parallel CPU path, which then needs no kernel compiled of its own.
+    Exceptions of any block are raised here once every block has finished.
+    """
+    global _pool
+    n_blocks = max(1, min(n_threads, n_jets // MIN_BLOCK_JETS))
+    bounds = [b * n_jets // n_blocks for b in range(n_blocks + 1)]
+    if n_blocks == 1:
+        call(0, n_jets)
+        return
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n_blocks - 1:
+            _pool = ThreadPoolExecutor(n_blocks - 1, thread_name_prefix="jetimg-kernel")
+        pool = _pool
+    futures = [pool.submit(call, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    try:
+        call(bounds[0], bounds[1])
+    finally:
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error

@@ -1,7 +1,7 @@
 """The recipe on CUDA: the per-jet body under ``numba.cuda.jit(device=True)``.
 
-``fill_images_cuda`` is the twin of ``cpu.fill_images_cpu`` (same arguments but
-the last, same outputs); the body is the one of body.py, compiled with CUDA's
+``fill_images_cuda`` is the twin of ``cpu.fill_images_serial_cpu`` (the same
+arguments and a scratch buffer, the same outputs); the body is the one of body.py, compiled with CUDA's
 float64 ``asinh`` and ``atan2`` (libdevice).
 
 Threads. One thread owns one jet at a time and writes only that jet's image
