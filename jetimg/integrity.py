@@ -403,6 +403,10 @@ def _recompute(st, input, keys, recipe, n, n_sample, seed, unreadable):
             return [("input rows", False, f"{shown} has {source.n_rows} "
                      f"rows; the store says {st.attrs.get('input_rows')} and holds {n}")]
         checks = [("input rows", True, f"{source.n_rows} rows")]
+        if recipe.needs_kinds and not source.has_kinds:
+            return checks + [("recompute", False, f"channel {recipe.needs_kinds[0]} needs "
+                              f"particle kinds, and {_names(input_names(source))} carries "
+                              f"none here (a pid array beside plain arrays: pid_key=)")]
         blocks = _sample_blocks(n, n_sample, seed)
         bad, worst, left_out = [], 0.0, {}
         for start, stop in blocks:
@@ -452,9 +456,11 @@ def _names(input):
 def _differing(name, got, expected):
     """Rows of ``got`` that differ from ``expected``, and the largest image distance."""
     if name == "images":
-        diff = np.abs(got.astype(np.float64) - expected).sum(axis=(1, 2))
-        scale = np.maximum(np.abs(expected).sum(axis=(1, 2)), 1e-30)
-        rel = diff / scale
+        # per row (and per channel: each has its own scale), the L1 distance
+        axes = (1, 2)
+        diff = np.abs(got.astype(np.float64) - expected).sum(axis=axes)
+        scale = np.maximum(np.abs(expected).sum(axis=axes), 1e-30)
+        rel = (diff / scale).reshape(len(diff), -1).max(axis=1, initial=0.0)
         return np.flatnonzero(rel > 1e-5), float(rel.max(initial=0.0))
     if name in ("jet_pt", "jet_eta", "jet_phi", "jet_mass"):
         return np.flatnonzero(~np.isclose(got, expected, rtol=1e-5, atol=1e-5)), 0.0

@@ -66,7 +66,7 @@ def _channels(value):
     if value is None or (isinstance(value, list | tuple) and len(value) == 0):
         return None
     if isinstance(value, str):
-        value = value.split(",")
+        value = [name.strip() for name in value.split(",")]
     if not isinstance(value, list | tuple):
         raise RecipeError(f"channels={value!r} is not valid; give a list of channel names "
                           f"such as ['charged_pt', 'neutral_pt', 'charged_count']")

@@ -304,9 +304,13 @@ def test_verify_plain_arrays_with_pid_key(plain, tmp_path, layout, pid_key):
     result = invoke("verify", out, "--input", path, "--pid-key", pid, *extra)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == f"{out}: OK"
-    # Without the ids the kinds cannot be recomputed: one line, naming what is missing.
-    line = one_line(invoke("verify", out, "--input", path, *extra))
-    assert str(path) in line and "particle identity" in line, line
+    # Without the ids the kinds cannot be recomputed: a failed check naming the
+    # channel and the option that gives them.
+    result = invoke("verify", out, "--input", path, *extra)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    failed = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1 and "recompute" in failed[0], result.output
+    assert "channel charged_pt" in failed[0] and "--pid-key" in failed[0], failed[0]
 
 
 def test_verify_names_the_row_of_a_changed_channel(qg, tmp_path):

@@ -15,7 +15,8 @@ follows the data of each block and no particle is ever cut.
 ((3, 2, 4), [4.0, 5.0, 6.0, 7.0], False, [0.0, 0.0, 0.0, 0.0])
 """
 
-import numba
+import functools
+
 import numpy as np
 
 __all__ = ["jagged_width", "pad_jagged", "pad_jagged_values"]
@@ -62,7 +63,7 @@ def pad_jagged(offsets, p4s, out=None):
     if out is None:
         out = np.empty((len(offsets) - 1, jagged_width(offsets), 4), np.float32)
     if len(offsets) > 1:
-        _pad_rows(offsets, np.ascontiguousarray(p4s, dtype=np.float32), out)
+        _loops().pad_rows(offsets, np.ascontiguousarray(p4s, dtype=np.float32), out)
     return out
 
 
@@ -77,34 +78,42 @@ def pad_jagged_values(offsets, values, out=None):
     if out is None:
         out = np.empty((len(offsets) - 1, jagged_width(offsets)), values.dtype)
     if len(offsets) > 1:
-        _pad_values(offsets, values, out)
+        _loops().pad_values(offsets, values, out)
     return out
 
 
-# One compiled loop each (cached on disk like the kernels): a boolean-mask
-# assignment in NumPy builds the (n, M) mask and gathers through it, which cost
-# as much as imaging the block.
-@numba.njit(cache=True, nogil=True)
-def _pad_rows(offsets, p4s, out):
-    m = out.shape[1]
-    for i in range(len(offsets) - 1):
-        first = offsets[i]
-        count = min(offsets[i + 1] - first, m)
-        for s in range(count):
-            for k in range(4):
-                out[i, s, k] = p4s[first + s, k]
-        for s in range(count, m):
-            for k in range(4):
-                out[i, s, k] = 0.0
+@functools.cache
+def _loops():
+    """The compiled padding loops, made on first use (so that importing
+    jetimg.io does not import numba), cached on disk like the kernels: a
+    boolean-mask assignment in NumPy builds the (n, M) mask and gathers
+    through it, which cost as much as imaging the block."""
+    import types
 
+    import numba
 
-@numba.njit(cache=True, nogil=True)
-def _pad_values(offsets, values, out):
-    m = out.shape[1]
-    for i in range(len(offsets) - 1):
-        first = offsets[i]
-        count = min(offsets[i + 1] - first, m)
-        for s in range(count):
-            out[i, s] = values[first + s]
-        for s in range(count, m):
-            out[i, s] = 0
+    @numba.njit(cache=True, nogil=True)
+    def pad_rows(offsets, p4s, out):
+        m = out.shape[1]
+        for i in range(len(offsets) - 1):
+            first = offsets[i]
+            count = min(offsets[i + 1] - first, m)
+            for s in range(count):
+                for k in range(4):
+                    out[i, s, k] = p4s[first + s, k]
+            for s in range(count, m):
+                for k in range(4):
+                    out[i, s, k] = 0.0
+
+    @numba.njit(cache=True, nogil=True)
+    def pad_values(offsets, values, out):
+        m = out.shape[1]
+        for i in range(len(offsets) - 1):
+            first = offsets[i]
+            count = min(offsets[i + 1] - first, m)
+            for s in range(count):
+                out[i, s] = values[first + s]
+            for s in range(count, m):
+                out[i, s] = 0
+
+    return types.SimpleNamespace(pad_rows=pad_rows, pad_values=pad_values)

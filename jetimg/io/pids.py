@@ -20,7 +20,7 @@ __all__ = ["PidKinds", "with_pid", "find_pid_hdf5", "find_pid_zarr", "find_pid_n
 class PidKinds:
     """Kinds of a plain-array source from the PDG-id array beside its jets."""
 
-    _pid = None     # ("hdf5" | "zarr" | "npy", where the ids are), set by _with_pid
+    _pid_at = None  # ("hdf5" | "zarr" | "npy", where the ids are), set by _with_pid
 
     def read_kinds(self, start, stop):
         return _pid_read_kinds(self, start, stop)
@@ -57,7 +57,7 @@ def _pid_read_kinds(source, start, stop):
     if not 0 <= start <= stop <= source.n_rows:
         raise InputError(f"rows {start}:{stop} are outside [0, {source.n_rows}] "
                          f"of {source.path}")
-    where, key = source._pid
+    where, key = source._pid_at
     try:
         if where == "hdf5":
             pids = source._opened()[1][key][start:stop]
@@ -76,7 +76,7 @@ def _pid_read_kinds(source, start, stop):
 def with_pid(source, pid):
     """``source`` reading kinds from ``pid`` (("hdf5"|"zarr"|"npy", where)), if any."""
     if pid is not None:
-        source._pid = pid
+        source._pid_at = pid
         source.has_kinds = True
     return source
 

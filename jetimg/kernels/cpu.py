@@ -15,6 +15,7 @@ n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code).
 """
 
 import hashlib
+import os
 import pathlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -102,7 +103,9 @@ fill_images_serial_cpu, fill_channels_serial_cpu = _make_loops(SOURCE_HASH)
 
 #: fewest jets worth a thread of their own
 MIN_BLOCK_JETS = 64
-_pool = None
+#: the threads' name prefix (idle between calls; kept for the process's life)
+POOL_THREAD_PREFIX = "jetimg-kernel-pool"
+_pool = _pool_pid = None
 _pool_lock = threading.Lock()
 
 
@@ -114,15 +117,17 @@ def in_blocks(call, n_jets, n_threads):
     parallel CPU path, which then needs no kernel compiled of its own.
     Exceptions of any block are raised here once every block has finished.
     """
-    global _pool
+    global _pool, _pool_pid
     n_blocks = max(1, min(n_threads, n_jets // MIN_BLOCK_JETS))
     bounds = [b * n_jets // n_blocks for b in range(n_blocks + 1)]
     if n_blocks == 1:
         call(0, n_jets)
         return
     with _pool_lock:
-        if _pool is None or _pool._max_workers < n_blocks - 1:
-            _pool = ThreadPoolExecutor(n_blocks - 1, thread_name_prefix="jetimg-kernel")
+        # a forked child inherits the pool but not its threads: it makes its own
+        if _pool is None or _pool._max_workers < n_blocks - 1 or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(n_blocks - 1, thread_name_prefix=POOL_THREAD_PREFIX)
+            _pool_pid = os.getpid()
         pool = _pool
     futures = [pool.submit(call, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
     try:
