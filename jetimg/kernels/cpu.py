@@ -50,9 +50,10 @@ def new_scratch(n_slots):
             np.empty(n_slots), np.empty(n_slots), np.empty(n_slots))
 
 
-# The block loops are compiled once (not inlined) and called by both the
-# parallel and the serial loop: a process that needs both compiles the body once.
-@njit(nogil=True, fastmath=FASTMATH, error_model="numpy")
+# Inlined into the loops below: LLVM then sees that the scratch rows are fresh
+# allocations that alias nothing and vectorises the per-constituent passes (as
+# a function of its own, taking them as arguments, the serial loop ran 10% slower).
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def fill_block(jets, lo, hi, scratch, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
                n_constituents, valid, codes):
     """Run the body on jets [lo, hi) with one scratch block."""
@@ -62,7 +63,7 @@ def fill_block(jets, lo, hi, scratch, options, images, jet_pt, jet_eta, jet_phi,
                      jet_mass, n_constituents, valid, codes)
 
 
-@njit(nogil=True, fastmath=FASTMATH, error_model="numpy")
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def fill_block_channels(jets, kinds, lo, hi, scratch, options, chan_qty, chan_mask, images,
                         jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
     """Run the channels body on jets [lo, hi) with one scratch block."""
