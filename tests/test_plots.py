@@ -472,3 +472,211 @@ def test_cli_channels(stores, channel_stores, tmp_path):
     assert result.output.strip().splitlines() == [
         f"Error: store {stores['zarr']} has no channels (one image per jet); leave out "
         "--channels"], result.output
+
+
+# ---------------------------------------------------------------------------
+# class names, colours, titles and the HEP style of every figure
+# ---------------------------------------------------------------------------
+
+JC_PRESENT = ("QCD", "Hbb", "Zqq", "Wqq", "Tbqq")  # the shipped sample's classes, label order
+
+
+@pytest.fixture(scope="module")
+def jetclass_store(tmp_path_factory):
+    """The shipped JetClass-layout sample (one file per class, all ten label_names), npix 16."""
+    pytest.importorskip("uproot")
+    from jetimg.data import sample_path
+
+    path = tmp_path_factory.mktemp("jetclass") / "jc.zarr"
+    jetimg.build(str(sample_path("jetclass")) + "/*.root", path, npix=16)
+    return path
+
+
+def store_labels(path):
+    with jetimg.open_store(path) as store:
+        names = store.attrs.get("label_names")
+        return store["labels"][:].astype(np.int64), (list(names) if names else None)
+
+
+def class_scores(labels, k, seed=0):
+    """Softmax scores (N, K) that favour each jet's true class."""
+    logits = np.random.default_rng(seed).normal(size=(len(labels), k))
+    logits[np.arange(len(labels)), labels] += 2.0
+    scores = np.exp(logits)
+    return scores / scores.sum(axis=1, keepdims=True)
+
+
+def hist_colours(ax):
+    """Class name -> edge colour of each step histogram drawn (its label "name (n jets)")."""
+    from matplotlib.colors import to_hex
+
+    return {p.get_label().split(" (")[0]: to_hex(p.get_edgecolor()) for p in ax.patches
+            if not p.get_label().startswith("_")}
+
+
+def roc_colours(ax):
+    """Class name -> colour of each ROC curve drawn (its label "name: AUC ...")."""
+    from matplotlib.colors import to_hex
+
+    return {line.get_label().split(":")[0]: to_hex(line.get_color()) for line in ax.get_lines()
+            if line.get_gid() == "roc"}
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_class_names_from_label_names(stores, jetclass_store):
+    labels, names = store_labels(jetclass_store)
+    assert len(names) == 10 and sorted({names[v] for v in labels}) == sorted(JC_PRESENT)
+    scores = class_scores(labels, 10)
+    kinematics = jetimg.plots.plot_kinematics(jetclass_store)
+    roc = jetimg.plots.plot_roc(labels, scores, label_names=names, store=jetclass_store)
+    against = jetimg.plots.plot_roc(labels, scores, label_names=names, background="QCD",
+                                    store=jetclass_store, signal_efficiency=0.5)
+    score = jetimg.plots.plot_scores(labels, scores, label_names=names, signal="Wqq",
+                                     store=jetclass_store)
+    for ax in kinematics.axes:
+        assert legend_texts(ax) == [f"{n} (600 jets)" for n in JC_PRESENT]
+    assert [t.split(":")[0] for t in legend_texts(roc.axes[0])][:5] == list(JC_PRESENT)
+    assert list(roc_colours(against.axes[0])) == list(JC_PRESENT[1:])  # each against QCD
+    assert legend_texts(score.axes[0]) == [f"{n} (600 jets)" for n in JC_PRESENT]
+    assert score.axes[0].get_xlabel() == "tagger score (Wqq probability)"
+    every_text = [t for fig in (kinematics, roc, against, score) for ax in fig.axes
+                  for t in legend_texts(ax)]
+    assert not any("top" in t for t in every_text)  # label 1 is Hbb here, not top
+
+    # a store without label_names keeps today's names: 0 QCD, 1 top
+    labels, names = store_labels(stores["zarr"])
+    assert names is None
+    signal = labels * 0.5 + np.random.default_rng(1).random(len(labels)) * 0.5
+    assert legend_texts(jetimg.plots.plot_scores(labels, signal).axes[0]) == [
+        "QCD (1000 jets)", "top (1000 jets)"]
+    assert legend_texts(jetimg.plots.plot_kinematics(stores["zarr"]).axes[0]) == [
+        "top (1,000 jets)", "QCD (1,000 jets)"]
+
+
+def test_one_colour_per_class(stores, jetclass_store):
+    from jetimg.plots.colours import JETCLASS_NAMES, class_colours
+
+    labels, names = store_labels(jetclass_store)
+    scores = class_scores(labels, 10)
+    kinematics = jetimg.plots.plot_kinematics(jetclass_store)
+    mass, pt = (hist_colours(ax) for ax in kinematics.axes)
+    expected = {n: class_colours(names)[n] for n in JC_PRESENT}
+    assert mass == pt == expected
+    assert len(set(expected.values())) == len(JC_PRESENT)
+    for signal in ("Tbqq", 0):
+        score = jetimg.plots.plot_scores(labels, scores, label_names=names, signal=signal)
+        assert hist_colours(score.axes[0]) == expected
+    roc = jetimg.plots.plot_roc(labels, scores, label_names=names)
+    assert roc_colours(roc.axes[0]) == expected
+    roc = jetimg.plots.plot_roc(labels, scores, label_names=names, background="QCD")
+    assert roc_colours(roc.axes[0]) == {n: expected[n] for n in JC_PRESENT[1:]}
+    assert len(set(class_colours(JETCLASS_NAMES).values())) == 10
+
+    # two classes without label_names: the same colours in kinematics, scores and ROC,
+    # and top is the red of JetClass's top (Tbqq)
+    labels, _ = store_labels(stores["zarr"])
+    signal = labels * 0.5 + np.random.default_rng(2).random(len(labels)) * 0.5
+    binary = hist_colours(jetimg.plots.plot_kinematics(stores["zarr"]).axes[0])
+    assert binary == hist_colours(jetimg.plots.plot_scores(labels, signal).axes[0])
+    assert roc_colours(jetimg.plots.plot_roc(labels, signal, label="x").axes[0]) == {
+        "x": binary["top"]}
+    assert binary["top"] == expected["Tbqq"] and binary["QCD"] == expected["QCD"]
+    assert binary["top"] != binary["QCD"]
+
+
+def test_titles(stores, jetclass_store):
+    labels, names = store_labels(jetclass_store)
+    scores = class_scores(labels, 10)
+    assert jetimg.plots.plot_roc(labels, scores, label_names=names, store=jetclass_store,
+                                 background="QCD").get_suptitle() == \
+        "ROC: each class vs QCD (jc.zarr)"
+    assert jetimg.plots.plot_roc(labels, scores, label_names=names).get_suptitle() == \
+        "ROC: each class vs the rest"
+    assert jetimg.plots.plot_scores(labels, scores, label_names=names, signal="Hbb",
+                                    store=jetclass_store).get_suptitle() == \
+        "Score of Hbb per class (jc.zarr)"
+    labels, _ = store_labels(stores["h5"])
+    signal = labels * 0.5 + np.random.default_rng(3).random(len(labels)) * 0.5
+    with jetimg.open_store(stores["h5"]) as store:  # an open Store names itself too
+        assert jetimg.plots.plot_roc(labels, signal, store=store).get_suptitle() == \
+            "ROC: top vs QCD (h5.h5)"
+    fig = jetimg.plots.plot_scores(labels, signal, label_names=["gluon", "quark"],
+                                   store=stores["h5"])
+    assert fig.get_suptitle() == "Tagger scores: quark vs gluon (h5.h5)"
+    assert legend_texts(fig.axes[0]) == ["gluon (1000 jets)", "quark (1000 jets)"]
+    assert jetimg.plots.plot_roc(labels, signal, title="CNN").get_suptitle() == "CNN"
+
+
+def legend_clear_of(fig, gids):
+    """Whether the legend, drawn, lies inside the figure and crosses no line of ``gids``."""
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    lines = [line for line in ax.get_lines() if line.get_gid() in gids]
+    assert {line.get_gid() for line in lines} == set(gids)
+    return not any(line.get_transform().transform_path(line.get_path()).intersects_bbox(box)
+                   for line in lines)
+
+
+def test_roc_legend_clear_of_random_line(jetclass_store):
+    labels, names = store_labels(jetclass_store)
+    scores = class_scores(labels, 10)
+    binary = (labels == 8).astype(np.int8)
+    fig = jetimg.plots.plot_roc(binary, scores[:, 8], label_names=["rest", "Tbqq"])
+    assert legend_clear_of(fig, ("random", "roc"))
+    jetimg.plots.plot_roc(binary, scores[:, 8] ** 2, ax=fig.axes[0], label="squared")
+    assert legend_clear_of(fig, ("random", "roc"))
+    styles = [line.get_linestyle() for line in fig.axes[0].get_lines() if line.get_gid() == "roc"]
+    assert len(set(styles)) == 2  # the overlaid curve of the same class: another line style
+    fig = jetimg.plots.plot_roc(labels, scores, label_names=names)
+    assert len(legend_texts(fig.axes[0])) == len(JC_PRESENT) + 2
+    assert legend_clear_of(fig, ("random", "roc"))
+    # the check sees an overlap: the legend where it used to be, lower left
+    fig.axes[0].legend(loc="lower left")
+    assert not legend_clear_of(fig, ("random",))
+
+
+def test_class_score_refusals(jetclass_store):
+    from jetimg.errors import InputError
+
+    labels, names = store_labels(jetclass_store)
+    scores = class_scores(labels, 10)
+    with pytest.raises(InputError, match=r"give signal= the class whose score to draw "
+                                         r"\(one of QCD, Hbb, .*, Tbl\)"):
+        jetimg.plots.plot_scores(labels, scores, label_names=names)
+    with pytest.raises(InputError, match=r"signal='top' is not one of the classes: QCD, Hbb"):
+        jetimg.plots.plot_scores(labels, scores, label_names=names, signal="top")
+    with pytest.raises(InputError, match=r"the scores have 10 columns and need 10 label_names"):
+        jetimg.plots.plot_roc(labels, scores, label_names=names[:5])
+    with pytest.raises(InputError, match=r"labels must be class indices 0 to 4 .* found 6, 7, 8"):
+        jetimg.plots.plot_roc(labels, scores[:, :5])
+    with pytest.raises(InputError, match=r"background= needs class scores \(N, K\)"):
+        jetimg.plots.plot_roc(labels == 8, scores[:, 8], background="QCD")
+    tops = labels == 8
+    with pytest.raises(InputError, match=r"no ROC curve to draw: the labels need jets of QCD"):
+        jetimg.plots.plot_roc(labels[tops], scores[tops], label_names=names, background="QCD")
+
+
+def test_hep_style_is_mplhep():
+    import matplotlib
+    import mplhep
+
+    from jetimg.plots.style import SCALE, hep_style, style_params
+
+    root = dict(mplhep.style.ROOT)
+    params = style_params()
+    assert params["font.size"] == root["font.size"] * SCALE
+    assert params["xtick.major.size"] == root["xtick.major.size"] * SCALE
+    for key in ("xtick.direction", "ytick.right", "xaxis.labellocation", "legend.frameon",
+                "axes.prop_cycle", "font.sans-serif"):
+        assert params[key] == root[key]
+    before = dict(matplotlib.rcParams)
+    with hep_style():
+        assert matplotlib.rcParams["yaxis.labellocation"] == "top"
+    assert dict(matplotlib.rcParams) == before
+    fig = jetimg.plots.plot_scores([0, 1, 1], [0.2, 0.7, 0.9])
+    assert fig.axes[0].xaxis.label.get_horizontalalignment() == "right"  # mplhep's axis labels

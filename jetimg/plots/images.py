@@ -26,6 +26,7 @@ from jetimg.io import stores
 from jetimg.io.completeness import check_complete
 from jetimg.plots.averages import (average_images, class_name, class_order,
                                    select_channels, store_class_names)
+from jetimg.plots.colours import class_colours
 from jetimg.plots.draw import (axis_labels, channel_label, colour_norm, draw_diff, draw_image,
                                image_extent, intensity_label, invalid_note, new_figure,
                                store_name)
@@ -272,6 +273,8 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50, allow_in
     Each class is normalised to unit area (fraction of its jets per bin) so
     classes of different sizes compare; the legend gives the counts. Bins
     span the 0.1% to 99.9% quantiles of all valid jets (mass from 0 GeV).
+    Each class is drawn in its colour of :mod:`jetimg.plots.colours` (the
+    same as in the score and ROC plots of the store's classes).
 
     Parameters
     ----------
@@ -305,6 +308,9 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50, allow_in
     if not valid.any():
         raise InputError(f"store {path} holds no valid jet: nothing to histogram")
     values = class_order(set(np.unique(labels[valid]).tolist()), class_names)
+    names = {v: class_name(v, class_names) if use_labels else "all jets"
+             for v in sorted(set(class_names) | set(values))}
+    colours = class_colours(names.values())
     titles = {"jet_mass": "Jet mass $m$ [GeV]", "jet_pt": "Jet $p_T$ [GeV]"}
     with hep_style():
         fig = new_figure((11.0, 4.6))
@@ -315,10 +321,10 @@ def plot_kinematics(store, *, by_label=True, class_names=None, bins=50, allow_in
             lo, hi = edges[0], edges[-1]
             for value in values:
                 chosen = data[valid & (labels == value)]
-                label = (f"{class_name(value, class_names)} ({chosen.size:,} jets)" if use_labels
+                label = (f"{names[value]} ({chosen.size:,} jets)" if use_labels
                          else f"all jets ({chosen.size:,})")
                 ax.hist(chosen, bins=edges, weights=np.full(chosen.size, 1.0 / chosen.size),
-                        histtype="step", linewidth=1.6, label=label)
+                        histtype="step", linewidth=1.6, label=label, color=colours[names[value]])
             ax.set_xlabel(titles[key])
             width = edges[1] - edges[0]
             ax.set_ylabel(f"Fraction of jets / {width:.3g} GeV")

@@ -1,8 +1,10 @@
 """HEP plotting style and figure saving shared by every jetimg plot.
 
-``hep_style()`` applies mplhep's experiment-neutral style when mplhep is
-installed and a clean matplotlib rcParams set otherwise; ``save_figure``
-writes a Figure as PNG, PDF or SVG, the format taken from the suffix.
+``hep_style()`` is the one place the style is applied: mplhep's
+experiment-neutral ROOT style (scikit-hep's plotting style, a dependency),
+its sizes scaled for jetimg's figures, which are about half as wide as the
+10-inch figures mplhep's sizes are set for. ``save_figure`` writes a Figure
+as PNG, PDF or SVG, the format taken from the suffix.
 
 >>> from jetimg.plots.style import hep_style, SAVE_FORMATS
 >>> SAVE_FORMATS
@@ -16,69 +18,71 @@ from jetimg.errors import JetimgError, OutputExistsError
 
 SAVE_FORMATS = ("png", "pdf", "svg")
 
-#: The rcParams used when mplhep is not installed: HEP habits (ticks inside on
-#: all four sides, minor ticks, no grid, a sans-serif font, legends unframed).
-CLEAN_RC = {
-    "font.family": "sans-serif",
-    "font.size": 11,
-    "axes.labelsize": 12,
-    "axes.titlesize": 12,
-    "axes.linewidth": 1.0,
-    "axes.grid": False,
-    "xtick.direction": "in",
-    "ytick.direction": "in",
-    "xtick.top": True,
-    "ytick.right": True,
-    "xtick.minor.visible": True,
-    "ytick.minor.visible": True,
-    "xtick.major.size": 6,
-    "ytick.major.size": 6,
-    "xtick.minor.size": 3,
-    "ytick.minor.size": 3,
-    "legend.frameon": False,
+#: mplhep's style is drawn for 10 x 10 inch figures; jetimg's panels are
+#: 4 to 5.5 inches, so every length in it (font size, tick lengths and pads,
+#: line widths) is multiplied by this.
+SCALE = 0.5
+
+#: jetimg's own settings on top of mplhep's: figure sizes in pixels as asked
+#: (100 dpi, no tight bounding box on saving), images with row 0 at the bottom.
+OVERRIDES = {
     "figure.dpi": 100,
     "savefig.dpi": "figure",
     "savefig.bbox": "standard",
     "image.origin": "lower",
+    "axes.grid": False,
 }
 
+_LENGTHS = ("font.size",)
+_LENGTH_SUFFIXES = (".size", ".pad", "linewidth", ".width")
 
-def _mplhep_style():
-    """mplhep's neutral style (its ROOT style: no experiment label), or None."""
-    try:
-        import mplhep
-    except ImportError:
-        return None
-    style = getattr(mplhep, "style", None)
-    for name in ("ROOT", "ATLAS", "CMS"):
-        if style is not None and hasattr(style, name):
-            return getattr(style, name)
-    return None
+
+def style_params():
+    """The rcParams ``hep_style`` applies: mplhep's ROOT style, scaled, with :data:`OVERRIDES`.
+
+    mplhep's math-font settings are left out: matplotlib reads them when a
+    figure is drawn, after ``hep_style`` has given the rcParams back, so
+    they would not hold in a saved figure (and their fonts would be looked
+    up against the wrong settings).
+
+    >>> params = style_params()
+    >>> params["xtick.direction"], params["legend.frameon"], params["font.size"]
+    ('in', False, 13.0)
+    """
+    import mplhep  # registers its fonts with matplotlib
+
+    params = {}
+    for key, value in dict(mplhep.style.ROOT).items():
+        if key.startswith("mathtext."):
+            # read when a figure is drawn, i.e. saved or shown after the style
+            # is left: matplotlib's own math fonts look the same either way
+            continue
+        sized = key in _LENGTHS or key.endswith(_LENGTH_SUFFIXES)
+        if sized and isinstance(value, int | float) and not isinstance(value, bool):
+            value = value * SCALE
+        params[key] = value
+    params.update(OVERRIDES)
+    return params
 
 
 @contextlib.contextmanager
 def hep_style():
-    """Context manager applying a HEP plotting style to figures made inside it.
+    """Context manager applying the HEP plotting style to figures made inside it.
 
-    mplhep's experiment-neutral style when mplhep is importable (no experiment
-    label is drawn), otherwise :data:`CLEAN_RC`. The previous rcParams come back
-    on exit.
+    mplhep's ROOT style (no experiment label is drawn) with its lengths
+    scaled by :data:`SCALE` and :data:`OVERRIDES` on top (see
+    :func:`style_params`). The previous rcParams come back on exit.
 
     >>> import matplotlib
     >>> with hep_style():
-    ...     matplotlib.rcParams["xtick.direction"]
-    'in'
+    ...     matplotlib.rcParams["xtick.direction"], matplotlib.rcParams["xtick.top"]
+    ('in', True)
     """
     import matplotlib
 
-    style = _mplhep_style()
+    params = style_params()
     with matplotlib.rc_context():
-        if style is not None:
-            import matplotlib.style
-
-            matplotlib.style.use(style)
-        matplotlib.rcParams.update({k: v for k, v in CLEAN_RC.items()
-                                    if style is None or k.startswith(("savefig", "image"))})
+        matplotlib.rcParams.update(params)
         yield
 
 
