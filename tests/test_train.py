@@ -508,8 +508,10 @@ def test_channels_refused_where_they_differ(data, trained, qg, qg_trained, tmp_p
     assert len(out.output.strip().splitlines()) == 1 and "Traceback" not in out.output
 
 
-def test_old_model_file_without_channels(data, trained, qg, tmp_path):
-    """A model file written before channels (no channels in its metadata) predicts as before."""
+def test_old_model_file_without_channels_or_classes(data, trained, qg, tmp_path):
+    """A model file written before channels and classes (no channels, n_classes or
+    label_names in its metadata, one input scale) loads, predicts and evaluates as a
+    binary model of one image per jet."""
     result, _ = trained
     old = tmp_path / "old.keras"
     with zipfile.ZipFile(result.output) as src, zipfile.ZipFile(old, "w") as dst:
@@ -518,12 +520,63 @@ def test_old_model_file_without_channels(data, trained, qg, tmp_path):
                 dst.writestr(item, src.read(item.filename))
         meta = json.loads(src.read(T.METADATA_NAME))
         meta.pop("channels"), meta["recipe"].pop("channels", None)
+        meta.pop("n_classes"), meta.pop("label_names")
         dst.writestr(T.METADATA_NAME, json.dumps(meta))
-    assert isinstance(T.read_metadata(old)["input_scale"], float)
-    np.testing.assert_array_equal(T.predict(old, data["val"]),
-                                  T.predict(result.output, data["val"]))
+    meta = T.read_metadata(old)
+    assert not {"channels", "n_classes", "label_names"} & set(meta)
+    assert isinstance(meta["input_scale"], float)
+    scores = T.predict(old, data["val"])
+    assert scores.shape == (1000,)
+    np.testing.assert_array_equal(scores, T.predict(result.output, data["val"]))
+    assert T.evaluate(data["val"], model=old).metrics == \
+        T.evaluate(data["val"], model=result.output).metrics
     with pytest.raises(InputError, match="but the model .* has none"):
         T.predict(old, qg["val"])
+    three = _named_store(tmp_path, "three", data["val_jets"][:90], np.arange(90) % 3,
+                         ["QCD", "top", "W"])
+    with pytest.raises(InputError, match=r"three.zarr has label_names \[QCD, top, W\] but "
+                                         r"the model .* has none \(two unnamed classes\)"):
+        T.evaluate(three, model=old)
+
+
+def _named_store(folder, name, jets, labels, label_names):
+    """A store of plain arrays whose labels carry a label_names attribute."""
+    import h5py
+
+    with h5py.File(folder / f"{name}.h5", "w") as f:
+        f["jets"], f["labels"] = jets, np.asarray(labels, np.int8)
+        f["labels"].attrs["label_names"] = label_names
+    jetimg.build(folder / f"{name}.h5", folder / f"{name}.zarr", npix=NPIX)
+    return folder / f"{name}.zarr"
+
+
+def test_two_classes_unchanged(data, trained, tmp_path):
+    """Two classes: (N,) signal scores and the binary figures, with their JSON keys; a
+    store that names its two classes takes a model of unnamed ones, three classes not."""
+    result, _ = trained
+    assert (result.n_classes, result.label_names) == (2, None)
+    meta = T.read_metadata(result.output)
+    assert (meta["n_classes"], meta["label_names"]) == (2, None)
+    assert meta["classes"] == ["background", "signal"]
+    assert meta["output"] == "softmax; signal probability = [:, 1]"
+    scores = T.predict(result.output, data["val"])
+    assert scores.shape == (1000,) and scores.dtype == np.float32
+    out = invoke("evaluate", result.output, data["val"], "--json", "--no-plots", "-q")
+    assert out.exit_code == 0, out.output
+    assert set(json.loads(out.stdout)) == {
+        "n_jets", "n_signal", "n_background", "auc", "accuracy", "signal_efficiency",
+        "background_rejection", "n_invalid", "store", "plots"}
+    jets, labels = data["val_jets"][:300], data["val_labels"][:300]
+    named = _named_store(tmp_path, "named", jets, labels, ["QCD", "top"])
+    np.testing.assert_allclose(T.predict(result.output, named), scores[:300], atol=1e-6)
+    assert T.evaluate(named, model=result.output).metrics["n_jets"] == 300
+    three = _named_store(tmp_path, "three", jets, np.arange(300) % 3, ["QCD", "top", "W"])
+    with pytest.raises(InputError, match=r"three.zarr has label_names \[QCD, top, W\] but "
+                                         r"the model \(its training store\) has none"):
+        T.predict(result.output, three)
+    out = invoke("predict", result.output, three, "-o", tmp_path / "s.npy")
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert len(out.output.strip().splitlines()) == 1
 
 
 def test_channels_cli(qg, data, tmp_path):

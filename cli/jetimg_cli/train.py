@@ -77,13 +77,15 @@ def _allow_incomplete(func):
 @_errors
 def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience, seed, log,
           plot, npix, channels, workers, overwrite, allow_incomplete, quiet):
-    """Train a CNN top tagger on TRAIN_STORE, streaming it chunk by chunk.
+    """Train a CNN tagger on TRAIN_STORE, streaming it chunk by chunk.
 
     TRAIN_STORE and --val are image stores (jetimg build: Zarr, HDF5 or
     --layout pandas-images) with labels, or constituents files whose images
-    are made on the fly (--npix, --channels). Images with C channels (an
-    image store's own, or --channels) make a model of (npix, npix, C) inputs,
-    scaled per channel. Adam, early stopping and the best checkpoint on the
+    are made on the fly (--npix, --channels). The classes are the store's
+    label_names (JetClass: ten; top tagging: QCD, top; two without names),
+    the same for --val; the model's softmax has one output per class. Images
+    with C channels (an image store's own, or --channels) make a model of
+    (npix, npix, C) inputs, scaled per channel. Adam, early stopping and the best checkpoint on the
     validation loss, a CSV log and a history plot beside OUTPUT; one line per
     epoch on stderr. Needs the 'train' extra: pip install 'jetimg[train]'
     (KERAS_BACKEND picks a backend other than JAX).
@@ -114,6 +116,7 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
                  allow_incomplete=allow_incomplete)
     stop = ", stopped early" if result.stopped_early else ""
     on = f" ({', '.join(result.channels)})" if result.channels else ""
+    on += f", {result.n_classes} classes" if result.n_classes > 2 else ""
     click.echo(f"{arch} CNN{on}, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
                f"epochs{stop} in {result.seconds:.0f} s ({result.images_per_second:,.0f} "
                f"img/s); best epoch {result.best_epoch}: val_loss {result.best_val_loss:.4f}, "
@@ -143,7 +146,8 @@ def _no_store_channels(*paths):
 @click.argument("model", type=click.Path(path_type=str))
 @click.argument("store", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Scores to write (.npy, float32, one per row of STORE).")
+              help="Scores to write (.npy, float32, one per row of STORE; K per row for a "
+                   "model of K > 2 classes).")
 @click.option("--zip", "archive", is_flag=True,
               help="Also write OUTPUT's .npy in a .zip beside it (a challenge submission).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -154,9 +158,12 @@ def _no_store_channels(*paths):
 def predict(model, store, output, archive, batch_size, overwrite, allow_incomplete, quiet):
     """Write the signal probability of every jet of STORE, in its row order.
 
-    STORE must be made with the model's recipe (checked), or be a
-    constituents file (its images are made with the model's recipe). Invalid
-    jets keep their row (the score of an empty image).
+    A model of K > 2 classes writes the K class probabilities of each jet,
+    an (N, K) array, columns in the order of the model's label_names. STORE
+    must be made with the model's recipe and, where it has labels, name the
+    model's classes (both checked), or be a constituents file (its images
+    are made with the model's recipe). Invalid jets keep their row (the
+    scores of an empty image).
 
     \b
     Examples:
@@ -175,8 +182,15 @@ def predict(model, store, output, archive, batch_size, overwrite, allow_incomple
         scores = run(model, store, batch_size=batch_size, progress=progress, output=output,
                      overwrite=overwrite, archive=archive, allow_incomplete=allow_incomplete)
     seconds = time.perf_counter() - started
-    click.echo(f"{len(scores)} scores (mean {float(scores.mean()) if len(scores) else 0:.3f}) "
-               f"in {seconds:.1f} s ({len(scores) / max(seconds, 1e-9):,.0f} jets/s) -> "
+    if scores.ndim == 2:
+        from jetimg.train import read_metadata
+        from jetimg.train.modelfile import model_classes
+
+        names = model_classes(read_metadata(model))[1]
+        what = f"{len(scores)} jets x {scores.shape[1]} class probabilities ({', '.join(names)})"
+    else:
+        what = f"{len(scores)} scores (mean {float(scores.mean()) if len(scores) else 0:.3f})"
+    click.echo(f"{what} in {seconds:.1f} s ({len(scores) / max(seconds, 1e-9):,.0f} jets/s) -> "
                f"{output}" + (f", {output.with_suffix('.zip')}" if archive else ""))
 
 
@@ -186,12 +200,14 @@ def predict(model, store, output, archive, batch_size, overwrite, allow_incomple
 @click.option("--scores", type=click.Path(path_type=str),
               default=None, help="Scores (.npy from jetimg predict) instead of a MODEL.")
 @click.option("--signal-efficiency", type=click.FloatRange(0, 1, min_open=True), default=0.3,
-              show_default=True, help="eps_S of the background rejection 1/eps_B.")
+              show_default=True, help="eps_S of the background rejection 1/eps_B (two "
+                                      "classes; K > 2 classes use JetClass's).")
 @click.option("-o", "--plots-dir", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Folder of the plots, STORE_roc.png and STORE_scores.png (STORE's name "
-                   "without suffix) [default: the current folder].")
+              help="Folder of the plots, STORE_roc.png and STORE_scores.png (and "
+                   "STORE_confusion.png for K > 2 classes; STORE's name without suffix) "
+                   "[default: the current folder].")
 @click.option("--plots", "prefix", type=click.Path(path_type=str), default=None,
-              help="Write PREFIX_roc.png and PREFIX_scores.png instead.")
+              help="Write PREFIX_roc.png and PREFIX_scores.png (PREFIX_confusion.png) instead.")
 @click.option("--no-plots", is_flag=True, help="No plots.")
 @click.option("--overwrite", is_flag=True, help="Replace existing plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON (inf as null).")
@@ -203,12 +219,18 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
              batch_size, allow_incomplete, quiet):
     """AUC, accuracy and background rejection of a tagger on a labelled STORE.
 
-    Scores STORE with MODEL, or takes --scores. Reports the AUC, the accuracy
-    (cut at 0.5) and 1/eps_B at eps_S = 0.3, as arXiv:1902.09914 does (its
-    CNN: AUC 0.981, 1/eps_B ~ 900 on 1.2M training jets); invalid jets are
-    left out. Plots the ROC curve (1/eps_B against eps_S, log scale) and the
-    score distributions per class into the current folder (or --plots-dir);
-    existing plots are kept unless --overwrite. --scores needs no Keras.
+    Scores STORE with MODEL, or takes --scores. Two classes: the AUC, the
+    accuracy (cut at 0.5) and 1/eps_B at eps_S = 0.3, as arXiv:1902.09914
+    reports them (its CNN: AUC 0.981, 1/eps_B ~ 900 on 1.2M training jets).
+    K > 2 classes (a model of K classes, or --scores of shape (N, K) on a
+    store whose label_names name K): the accuracy, the confusion matrix, the
+    one-vs-rest AUC of each class and, for each class X but QCD, the
+    rejection of QCD at X's efficiency as JetClass's paper (arXiv:2202.03772,
+    Table 2) quotes it (50%; 99% for Hqql, 99.5% for Tbl). Invalid jets are
+    left out. Plots the ROC curves (1/eps_B against eps_S, log scale), the
+    score distributions per class (and the confusion matrix) into the current
+    folder (or --plots-dir); existing plots are kept unless --overwrite.
+    --scores needs no Keras.
 
     \b
     Examples:
@@ -239,9 +261,14 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     m = result.metrics
     written = result.plots
     if as_json:
-        out = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in m.items()}
+        out = _no_inf(m)
         out["plots"] = [str(p) for p in written]
         click.echo(json.dumps(out, indent=1))
+        return
+    if "n_classes" in m:
+        for note in m["notes"]:
+            click.echo(f"note: {note}", err=True)
+        click.echo(_classes_report(m, written))
         return
     click.echo(f"{m['n_jets']} jets ({m['n_signal']} signal, {m['n_background']} background"
                + (f", {m['n_invalid']} invalid left out" if m["n_invalid"] else "")
@@ -249,3 +276,43 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
                f"{_fmt_rejection(m['background_rejection'])} at eps_S = "
                f"{m['signal_efficiency']:g}"
                + (f" -> {', '.join(str(p) for p in written)}" if written else ""))
+
+
+def _no_inf(value):
+    """The metrics with inf (and NaN) as None, for JSON, nested mappings and lists included."""
+    if isinstance(value, dict):
+        return {k: _no_inf(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_inf(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _classes_report(m, written):
+    """The figures of a K-class evaluation: a summary line, one row per class, the
+    confusion matrix (rows: the true classes with jets) and the plots."""
+    names = m["label_names"]
+    present = [n for n in names if n in m["n_per_class"]]
+    invalid = f", {m['n_invalid']} invalid left out" if m["n_invalid"] else ""
+    lines = [f"{m['n_jets']} jets of {len(present)} of {m['n_classes']} classes{invalid}: "
+             f"accuracy {m['accuracy']:.4f}, mean one-vs-rest AUC {m['auc_mean']:.4f}"]
+    width = max(len(n) for n in names) + 2
+    lines.append(f"{'class':<{width}}{'jets':>7}  {'AUC':>6}  1/eps_QCD")
+    for name in present:
+        auc = f"{m['auc'][name]:.4f}" if name in m["auc"] else "-"
+        rejection = ""
+        if name in m["background_rejection"]:
+            rejection = (f"{_fmt_rejection(m['background_rejection'][name])} at eps = "
+                         f"{m['signal_efficiency'][name]:g}")
+        lines.append(f"{name:<{width}}{m['n_per_class'][name]:>7}  {auc:>6}  {rejection}".rstrip())
+    lines.append("confusion matrix (rows: true class, columns: predicted "
+                 f"{', '.join(names)}):")
+    cell = max(6, max(len(str(v)) for row in m["confusion_matrix"] for v in row) + 1)
+    for k, name in enumerate(names):
+        if name in m["n_per_class"]:
+            lines.append(f"{name:<{width}}" + "".join(f"{v:>{cell}}"
+                                                      for v in m["confusion_matrix"][k]))
+    if written:
+        lines.append(f"-> {', '.join(str(p) for p in written)}")
+    return "\n".join(lines)

@@ -42,7 +42,8 @@ def _dataset_classes():
             Rows mixed together (rounded down to whole chunks, at least one).
         drop_invalid : bool
         labels : bool
-            Yield (images, labels) (int32, 1 = signal); False: (images,).
+            Yield (images, labels) (labels int32 class indices: 1 = signal for two
+            classes, the store's label_names order for more); False: (images,).
         workers, use_multiprocessing, max_queue_size
             ``keras.utils.PyDataset``'s: ``workers > 1`` reads ahead in threads.
         allow_incomplete : bool

@@ -17,7 +17,7 @@ from ..checks import integer, output_file
 from ..errors import InputError
 from .datasets import _dataset
 from .images import _check_recipe, input_scale, open_images
-from .modelfile import _write_metadata
+from .modelfile import _write_metadata, check_label_names, label_names_text
 from .models import ARCHS, _keras, _quiet_keras, build_model
 
 
@@ -42,6 +42,10 @@ class TrainResult:
         with channels.
     channels : list of str or None
         The channel names of the training images (None: one image per jet).
+    n_classes : int
+        Classes of the model's softmax (2 for background and signal).
+    label_names : list of str or None
+        The training store's class names (None where it names none).
     seconds : float
         Wall time of the whole call.
     images_per_second : float
@@ -67,6 +71,8 @@ class TrainResult:
     plot: str | None
     metadata: dict
     channels: list | None = None
+    n_classes: int = 2
+    label_names: list | None = None
 
     @property
     def best_val_loss(self):
@@ -128,7 +134,9 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
           allow_incomplete=False):
     """Train a CNN tagger on a store, keeping the best epoch by validation loss.
 
-    Adam on the categorical cross-entropy (2 classes); early stopping after
+    Adam on the categorical cross-entropy over K classes: the training
+    store's ``label_names`` name them (K = 2, background and signal, for a
+    store without them); early stopping after
     ``patience`` epochs without a lower validation loss; the model of the best
     epoch is written to ``output`` with jetimg's metadata (see the module
     docstring); a CSV log and a plot of loss and accuracy per epoch beside it.
@@ -139,7 +147,8 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         Image stores (Zarr, HDF5, pandas image layout) or constituents files
         (images made on the fly with ``recipe``), with labels. Both must share
         one recipe, channels included (an image store's channels are its own;
-        the model takes (npix, npix, C) images then). Invalid jets are left out.
+        the model takes (npix, npix, C) images then), and one list of class
+        names (``label_names``). Invalid jets are left out.
     output : str or Path
         The model file, ``*.keras``; an existing one is an error unless ``overwrite``.
     epochs : int
@@ -206,6 +215,15 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         sources.append(val_source)
         _check_recipe(train_source.recipe or {"npix": train_source.npix}, val_source,
                       f"the training data {train_source.path}")
+        label_names = train_source.label_names
+        check_label_names(label_names, val_source.label_names, val_source.path,
+                          f"the training data {train_source.path}")
+        n_classes = len(label_names) if label_names else 2
+        if n_classes < 2:
+            raise InputError(f"{train_source.path} has one class ({label_names[0]}): a tagger "
+                             "needs at least two")
+        for source in sources:
+            _check_label_range(source, n_classes)
         if seed is not None:
             keras.utils.set_random_seed(int(seed))
         train_data = _dataset(train_source, recipe, batch_size, True, seed, buffer_size, workers)
@@ -213,7 +231,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         channels = list(train_source.channels) if train_source.channels else None
         scale = input_scale(train_source) if scale is None else scale
         model = build_model(arch, train_source.npix, input_scale=scale,
-                            n_channels=len(channels) if channels else None)
+                            n_channels=len(channels) if channels else None, n_classes=n_classes)
         # the factors as the model applies them (one per channel with channels)
         scale = model.get_layer("input_scale").scale
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(lr)),
@@ -253,7 +271,10 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
             "channels": channels, "input_scale": scale,
             "input_scaling": "Rescaling(input_scale) is the model's first layer (one factor "
             "per channel with channels): feed the store's images unscaled",
-            "classes": ["background", "signal"], "output": "softmax; signal probability = [:, 1]",
+            "n_classes": n_classes, "label_names": list(label_names) if label_names else None,
+            "classes": (["background", "signal"] if n_classes == 2 else list(label_names)),
+            "output": ("softmax; signal probability = [:, 1]" if n_classes == 2 else
+                       f"softmax over the {n_classes} classes of label_names, in their order"),
             "recipe": train_source.recipe, "train": train_source.path, "val": val_source.path,
             "n_train": n_train, "n_val": n_val, "n_invalid_dropped":
                 int(train_data.n_invalid + val_data.n_invalid),
@@ -283,6 +304,8 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     result = TrainResult(output=str(output), history=history, best_epoch=best_epoch,
                          epochs_run=epochs_run, stopped_early=epochs_run < epochs,
                          n_train=n_train, n_val=n_val, input_scale=scale, channels=channels,
+                         n_classes=n_classes,
+                         label_names=list(label_names) if label_names else None,
                          seconds=time.perf_counter() - started, images_per_second=rate,
                          log=str(log) if log else None, plot=str(plot) if plot else None,
                          metadata=metadata)
@@ -292,3 +315,24 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         raise exc
     return result
 
+
+def _check_label_range(source, n_classes):
+    """Refuse an image store whose labels are not class indices 0 ... K-1.
+
+    Only stores are read whole (their labels are one small int8 array); the
+    readers of constituents files check their own labels.
+    """
+    if source.layout != "store" or not source.has_labels:
+        return
+    labels = source.labels_all()
+    if not len(labels) or (labels.min() >= 0 and labels.max() < n_classes):
+        return
+    bad = sorted(set(np.unique(labels[(labels < 0) | (labels >= n_classes)]).tolist()))
+    names = source.label_names
+    if names:
+        raise InputError(f"{source.path} has labels {', '.join(map(str, bad[:5]))} but its "
+                         f"label_names {label_names_text(names)} name {n_classes} classes "
+                         f"(labels 0 to {n_classes - 1})")
+    raise InputError(f"{source.path} has labels {', '.join(map(str, bad[:5]))} but no "
+                     "label_names: a store without them is binary (labels 0 and 1); build it "
+                     "from labels that carry a label_names attribute")

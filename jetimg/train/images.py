@@ -59,11 +59,15 @@ class _Images:
         The channel names, in the order of the images' last axis; None for one
         image per jet (images (n, npix, npix)).
     has_labels : bool
+    label_names : tuple of str or None
+        The class names, in label order (the store's or input's
+        ``label_names``); None where the file names none.
     """
 
     layout = None
     recipe = None
     channels = None
+    label_names = None
 
     @property
     def image_shape(self):
@@ -142,6 +146,8 @@ class _StoreImages(_Images):
         chunks = getattr(images, "chunks", None)
         self.chunk_rows = int(chunks[0]) if chunks else 1000
         self.has_labels = "labels" in self._store
+        names = self._store.attrs.get("label_names")
+        self.label_names = tuple(str(n) for n in names) if names else None
         # look the arrays up once: each Zarr lookup reads metadata
         self._arrays = {name: self._store[name] for name in ("images", "labels", "valid")
                         if name in self._store}
@@ -265,6 +271,8 @@ class _JetImages(_Images):
         self.n_rows, self.npix = self._source.n_rows, self._recipe.npix
         self.chunk_rows = JET_CHUNK_ROWS
         self.has_labels = self._source.has_labels
+        names = getattr(self._source, "label_names", None)
+        self.label_names = tuple(str(n) for n in names) if names else None
         self._parallel = parallel
 
     def read(self, start, stop):

@@ -69,8 +69,9 @@ def _quiet_keras():
         yield
 
 
-def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_channels=None):
-    """A Keras CNN tagger on jet images, with a softmax over (background, signal).
+def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_channels=None,
+                n_classes=2):
+    """A Keras CNN tagger on jet images, with a softmax over the classes.
 
     Images are (npix, npix), or (npix, npix, C) with ``n_channels``. The first
     layer is ``Rescaling(input_scale)`` (one factor per channel with channels),
@@ -82,9 +83,9 @@ def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_chan
         "challenge": the seeds' winning CNN of the top-tagging challenge:
         GaussianNoise(``noise``); Conv2D 32, 32 (3x3, same, ReLU); max-pool
         3; Conv2D 32, 64; max-pool 3; Dense 100, 200, dropout 0.15, 200,
-        dropout 0.3; softmax 2. Needs npix >= 9. "deeptop": DeepTop-style
-        (arXiv:1701.08784): Conv2D 8, 8 (4x4, same, ReLU); max-pool 2;
-        Conv2D 8, 8; Dense 64, 64, 64; softmax 2.
+        dropout 0.3; softmax over the classes. Needs npix >= 9. "deeptop":
+        DeepTop-style (arXiv:1701.08784): Conv2D 8, 8 (4x4, same, ReLU);
+        max-pool 2; Conv2D 8, 8; Dense 64, 64, 64; softmax over the classes.
     npix : int
         Image side.
     input_scale : float or sequence of float
@@ -98,11 +99,15 @@ def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_chan
         (default): images without a channel axis, input (npix, npix), as
         stores without channels hold them (the first convolution sees one
         channel either way).
+    n_classes : int
+        Classes K >= 2 (the output's width): 2 for background and signal
+        (signal probability ``[:, 1]``), K for a store whose ``label_names``
+        name K classes.
 
     Returns
     -------
     keras.Model
-        Input (npix, npix) or (npix, npix, C) float32, output (2,)
+        Input (npix, npix) or (npix, npix, C) float32, output (K,)
         probabilities; not compiled.
     """
     if arch not in ARCHS:
@@ -110,6 +115,9 @@ def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_chan
     npix = integer("npix", npix)
     if n_channels is not None:
         n_channels = integer("n_channels", n_channels)
+    n_classes = integer("n_classes", n_classes)
+    if n_classes < 2:
+        raise InputError(f"n_classes={n_classes} is too few: a tagger needs at least 2 classes")
     if arch == "challenge" and npix < 9:
         raise InputError(f"arch 'challenge' pools by 3 twice and needs npix >= 9 (got {npix})")
     if arch == "deeptop" and npix < 2:
@@ -147,9 +155,8 @@ def build_model(arch="challenge", npix=40, *, input_scale=1.0, noise=0.1, n_chan
         x = layers.Flatten()(x)
         for _ in range(3):
             x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(2, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=f"jetimg_{arch}")
-
 
 
 def _scale(input_scale, n_channels):

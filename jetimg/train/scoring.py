@@ -3,6 +3,10 @@
 :func:`predict` keeps every row, in the store's order (invalid jets get the
 score of an empty image); :func:`evaluate` leaves invalid jets out. Given
 scores instead of a model, :func:`evaluate` needs no Keras.
+
+A model of two classes gives one score per jet, the signal probability (N,);
+a model of K > 2 classes (a store whose ``label_names`` name K classes)
+gives the K class probabilities (N, K), columns in ``label_names`` order.
 """
 
 import dataclasses
@@ -17,7 +21,8 @@ from ..errors import InputError
 from ..io.stores import image_layout
 from ..recipe import Recipe
 from .images import _check_recipe, _Images, _JetImages, open_images
-from .modelfile import TrainedModel, load_model
+from .modelfile import (TrainedModel, check_label_names, label_names_text, load_model,
+                        model_classes)
 from .models import _quiet_keras
 
 #: The CNN of the top-tagging comparison (arXiv:1902.09914, Table 1; 1.2M training jets).
@@ -38,7 +43,7 @@ def _scan(source, batch_size, fn, progress=None):
 
 def predict(model, store, *, batch_size=1000, progress=None, output=None, overwrite=False,
             archive=False, allow_incomplete=False):
-    """Signal probability of every jet of a store, in the store's row order.
+    """Signal probability (K class probabilities) of every jet of a store, in its row order.
 
     With ``output``, the scores are also written there (checked before any
     scoring: an existing file is refused unless ``overwrite``).
@@ -51,7 +56,8 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
         An image store or pandas image layout made with the model's recipe (checked:
         npix, the channels, and every recipe option when the store records its
         recipe), or a constituents file, whose images are made with the model's
-        recipe (channels included).
+        recipe (channels included). Its ``label_names`` must be the model's
+        (checked where it has labels).
     batch_size : int
         Rows per forward pass (rounded to whole chunks of the store).
     progress : callable, optional
@@ -69,18 +75,22 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
     Returns
     -------
     numpy.ndarray
-        float32 (N,), row n for row n of the store; invalid jets (all-zero
-        images) are kept and get the score of an empty image.
+        float32 (N,) for a model of two classes (the probability of class
+        1, the signal), (N, K) for K > 2 classes (``label_names`` order);
+        row n for row n of the store; invalid jets (all-zero images) are kept
+        and get the scores of an empty image.
     """
     outputs = score_outputs(output, overwrite=overwrite, archive=archive) if output else None
     _exists(store)
     trained = model if isinstance(model, TrainedModel) else load_model(model)
+    _model_classes(trained)
     source = _open_for(store, trained.metadata, allow_incomplete)
     try:
-        scores = _score(trained, source, batch_size, progress)[0]
+        probabilities = _score(trained, source, batch_size, progress)[0]
     finally:
         if source is not store:
             source.close()
+    scores = _signal(probabilities)
     if outputs:
         write_scores(scores, *outputs)
     return scores
@@ -127,11 +137,29 @@ def write_scores(scores, output, archive=None):
                 tmp.unlink()
 
 
+def _signal(probabilities):
+    """Two classes: the signal probability (N,); more: the (N, K) probabilities as they are."""
+    if probabilities.shape[1] == 2:
+        return np.ascontiguousarray(probabilities[:, 1])
+    return probabilities
+
+
+def _model_classes(trained):
+    """(K, label_names or None) of a loaded model, its metadata checked against the network."""
+    n_classes, names = model_classes(trained.metadata)
+    width = int(trained.model.output_shape[-1])
+    if width != n_classes:
+        raise InputError(f"{trained.path}: the network has {width} outputs but its metadata "
+                         f"records {n_classes} classes")
+    return n_classes, names
+
+
 def _score(trained, source, batch_size, progress=None):
-    """(scores float32, labels int8 or None, valid int8 or None) of every row, one pass."""
+    """(probabilities float32 (N, K), labels int8 or None, valid int8 or None) of every
+    row, one pass."""
     batch_size = integer("batch_size", batch_size)
     n = source.n_rows
-    scores = np.empty(n, np.float32)
+    scores = np.empty((n, int(trained.model.output_shape[-1])), np.float32)
     labels = np.empty(n, np.int8) if source.has_labels else None
     valid = np.empty(n, np.int8)
     known = True
@@ -143,7 +171,7 @@ def _score(trained, source, batch_size, progress=None):
         stop = start + len(images)
         for s in range(0, len(images), batch_size):
             part = images[s:s + batch_size]
-            scores[start + s:start + s + len(part)] = np.asarray(net.predict_on_batch(part))[:, 1]
+            scores[start + s:start + s + len(part)] = np.asarray(net.predict_on_batch(part))
         if labels is not None:
             labels[start:stop] = data["labels"]
         if data["valid"] is None:
@@ -157,7 +185,8 @@ def _score(trained, source, batch_size, progress=None):
 
 
 def _open_for(store, meta, allow_incomplete=False):
-    """Open ``store`` for a model: constituents get the model's recipe; stores are checked."""
+    """Open ``store`` for a model: constituents get the model's recipe; stores are checked
+    (recipe, channels, and the class names where the store has labels)."""
     recipe = meta.get("recipe")
     if isinstance(store, _Images):
         source = store
@@ -169,8 +198,16 @@ def _open_for(store, meta, allow_incomplete=False):
         source = _JetImages(store, Recipe.from_attrs(recipe))
     else:
         source = open_images(store, allow_incomplete=allow_incomplete)
-    _check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
-                  "the model (its training store's recipe)")
+    try:
+        _check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
+                      "the model (its training store's recipe)")
+        if source.has_labels or source.label_names is not None:
+            check_label_names(model_classes(meta)[1], source.label_names, source.path,
+                              "the model (its training store)")
+    except BaseException:
+        if source is not store:
+            source.close()
+        raise
     return source
 
 
@@ -181,24 +218,41 @@ class Evaluation:
     Attributes
     ----------
     metrics : dict
-        :func:`jetimg.metrics.summary` (n_jets, auc, accuracy,
-        background_rejection at signal_efficiency) plus ``n_invalid``
-        (jets left out) and ``store``.
+        Two classes: :func:`jetimg.metrics.summary` (n_jets, auc, accuracy,
+        background_rejection at signal_efficiency); K > 2 classes:
+        :func:`jetimg.metrics.multiclass_summary` (accuracy, confusion
+        matrix, one-vs-rest AUC per class, JetClass's rejections of QCD,
+        notes); both plus ``n_invalid`` (jets left out) and ``store``.
     labels, scores : numpy.ndarray
-        The valid jets' labels (int8) and scores (float32), in row order.
+        The valid jets' labels (int8) and scores (float32: (n,), or (n, K)
+        for K > 2 classes), in row order.
     plots : list of str
-        The figures written (ROC curve, score distributions), if any.
+        The figures written (ROC curves, score distributions, and for K > 2
+        classes the confusion matrix), if any.
+    label_names : list of str or None
+        The class names (the model's, else the store's; None where neither
+        names them).
     """
 
     metrics: dict
     labels: np.ndarray
     scores: np.ndarray
     plots: list = dataclasses.field(default_factory=list)
+    label_names: list | None = None
 
 
 def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_size=1000,
              progress=None, plots=None, overwrite=False, allow_incomplete=False):
     """AUC, accuracy and 1/eps_B of a tagger on a labelled store (invalid jets left out).
+
+    Two classes: the AUC, the accuracy of the cut at 0.5 and 1/eps_B at
+    ``signal_efficiency``. K > 2 classes (the model's, or the store's
+    ``label_names`` with (N, K) scores): the accuracy (highest score), the
+    confusion matrix, the one-vs-rest AUC of each class, and for each class X
+    other than QCD the rejection of QCD at X's efficiency as JetClass's Table
+    2 quotes it (:func:`jetimg.metrics.jetclass_rejections`; classes without
+    jets in the store are left out, and without a QCD class it is not
+    computed, which ``metrics["notes"]`` says).
 
     Parameters
     ----------
@@ -207,15 +261,18 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     model : str, Path or TrainedModel, optional
         Score the store with this model (needs the ``train`` extra) ...
     scores : array-like or str or Path, optional
-        ... or use these scores (N,) in the store's row order, or a ``.npy``
-        of them (as ``jetimg predict`` writes); needs no Keras.
+        ... or use these scores (N,) in the store's row order ((N, K) for a
+        store whose ``label_names`` name K > 2 classes), or a ``.npy`` of
+        them (as ``jetimg predict`` writes); needs no Keras.
     signal_efficiency : float
-        eps_S of the background rejection (0.3 in arXiv:1902.09914).
+        eps_S of the background rejection of two classes (0.3 in
+        arXiv:1902.09914); K > 2 classes use JetClass's efficiencies.
     batch_size : int
     progress : callable, optional
     plots : str or Path, optional
         Write the ROC curve and the score distributions to ``{plots}_roc.png``
-        and ``{plots}_scores.png`` (checked before any scoring).
+        and ``{plots}_scores.png``, and for K > 2 classes the confusion matrix
+        to ``{plots}_confusion.png`` (checked before any scoring).
     overwrite : bool
         Replace existing plots.
     allow_incomplete : bool
@@ -243,43 +300,95 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
             raise InputError(f"{source.path} has no labels: evaluate needs the truth "
                              "(jetimg predict gives the scores of a store without labels)")
         if trained is not None:
-            scores, labels, valid = _score(trained, source, batch_size, progress)
+            n_classes, names = _model_classes(trained)
+            names = names or source.label_names     # a store may name a model's two classes
         else:
-            if isinstance(scores, str | os.PathLike):
-                if not os.path.isfile(scores):
-                    raise InputError(f"scores not found: {scores}")
-                try:
-                    scores = np.load(scores, allow_pickle=False)
-                except (OSError, ValueError) as exc:
-                    raise InputError(f"cannot read scores {scores}: {exc}") from None
-            scores = np.asarray(scores, dtype=np.float32)
-            if scores.shape != (source.n_rows,):
-                raise InputError(f"scores have shape {scores.shape} but {source.path} holds "
-                                 f"{source.n_rows} jets: give one score per row, in its order")
+            names = source.label_names
+            n_classes = len(names) if names else 2
+            scores = _given_scores(scores, source, n_classes, names)
+        if figures and n_classes > 2:
+            figures += plot_outputs(plots, overwrite=overwrite, n_classes=n_classes)[2:]
+        if trained is not None:
+            scores, labels, valid = _score(trained, source, batch_size, progress)
+            scores = _signal(scores)
+        else:
             labels, valid = source.labels_all(), _valid_all(source, batch_size)
     finally:
         source.close()
     keep = np.ones(len(labels), bool) if valid is None else valid != 0
-    summary = metrics.summary(labels[keep], scores[keep], signal_efficiency)
+    if n_classes == 2:
+        summary = metrics.summary(labels[keep], scores[keep], signal_efficiency)
+    else:
+        summary = metrics.multiclass_summary(labels[keep], scores[keep], names)
     summary["n_invalid"] = int(len(labels) - keep.sum())
     summary["store"] = source.path
-    result = Evaluation(metrics=summary, labels=labels[keep], scores=scores[keep])
+    result = Evaluation(metrics=summary, labels=labels[keep], scores=scores[keep],
+                        label_names=list(names) if names else None)
     if figures:
-        from ..plots.style import save_figure
-        from ..plots.training import plot_roc, plot_scores
-
-        save_figure(plot_roc(result.labels, result.scores, signal_efficiency=signal_efficiency),
-                    figures[0], overwrite=overwrite)
-        save_figure(plot_scores(result.labels, result.scores), figures[1], overwrite=overwrite)
-        result.plots = [str(p) for p in figures]
+        _plot(result, figures, signal_efficiency, overwrite)
     return result
 
 
-def plot_outputs(prefix, *, overwrite=False):
+def _given_scores(scores, source, n_classes, names):
+    """Scores given to :func:`evaluate` (array or .npy), checked against the store:
+    (N,) for two classes ((N, 2) probabilities give their column 1), (N, K) for K > 2."""
+    if isinstance(scores, str | os.PathLike):
+        if not os.path.isfile(scores):
+            raise InputError(f"scores not found: {scores}")
+        try:
+            scores = np.load(scores, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read scores {scores}: {exc}") from None
+    scores = np.asarray(scores, dtype=np.float32)
+    n = source.n_rows
+    if n_classes == 2 and scores.shape == (n,):
+        return scores
+    if scores.shape == (n, n_classes):
+        return _signal(scores)
+    if n_classes == 2:
+        raise InputError(f"scores have shape {scores.shape} but {source.path} holds {n} jets: "
+                         "give one score per row, in its order")
+    raise InputError(f"scores have shape {scores.shape} but {source.path} holds {n} jets of "
+                     f"{n_classes} classes {label_names_text(names)}: give ({n}, {n_classes}) "
+                     "class probabilities, rows in its order")
+
+
+def _plot(result, figures, signal_efficiency, overwrite):
+    """Write :func:`evaluate`'s figures: ROC and scores (two classes), and the confusion
+    matrix beside them (K > 2)."""
+    from ..plots.style import save_figure
+
+    from ..plots.training import plot_roc, plot_scores
+
+    labels, scores, store = result.labels, result.scores, result.metrics["store"]
+    names = result.label_names
+    if scores.ndim == 1:
+        made = [plot_roc(labels, scores, signal_efficiency=signal_efficiency,
+                         label_names=names, store=store),
+                plot_scores(labels, scores, label_names=names, store=store)]
+    else:
+        from ..metrics import BACKGROUND_CLASS
+        from ..plots.confusion import plot_class_scores, plot_confusion
+
+        # each class against QCD where the rejections are (the discriminant s_X / (s_X +
+        # s_QCD)), else against the rest
+        against = BACKGROUND_CLASS if result.metrics["background_rejection"] else None
+        made = [plot_roc(labels, scores, signal_efficiency=0.5, label_names=names,
+                         background=against, store=store),
+                plot_class_scores(labels, scores, names, store=store),
+                plot_confusion(labels, scores, names, store=store)]
+    for fig, path in zip(made, figures):
+        save_figure(fig, path, overwrite=overwrite)
+    result.plots = [str(p) for p in figures]
+
+
+def plot_outputs(prefix, *, overwrite=False, n_classes=2):
     """The figures :func:`evaluate` writes for ``prefix``: ``{prefix}_roc.png`` and
-    ``{prefix}_scores.png``, checked before any work."""
+    ``{prefix}_scores.png`` (and ``{prefix}_confusion.png`` for K > 2 classes),
+    checked before any work."""
     prefix = str(prefix)
-    return [output_file(f"{prefix}_{name}.png", overwrite) for name in ("roc", "scores")]
+    names = ("roc", "scores") + (("confusion",) if n_classes > 2 else ())
+    return [output_file(f"{prefix}_{name}.png", overwrite) for name in names]
 
 
 def _valid_all(source, batch_size):

@@ -1,0 +1,358 @@
+"""Taggers of K > 2 classes: train, predict and evaluate on JetClass-layout stores.
+
+The shipped JetClass-layout sample (five classes in blocks of 600 jets: its
+ROOT files hold one class each) gives two stores at npix 16: the store that
+``jetimg build`` makes of it, which names JetClass's ten classes of which
+five are present (K = 10), and a store of the same jets whose labels name
+only the five (K = 5, built from plain arrays with a ``label_names``
+attribute). Each trains a DeepTop-style CNN for one epoch. The figures of
+``evaluate`` are recomputed here by slow, obvious loops.
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import jetimg
+import jetimg.data
+from jetimg import metrics
+from jetimg.errors import InputError, JetimgError
+from jetimg import train as T
+from jetimg.io import open_jets
+from jetimg.train.models import _keras
+from jetimg_cli.main import cli
+
+try:
+    _keras()                # selects JAX when the configured backend is not installed
+except JetimgError as exc:  # pragma: no cover
+    pytest.skip(f"no Keras 3: {exc}", allow_module_level=True)
+
+NPIX = 16
+JETCLASS = ["QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"]
+FIVE = ["QCD", "Hbb", "Zqq", "Wqq", "Tbqq"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
+
+
+def _one_line_error(out, *words):
+    """A refusal on the command line: exit 1, one line naming ``words``, no traceback."""
+    assert out.exit_code == 1, out.output
+    assert len(out.output.strip().splitlines()) == 1, out.output
+    assert "Traceback" not in out.output
+    for word in words:
+        assert word in out.output, out.output
+
+
+def _array_store(folder, name, jets, labels, label_names=None, **options):
+    """A store built from plain arrays in HDF5; ``label_names`` as the labels' attribute."""
+    path = folder / f"{name}.h5"
+    with h5py.File(path, "w") as f:
+        f["jets"] = jets
+        f["labels"] = labels
+        if label_names is not None:
+            f["labels"].attrs["label_names"] = list(label_names)
+    out = folder / f"{name}.zarr"
+    jetimg.build(path, out, npix=NPIX, **options)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """The JetClass-layout sample: its K = 10 store (chunks of 200 rows, so each chunk
+    holds one class) and a K = 5 train / val split of the same jets."""
+    folder = tmp_path_factory.mktemp("multiclass")
+    jc10 = folder / "jc10.zarr"
+    jetimg.build(str(jetimg.data.sample_path("jetclass")) + "/*.root", jc10, npix=NPIX,
+                 chunk_size=200)
+    parts = []
+    for path in jetimg.data.sample_files("jetclass"):
+        source = open_jets(path)
+        parts.append(source.read(0, source.n_rows))
+        source.close()
+    width = max(j.shape[1] for j, _ in parts)
+    jets = np.concatenate([np.pad(j, ((0, 0), (0, width - j.shape[1]), (0, 0)))
+                           for j, _ in parts])
+    labels10 = np.concatenate([lab for _, lab in parts]).astype(np.int8)
+    labels5 = np.searchsorted([JETCLASS.index(n) for n in FIVE], labels10).astype(np.int8)
+    assert [FIVE[k] for k in labels5[::600]] == [JETCLASS[k] for k in labels10[::600]]
+    val = np.arange(len(jets)) % 5 == 0                 # 120 jets of each class
+    return {"folder": folder, "jc10": jc10, "jets": jets, "labels10": labels10,
+            "train5": _array_store(folder, "train5", jets[~val], labels5[~val], FIVE),
+            "val5": _array_store(folder, "val5", jets[val], labels5[val], FIVE),
+            "val_jets": jets[val], "val_labels": labels5[val]}
+
+
+@pytest.fixture(scope="module")
+def model5(sample):
+    return T.train(sample["train5"], sample["val5"], sample["folder"] / "m5.keras",
+                   arch="deeptop", epochs=1, seed=2, plot=False, log=False)
+
+
+@pytest.fixture(scope="module")
+def model10(sample):
+    return T.train(sample["jc10"], sample["jc10"], sample["folder"] / "m10.keras",
+                   arch="deeptop", epochs=1, seed=3, batch_size=256, plot=False, log=False)
+
+
+# ---------------------------------------------------------------------------
+# the figures, recomputed slowly
+# ---------------------------------------------------------------------------
+
+def slow_confusion(labels, scores):
+    k = scores.shape[1]
+    out = np.zeros((k, k), int)
+    for label, row in zip(labels, scores):
+        best = 0
+        for j in range(1, k):
+            if row[j] > row[best]:
+                best = j
+        out[label, best] += 1
+    return out
+
+
+def slow_auc(positive, negative):
+    """The chance that a positive outscores a negative, ties a half, pair by pair."""
+    wins = 0.0
+    for p in positive:
+        for n in negative:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(positive) * len(negative))
+
+
+def slow_rejection(signal, background, efficiency):
+    """1/eps_B of the cut that keeps exactly ``efficiency`` of the signal (no tie there)."""
+    ordered = sorted(signal, reverse=True)
+    k = round(efficiency * len(ordered))
+    assert k == efficiency * len(ordered) and ordered[k - 1] > ordered[k]
+    kept = sum(1 for b in background if b >= ordered[k - 1])
+    return np.inf if kept == 0 else len(background) / kept
+
+
+def slow_summary(labels, scores, names):
+    """accuracy, confusion, per-class one-vs-rest AUC, rejection of QCD per class."""
+    scores = np.asarray(scores, np.float64)
+    confusion = slow_confusion(labels, scores)
+    present = [k for k in range(len(names)) if np.any(labels == k)]
+    aucs = {names[k]: slow_auc(scores[labels == k, k], scores[labels != k, k])
+            for k in present}
+    qcd = names.index("QCD")
+    rejections = {}
+    for k in present:
+        if k == qcd:
+            continue
+        eff = {"Hqql": 0.99, "Tbl": 0.995}.get(names[k], 0.5)
+        disc = scores[:, k] / (scores[:, k] + scores[:, qcd])
+        rejections[names[k]] = (eff, slow_rejection(disc[labels == k], disc[labels == qcd],
+                                                    eff))
+    return {"accuracy": np.trace(confusion) / len(labels), "confusion": confusion,
+            "auc": aucs, "rejection": rejections}
+
+
+def assert_matches(m, slow):
+    assert m["accuracy"] == pytest.approx(slow["accuracy"], abs=1e-12)
+    np.testing.assert_array_equal(m["confusion_matrix"], slow["confusion"])
+    assert m["auc"] == pytest.approx(slow["auc"], abs=1e-12)
+    assert m["auc_mean"] == pytest.approx(np.mean(list(slow["auc"].values())), abs=1e-12)
+    assert set(m["background_rejection"]) == set(slow["rejection"])
+    for name, (eff, rejection) in slow["rejection"].items():
+        assert m["signal_efficiency"][name] == eff
+        assert m["background_rejection"][name] == pytest.approx(rejection, rel=1e-12)
+
+
+def test_metrics_against_slow_loops():
+    """Ten JetClass classes, some absent; Hqql and Tbl at 99 % and 99.5 % (arXiv:2202.03772)."""
+    rng = np.random.default_rng(7)
+    counts = {"QCD": 300, "Hbb": 100, "Hqql": 100, "Wqq": 40, "Tbl": 200}
+    labels = np.concatenate([np.full(n, JETCLASS.index(c)) for c, n in counts.items()])
+    logits = rng.normal(size=(len(labels), 10))
+    logits[np.arange(len(labels)), labels] += 1.5
+    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    m = metrics.multiclass_summary(labels, scores, JETCLASS)
+    slow = slow_summary(labels, scores, JETCLASS)
+    assert_matches(m, slow)
+    assert m["signal_efficiency"] == {"Hbb": 0.5, "Hqql": 0.99, "Wqq": 0.5, "Tbl": 0.995}
+    assert m["n_per_class"] == counts and m["notes"] == []
+    assert m["n_classes"] == 10 and m["label_names"] == JETCLASS
+    # the row order does not matter
+    perm = rng.permutation(len(labels))
+    assert metrics.multiclass_summary(labels[perm], scores[perm], JETCLASS) == m
+    # an empty (underflowed) pair of scores gets the discriminant 1/2, not NaN
+    zeros = scores.copy()
+    zeros[0, [0, 1]] = 0.0
+    assert np.isfinite(metrics.rejection_against(labels, zeros, 1, 0, 0.5))
+    with pytest.raises(InputError, match="class indices 0 to 9"):
+        metrics.confusion_matrix(np.r_[labels[:-1], 10], scores)
+    with pytest.raises(InputError, match="not finite"):
+        metrics.class_accuracy(labels, np.where(zeros == 0, np.nan, zeros))
+
+
+def test_without_qcd_the_rejections_are_left_out(tmp_path):
+    """No QCD class: said once (notes; one line on the CLI), every other figure given."""
+    from jetimg.toys import toy_jets
+
+    jets, _ = toy_jets(300, seed=5)
+    labels = np.arange(300) % 3
+    store = _array_store(tmp_path, "three", jets, labels.astype(np.int8), ["Hbb", "Zqq", "Wqq"])
+    scores = np.random.default_rng(1).dirichlet([1, 1, 1], size=300).astype(np.float32)
+    m = T.evaluate(store, scores=scores).metrics
+    assert m["background_rejection"] == {} and m["signal_efficiency"] == {}
+    assert len(m["notes"]) == 1 and "no 'QCD' class among label_names [Hbb, Zqq, Wqq]" \
+        in m["notes"][0]
+    assert set(m["auc"]) == {"Hbb", "Zqq", "Wqq"}
+    np.save(tmp_path / "s.npy", scores)
+    out = invoke("evaluate", "--scores", tmp_path / "s.npy", store, "--no-plots")
+    assert out.exit_code == 0, out.output
+    assert out.output.count("no 'QCD' class") == 1 and "1/eps_QCD" in out.stdout
+    out = invoke("evaluate", "--scores", tmp_path / "s.npy", store, "--no-plots", "--json")
+    assert json.loads(out.stdout)["notes"] == m["notes"]
+    # QCD named but without jets in the store: said so too
+    store = _array_store(tmp_path, "noqcd", jets, labels.astype(np.int8) + 1,
+                         ["QCD", "Hbb", "Zqq", "Wqq"])
+    m = T.evaluate(store, scores=np.c_[np.zeros(300), scores]).metrics
+    assert m["notes"] == ["no QCD jets: the rejections against QCD are not computed"]
+    assert set(m["n_per_class"]) == {"Hbb", "Zqq", "Wqq"}
+
+
+# ---------------------------------------------------------------------------
+# class-sorted stores
+# ---------------------------------------------------------------------------
+
+def test_class_sorted_store_is_mixed_in_every_batch(sample):
+    """A store built from files of one class each: every training batch holds several
+    classes, and the chunk order is drawn anew over the whole store every epoch."""
+    stored = jetimg.open_store(sample["jc10"])["labels"][:]
+    assert (np.diff(stored) != 0).sum() == 4               # five blocks of one class
+    ds = T.StoreDataset(sample["jc10"], batch_size=128, seed=0)
+    assert ds.chunk_rows == 200 and ds.n_jets == 3000
+    for _ in range(2):
+        for i in range(len(ds) - 1):                        # the last batch is short
+            assert len(np.unique(ds[i][1])) >= 3, i
+        ds.on_epoch_end()
+    # a buffer of two chunks: the chunks of the epoch in a random order, new each epoch
+    small = T.StoreDataset(sample["jc10"], batch_size=128, seed=0, buffer_size=400)
+    orders = []
+    for _ in range(2):
+        chunks = small.order // 200
+        first_seen = chunks[np.sort(np.unique(chunks, return_index=True)[1])]
+        assert sorted(first_seen.tolist()) == list(range(15))
+        orders.append(first_seen)
+        small.on_epoch_end()
+    assert not np.array_equal(orders[0], np.arange(15))
+    assert not np.array_equal(orders[0], orders[1])
+
+
+# ---------------------------------------------------------------------------
+# K = 5 and K = 10 end to end
+# ---------------------------------------------------------------------------
+
+def test_five_classes_end_to_end(sample, model5, tmp_path):
+    import keras
+
+    r = model5
+    assert (r.n_classes, r.label_names, r.n_train, r.n_val) == (5, FIVE, 2400, 600)
+    meta = T.read_metadata(r.output)
+    assert meta["n_classes"] == 5 and meta["label_names"] == FIVE and meta["classes"] == FIVE
+    net = keras.saving.load_model(r.output)
+    assert net.output_shape == (None, 5)
+    scores = T.predict(r.output, sample["val5"])
+    assert scores.shape == (600, 5) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
+    images = jetimg.open_store(sample["val5"])["images"][:]
+    np.testing.assert_allclose(scores, net.predict(images, verbose=0), atol=1e-5)
+    # row order: a permuted store gives the permuted rows
+    perm = np.random.default_rng(4).permutation(600)
+    shuffled = _array_store(tmp_path, "perm", sample["val_jets"][perm],
+                            sample["val_labels"][perm], FIVE)
+    np.testing.assert_allclose(T.predict(r.output, shuffled), scores[perm], atol=1e-6)
+    # evaluate: every figure recomputed slowly
+    evaluation = T.evaluate(sample["val5"], model=r.output, plots=tmp_path / "ev")
+    m = evaluation.metrics
+    np.testing.assert_array_equal(evaluation.labels, sample["val_labels"])
+    assert_matches(m, slow_summary(sample["val_labels"], scores, FIVE))
+    assert m["n_per_class"] == dict.fromkeys(FIVE, 120) and m["n_invalid"] == 0
+    assert evaluation.plots == [str(tmp_path / f"ev_{n}.png")
+                                for n in ("roc", "scores", "confusion")]
+    assert all((tmp_path / f"ev_{n}.png").stat().st_size > 0
+               for n in ("roc", "scores", "confusion"))
+    # the command line: predict writes (N, K); evaluate --scores gives the same figures
+    out = invoke("predict", r.output, sample["val5"], "-o", tmp_path / "s.npy", "-q")
+    assert out.exit_code == 0, out.output
+    assert "600 jets x 5 class probabilities (QCD, Hbb, Zqq, Wqq, Tbqq)" in out.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), scores, atol=1e-6)
+    out = invoke("evaluate", "--scores", tmp_path / "s.npy", sample["val5"], "--json",
+                 "--no-plots")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert set(data) == {"n_jets", "n_classes", "label_names", "n_per_class", "accuracy",
+                         "confusion_matrix", "auc", "auc_mean", "signal_efficiency",
+                         "background_rejection", "notes", "n_invalid", "store", "plots"}
+    assert data["accuracy"] == pytest.approx(m["accuracy"])
+    assert data["confusion_matrix"] == m["confusion_matrix"]
+    out = invoke("evaluate", "--scores", tmp_path / "s.npy", sample["val5"], "-o", tmp_path)
+    assert out.exit_code == 0, out.output
+    assert "600 jets of 5 of 5 classes: accuracy" in out.stdout
+    assert "confusion matrix (rows: true class" in out.stdout
+    assert (tmp_path / "val5_confusion.png").exists()
+
+
+def test_jetclass_ten_classes_five_present(sample, model10, tmp_path):
+    r = model10
+    assert (r.n_classes, r.label_names) == (10, JETCLASS)
+    scores = T.predict(r.output, sample["jc10"])
+    assert scores.shape == (3000, 10)
+    evaluation = T.evaluate(sample["jc10"], model=r.output)
+    m = evaluation.metrics
+    labels = sample["labels10"]
+    np.testing.assert_array_equal(evaluation.labels, labels)
+    assert_matches(m, slow_summary(labels, scores, JETCLASS))
+    # absent classes are left out; the confusion matrix keeps their (empty) rows
+    assert set(m["auc"]) == set(FIVE) and set(m["background_rejection"]) == set(FIVE[1:])
+    assert np.asarray(m["confusion_matrix"]).shape == (10, 10)
+    assert np.asarray(m["confusion_matrix"])[[2, 3, 4, 5, 9]].sum() == 0
+    # the ROOT files themselves: their images made with the model's recipe
+    root = jetimg.data.sample_files("jetclass")[0]
+    np.testing.assert_allclose(T.predict(r.output, root), scores[:600], atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# refusals
+# ---------------------------------------------------------------------------
+
+def test_different_classes_refused(sample, model5, model10, tmp_path):
+    five = r"\[QCD, Hbb, Zqq, Wqq, Tbqq\]"
+    ten = r"\[QCD, Hbb, Hcc, Hgg, H4q, Hqql, Zqq, Wqq, Tbqq, Tbl\]"
+    with pytest.raises(InputError, match=f"jc10.zarr has label_names {ten} but the training "
+                                         f"data .*train5.zarr has {five}"):
+        T.train(sample["train5"], sample["jc10"], tmp_path / "x.keras", epochs=1)
+    with pytest.raises(InputError, match=f"jc10.zarr has label_names {ten} but the model "
+                                         rf"\(its training store\) has {five}"):
+        T.predict(model5.output, sample["jc10"])
+    with pytest.raises(InputError, match=f"val5.zarr has label_names {five} but the model "
+                                         rf"\(its training store\) has {ten}"):
+        T.evaluate(sample["val5"], model=model10.output)
+    with pytest.raises(InputError, match=r"scores have shape \(600,\) but .*val5.zarr holds "
+                                         rf"600 jets of 5 classes {five}"):
+        T.evaluate(sample["val5"], scores=np.zeros(600))
+    # labels beyond 0 and 1 in a store without label_names
+    store = _array_store(tmp_path, "unnamed", sample["val_jets"], sample["val_labels"])
+    with pytest.raises(InputError, match="unnamed.zarr has labels 2, 3, 4 but no label_names"):
+        T.train(store, store, tmp_path / "y.keras", epochs=1)
+    assert not list(tmp_path.glob("*.keras"))
+    # on the command line: one line each
+    _one_line_error(invoke("train", sample["train5"], "--val", sample["jc10"], "-o",
+                           tmp_path / "x.keras", "--epochs", 1),
+                    "has label_names [QCD, Hbb, Hcc", "has [QCD, Hbb, Zqq, Wqq, Tbqq]")
+    _one_line_error(invoke("predict", model5.output, sample["jc10"], "-o", tmp_path / "s.npy"),
+                    "jc10.zarr has label_names [QCD, Hbb, Hcc")
+    _one_line_error(invoke("evaluate", model10.output, sample["val5"], "--no-plots"),
+                    "val5.zarr has label_names [QCD, Hbb, Zqq, Wqq, Tbqq]")
+    np.save(tmp_path / "s1.npy", np.zeros(600, np.float32))
+    _one_line_error(invoke("evaluate", "--scores", tmp_path / "s1.npy", sample["val5"],
+                           "--no-plots"),
+                    "give (600, 5) class probabilities")
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "s.npy").exists()
