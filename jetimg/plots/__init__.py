@@ -6,7 +6,9 @@
 * averages: ``average_images``, the streamed (dask) average behind them.
 * channels: the figures of stores with channels (images (N, npix, npix, C)):
   a grid of channels by classes, single jets one panel per channel.
-* training: ``plot_roc``, ``plot_scores``, ``plot_history``.
+* training: ``plot_roc``, ``plot_scores``, ``plot_history``; confusion:
+  ``plot_confusion``, ``plot_class_scores`` (K classes); colours:
+  ``class_colours``, one colour per class name in every figure.
 * style: ``hep_style`` and ``save_figure`` (PNG, PDF or SVG by suffix).
 
 matplotlib loads on first use, so ``import jetimg.plots`` stays cheap.
@@ -29,6 +31,9 @@ _LAZY = {
     "plot_roc": "jetimg.plots.training",
     "plot_scores": "jetimg.plots.training",
     "plot_history": "jetimg.plots.training",
+    "plot_confusion": "jetimg.plots.confusion",
+    "plot_class_scores": "jetimg.plots.confusion",
+    "class_colours": "jetimg.plots.colours",
 }
 
 __all__ = list(_LAZY)

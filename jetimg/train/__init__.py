@@ -2,8 +2,10 @@
 
 Shapes: images (N, npix, npix) float32 as the store holds them, or
 (N, npix, npix, C) for a store with channels (channel last, named by the
-store's recipe); labels (N,) int8, 1 for signal (top) and 0 for background
-(QCD); scores (N,) float32, the network's signal probability.
+store's recipe); labels (N,) int8 class indices named by the store's
+``label_names`` (K classes; without label_names two, 1 for signal (top) and 0
+for background (QCD)); scores (N,) float32, the network's signal
+probability, for K = 2, and (N, K) softmax scores for K > 2.
 
 * Inputs (:mod:`~jetimg.train.images`). :func:`open_images` opens an image
   store (Zarr or HDF5, as ``jetimg build`` writes it), the challenge's pandas
