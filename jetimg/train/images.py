@@ -239,7 +239,9 @@ class _PandasImages(_Images):
 class _JetImages(_Images):
     """Images made on the fly from a constituents file with a recipe (invalid jets skipped).
 
-    With the recipe's channels, the particle kinds are read beside the jets
+    ``path`` is anything :func:`jetimg.io.open_inputs` opens: one file, a
+    list of files or a glob pattern, read as one input. With the recipe's
+    channels, the particle kinds are read beside the jets
     (``source.read_kinds``); a channel that selects a kind on a file without
     kinds is refused when the file is opened.
     """
@@ -247,7 +249,7 @@ class _JetImages(_Images):
     layout = "constituents"
 
     def __init__(self, path, recipe=None, key=None, labels_key=None, parallel=False):
-        from ..io import open_jets
+        from ..io import open_inputs
 
         recipe = Recipe() if recipe is None else recipe
         if not isinstance(recipe, Recipe):
@@ -256,8 +258,9 @@ class _JetImages(_Images):
         self._recipe = dataclasses.replace(recipe, invalid="skip")
         self.recipe = self._recipe.to_attrs()
         self.channels = _channel_names(self.recipe)
-        self._source = open_jets(path, key=key, labels_key=labels_key)
-        self.path = str(path)
+        self._source = open_inputs(path, key=key, labels_key=labels_key)
+        self.path = (str(path) if isinstance(path, (str, os.PathLike))
+                     else ", ".join(str(p) for p in path))
         # kinds are read only for the channels that select particles by kind
         kind_channels = list(self._recipe.needs_kinds)
         self._kinds = bool(kind_channels)
