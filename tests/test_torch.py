@@ -25,8 +25,12 @@ from jetimg.train.batches import epoch_buffers, share  # noqa: E402
 
 from torch.utils.data import DataLoader                # noqa: E402
 
-# three workers on a two-core machine: PyTorch warns, rightly but beside the point here
-pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
+# three workers on a two-core machine: PyTorch warns, rightly but beside the point here;
+# Python 3.12+ warns of fork() in a process with threads (Dask's, numba's: idle while the
+# DataLoader starts its workers)
+pytestmark = [pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
+              pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of "
+                                         "fork:DeprecationWarning")]
 
 NPIX = 8
 N_JETS = 500            # 13 chunks of 37 and one of 19
