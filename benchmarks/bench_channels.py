@@ -35,21 +35,10 @@ import time
 import numpy as np
 
 import jetimg
+from bench_startup import cpu_name  # benchmarks/ is the script's folder
 from jetimg.data import sample_path
 from jetimg.io import open_inputs
 from jetimg.outputs import empty_outputs
-
-
-def cpu_name():
-    """The CPU's model name (Linux), else the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def read_jets(inputs, rows):

@@ -33,18 +33,8 @@ import time
 import numpy as np
 
 import jetimg
+from bench_startup import cpu_name  # benchmarks/ is the script's folder
 from jetimg.io.qg_writer import write_qg
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def split_files(inputs, work, seed):

@@ -365,3 +365,22 @@ class KillABusyWorker:
         for pid in self.client.run(os.getpid, workers=busy[:1]).values():
             os.kill(pid, signal.SIGKILL)
             self.killed.append(pid)
+
+
+def invoke(*args):
+    """Run ``jetimg ARGS`` in this process (click's CliRunner; stderr kept apart)."""
+    from click.testing import CliRunner
+    from jetimg_cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
+
+
+def one_line(result, code=1):
+    """The single non-empty stderr line of a failed command (no traceback, no usage)."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    return lines[0]

@@ -18,7 +18,6 @@ before anything is written.
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import jetimg
 from jetimg.data import sample_path
@@ -28,9 +27,8 @@ from jetimg.io.qg_writer import toy_qg, write_qg
 from jetimg.pipeline import build_progress
 from jetimg.recipe import Recipe
 from jetimg.toys import toy_jets
-from jetimg_cli.main import cli
 
-from .helpers import StopAfter, assert_bit_identical, check_attrs, listing, read_store
+from .helpers import (StopAfter, assert_bit_identical, check_attrs, invoke, listing, one_line, read_store)
 from .reference import KIND_CODE
 
 zarr = pytest.importorskip("zarr")
@@ -46,21 +44,6 @@ JETCLASS_ROWS = 3000
 JETCLASS_FILES = ["HToBB_000.root", "TTBar_000.root", "WToQQ_000.root",
                   "ZJetsToNuNu_000.root", "ZToQQ_000.root"]
 JETCLASS_NAMES = ["QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
-
-
-def one_line(result, code=1):
-    """The single non-empty stderr line of a failed command (no traceback, no usage)."""
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
 
 
 def expected_from(source, recipe, n_rows):

@@ -17,16 +17,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import jetimg
 from jetimg.io.stores import set_attrs
 from jetimg.recipe import Recipe
 from jetimg_cli.main import cli
 
-from .helpers import (LAYOUTS, MID_BAD_ROW, N_JETS, assert_bit_identical, check_attrs,
-                      check_pandas_images, check_store_layout, expected_outputs, invalid_input,
-                      listing, mid_build_input, read_store, snapshot)
+from .helpers import (LAYOUTS, MID_BAD_ROW, N_JETS, assert_bit_identical, check_attrs, check_pandas_images, check_store_layout, expected_outputs, invalid_input, invoke, listing, mid_build_input, read_store, snapshot)
 
 pd = pytest.importorskip("pandas")
 
@@ -54,11 +51,6 @@ def bad_files(tmp_path_factory):
     frame["is_signal_new"] = labels.astype(np.int64)
     frame.drop(columns=["PY_1"]).to_hdf(folder / "missing_column.h5", key="table")
     return folder
-
-
-def invoke(*args):
-    """Run ``jetimg ARGS`` in this process (click's CliRunner; stderr kept apart)."""
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
 
 
 def succeeded(result):

@@ -21,31 +21,16 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import jetimg
 from jetimg.errors import JetimgError, OutputExistsError
 from jetimg.io.stores import set_attrs
 from jetimg.recipe import Recipe
-from jetimg_cli.main import cli
+
+from .helpers import invoke, one_line
 
 INTERNAL = ("Error: internal error: RuntimeError: boom; rerun with --debug for the "
             "traceback and report it")
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
-
-
-def one_line(result, code=1):
-    """The single non-empty stderr line of a failed command (no traceback, no usage)."""
-    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import json
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import jetimg
 import jetimg.data
@@ -23,7 +22,8 @@ from jetimg.errors import InputError, JetimgError
 from jetimg import train as T
 from jetimg.io import open_jets
 from jetimg.train.models import _keras
-from jetimg_cli.main import cli
+
+from .helpers import invoke
 
 try:
     _keras()                # selects JAX when the configured backend is not installed
@@ -33,10 +33,6 @@ except JetimgError as exc:  # pragma: no cover
 NPIX = 16
 JETCLASS = ["QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"]
 FIVE = ["QCD", "Hbb", "Zqq", "Wqq", "Tbqq"]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
 
 
 def _one_line_error(out, *words):

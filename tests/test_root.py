@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 uproot = pytest.importorskip("uproot")
 ak = pytest.importorskip("awkward")
@@ -22,17 +21,12 @@ from jetimg.io.jetclass_writer import write_jetclass  # noqa: E402
 from jetimg.io.root import CLASSES  # noqa: E402
 from jetimg.kinds import KIND_CODE  # noqa: E402
 from jetimg.toys import toy_jets  # noqa: E402
-from jetimg_cli.main import cli  # noqa: E402
 
-from .helpers import (KillABusyWorker, assert_bit_identical, l1, read_store,  # noqa: E402
-                      store_digest)
+from .helpers import (KillABusyWorker, assert_bit_identical, invoke, l1,  # noqa: E402
+                      read_store, store_digest)
 from .reference import reference_preprocess  # noqa: E402
 
 N, M = 300, 60
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
 
 
 def error_line(result):

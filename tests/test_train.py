@@ -10,7 +10,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import jetimg
 from jetimg import metrics
@@ -19,7 +18,8 @@ from jetimg.toys import toy_jets
 
 from jetimg import train as T
 from jetimg.train.models import _keras
-from jetimg_cli.main import cli
+
+from .helpers import invoke
 
 try:
     _keras()                # selects JAX when the configured backend is not installed
@@ -27,10 +27,6 @@ except JetimgError as exc:  # pragma: no cover
     pytest.skip(f"no Keras 3: {exc}", allow_module_level=True)
 
 NPIX = 16
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="jetimg")
 
 
 def _save(folder, name, jets, labels=None):

@@ -433,15 +433,14 @@ def make_channels_body(jit, asinh, atan2):
     return channels_body
 
 
-def make_fill_jet(jit, jet_body):
-    """Jet ``n`` through ``jet_body``, its results stored as the output arrays
-    hold them (compiled by ``jit``; the CPU and CUDA loops both call it)."""
+def make_store_result(jit):
+    """``store_result(n, result, jet_pt, ..., codes)``: a body's ``result``
+    (code, pT, eta, phi, mass) for jet ``n``, stored as the output arrays hold it."""
 
     @jit
-    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, jet_pt,
-                 jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
-        code, pt, eta, phi, mass = jet_body(
-            jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+    def store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
+                     codes):
+        code, pt, eta, phi, mass = result
         codes[n] = code
         ok = code >= 0
         valid[n] = 1 if ok else 0
@@ -450,6 +449,21 @@ def make_fill_jet(jit, jet_body):
         jet_eta[n] = eta
         jet_phi[n] = phi
         jet_mass[n] = mass
+
+    return store_result
+
+
+def make_fill_jet(jit, jet_body):
+    """Jet ``n`` through ``jet_body``, its results stored as the output arrays
+    hold them (compiled by ``jit``; the CPU and CUDA loops both call it)."""
+    store_result = make_store_result(jit)
+
+    @jit
+    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, jet_pt,
+                 jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
+        result = jet_body(jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+        store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
+                     codes)
 
     return fill_jet
 
@@ -458,21 +472,16 @@ def make_fill_jet_channels(jit, channels_body):
     """As :func:`make_fill_jet` for :func:`make_channels_body`: jet ``n`` with
     its kinds row (``kinds`` (N, M); a (1, 1) array of 0 for no kinds, which
     makes every constituent kind 0, as a channel without KIND takes it)."""
+    store_result = make_store_result(jit)
 
     @jit
     def fill_jet_channels(jets, kinds, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
                           options, chan_qty, chan_mask, jet_pt, jet_eta, jet_phi, jet_mass,
                           n_constituents, valid, codes):
-        code, pt, eta, phi, mass = channels_body(
-            jets[n], kinds[n if kinds.shape[0] > n else 0], images[n],
-            px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, chan_qty, chan_mask)
-        codes[n] = code
-        ok = code >= 0
-        valid[n] = 1 if ok else 0
-        n_constituents[n] = code if ok else 0
-        jet_pt[n] = pt
-        jet_eta[n] = eta
-        jet_phi[n] = phi
-        jet_mass[n] = mass
+        result = channels_body(jets[n], kinds[n if kinds.shape[0] > n else 0], images[n],
+                               px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, chan_qty,
+                               chan_mask)
+        store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
+                     codes)
 
     return fill_jet_channels
