@@ -30,7 +30,10 @@ from torch.utils.data import DataLoader                # noqa: E402
 # DataLoader starts its workers)
 pytestmark = [pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
               pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of "
-                                         "fork:DeprecationWarning")]
+                                         "fork:DeprecationWarning"),
+              # JAX, imported by the Keras tests of the same run, warns at every fork;
+              # the workers never touch JAX
+              pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")]
 
 NPIX = 8
 N_JETS = 500            # 13 chunks of 37 and one of 19
