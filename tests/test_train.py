@@ -4,8 +4,10 @@ Toy jets at npix 16 (a few thousand, one or two epochs) keep the file to
 seconds of training; the model is trained once per module.
 """
 
+import io
 import json
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -18,6 +20,7 @@ from jetimg.toys import toy_jets
 
 from jetimg import train as T
 from jetimg.train.models import _keras
+from jetimg.train.progress import ProgressBar, ProgressLines, TrainStatus
 
 from .helpers import invoke
 
@@ -58,11 +61,11 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(data):
-    """The default CNN trained two epochs on the toy store."""
-    lines = []
+    """The default CNN trained two epochs on the toy store, and what it reported."""
+    statuses = []
     result = T.train(data["train"], data["val"], data["folder"] / "model.keras", epochs=2,
-                     seed=1, progress=lines.append)
-    return result, lines
+                     seed=1, progress=statuses.append)
+    return result, statuses
 
 
 # ---------------------------------------------------------------------------
@@ -70,9 +73,13 @@ def trained(data):
 # ---------------------------------------------------------------------------
 
 def test_train_separates_toy_jets(data, trained):
-    result, lines = trained
+    result, statuses = trained
+    lines = [str(s) for s in statuses if s.kind == "epoch"]
     assert result.epochs_run == 2 and len(lines) == 2
-    assert lines[0].startswith("epoch 1/2  loss ") and "img/s" in lines[0]
+    assert lines[0].startswith("epoch 1/2  loss ") and "training images/s" in lines[0]
+    # a status after every step: 3,000 jets in batches of 128 are 24 steps an epoch
+    steps = [(s.epoch, s.step, s.steps) for s in statuses if s.kind == "step"]
+    assert steps == [(e, i, 24) for e in (1, 2) for i in range(1, 25)]
     assert set(result.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert result.best_epoch == int(np.argmin(result.history["val_loss"])) + 1
     assert (result.n_train, result.n_val) == (3000, 1000)
@@ -135,8 +142,8 @@ def test_seed_reproducible_and_deeptop(data, tmp_path):
 
 def test_interrupt_keeps_best_model(data, tmp_path):
     """Ctrl-C during training writes the best model so far, then re-raises."""
-    def progress(line):
-        if line.startswith("epoch 2/"):
+    def progress(status):
+        if status.epoch == 2 and status.step == 3:      # in the middle of epoch 2
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt) as info:
@@ -145,6 +152,114 @@ def test_interrupt_keeps_best_model(data, tmp_path):
     result = info.value.result
     assert result.epochs_run in (1, 2) and T.read_metadata(result.output)["interrupted"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.keras", "i_log.csv"]
+
+
+def test_images_per_second_count_training_steps_only(data, tmp_path, monkeypatch):
+    """The rate is the images of the timed training steps over their summed time: a slow
+    validation (a sleep in each of its batches) stays out of it, and so do the steps
+    that compile (the first batch of each size). Keras trains on the dataset's epoch,
+    each batch once and the short one last, so the steps' sizes are the batches'."""
+    from jetimg.train.batches import _Batches
+
+    batch = _Batches.batch
+    reads = []
+
+    def slow_validation(self, index):
+        if not self.shuffle:            # validation reads in order, training shuffles
+            time.sleep(0.2)
+        else:
+            reads.append((self.epoch, index))
+        return batch(self, index)
+
+    monkeypatch.setattr(_Batches, "batch", slow_validation)
+    jets, labels = toy_jets(700, seed=31)
+    train_store = _store(tmp_path, "t", jets[:400], labels[:400])
+    val_store = _store(tmp_path, "v", jets[400:], labels[400:])
+    statuses = []
+    result = T.train(train_store, val_store, tmp_path / "r.keras", arch="deeptop", epochs=1,
+                     batch_size=64, seed=3, workers=2, log=False, plot=False,
+                     progress=statuses.append)
+    steps = [s for s in statuses if s.kind == "step"]
+    (epoch,) = [s for s in statuses if s.kind == "epoch"]
+    assert [s.step_images for s in steps] == [64] * 6 + [16]
+    assert [s.compiles for s in steps] == [True] + [False] * 5 + [True]
+    timed = [s for s in steps if not s.compiles]
+    rate = sum(s.step_images for s in timed) / sum(s.step_seconds for s in timed)
+    assert result.images_per_second == pytest.approx(rate, rel=1e-9)
+    assert epoch.images_per_second == pytest.approx(rate, rel=1e-9)
+    assert T.read_metadata(result.output)["train_images_per_second"] == pytest.approx(rate)
+    assert result.train_seconds == pytest.approx(sum(s.step_seconds for s in steps))
+    assert result.compile_seconds == pytest.approx(
+        sum(s.step_seconds for s in steps if s.compiles))
+    # the first batch, read to build the model, then the 7 batches of epoch 1, once each
+    assert reads[0] == (0, 0) and sorted(reads[1:]) == [(1, i) for i in range(7)]
+    assert steps[-1].seconds == pytest.approx(result.train_seconds)
+    # validation (300 jets: 5 batches of 64, each sleeping 0.2 s, on two reader threads)
+    # is outside the steps
+    assert epoch.epoch_seconds - result.train_seconds >= 3 * 0.2
+    assert f"{rate:,.0f} training images/s" in str(epoch)
+
+
+def _status(step, steps=100, kind="step", epoch=1):
+    return TrainStatus(kind, epoch=epoch, epochs=3, step=step, steps=steps,
+                       images=step * 10, seconds=step * 0.5, images_per_second=20.0,
+                       seconds_left=(steps - step) * 0.5, loss=0.5, accuracy=0.75,
+                       val_loss=0.4, val_accuracy=0.8, best=True, epoch_seconds=60.0)
+
+
+def test_progress_lines_every_tenth():
+    lines = []
+    progress = ProgressLines(lines.append, seconds=1e9)
+    for epoch in (1, 2):
+        for step in range(1, 101):
+            progress(_status(step, epoch=epoch))
+        progress(_status(100, kind="epoch", epoch=epoch))
+    assert len(lines) == 22
+    assert lines[0] == ("epoch 1/3: step 10 of 100 (10%), loss 0.5000, acc 0.7500, "
+                        "20 training images/s, 0:00:45 left")
+    assert lines[9].startswith("epoch 1/3: step 100 of 100 (100%), ")
+    assert lines[10] == ("epoch 1/3  loss 0.5000  acc 0.7500  val_loss 0.4000  "
+                         "val_acc 0.8000  60.0 s  20 training images/s  *best")
+    assert lines[11].startswith("epoch 2/3: step 10 of 100 (10%)")
+    # seconds=0: a line after every step
+    every = []
+    progress = ProgressLines(every.append, seconds=0)
+    for step in range(1, 8):
+        progress(_status(step))
+    assert len(every) == 7
+
+
+def test_progress_bar_redraws_one_line():
+    stream = io.StringIO()
+    with ProgressBar(stream, interval=0, width=100) as bar:
+        for step in (1, 50):
+            bar(_status(step))
+        bar(_status(100, kind="epoch"))
+        bar(_status(1, epoch=2))
+    out = stream.getvalue()
+    assert out.startswith("\repoch 1/3 [") and "]  50/100  loss 0.5000" in out
+    assert "  20 images/s  0:00:25 left" in out
+    # the epoch's line replaces the bar and stays; the next bar, ended by close
+    before, after = out.split("\n", 1)
+    assert before.endswith("epoch 1/3  loss 0.5000  acc 0.7500  val_loss 0.4000  val_acc "
+                           "0.8000  60.0 s  20 training images/s  *best")
+    assert after.startswith("\repoch 2/3 [") and after.endswith("\n")
+    # the bar keeps its place: every step's line has one length
+    assert len({len(_status(step).bar(100)) for step in range(1, 101)}) == 1
+    assert len(_status(50).bar(40)) <= 40
+
+
+def test_cli_progress_choice(monkeypatch):
+    """The command shows a bar on a terminal, lines elsewhere, nothing with --quiet."""
+    from jetimg_cli import progress as cli_progress
+
+    with cli_progress.train_progress(quiet=True) as progress:
+        assert progress is None
+    with cli_progress.train_progress() as progress:
+        assert isinstance(progress, ProgressLines)          # pytest's stderr: no terminal
+    monkeypatch.setattr(cli_progress, "_is_terminal", lambda stream: True)
+    with cli_progress.train_progress() as progress:
+        assert isinstance(progress, ProgressBar)
 
 
 def test_build_model_shapes():
@@ -291,6 +406,13 @@ def test_train_on_the_fly_cli(data, tmp_path):
                     "--npix", NPIX, "--arch", "deeptop", "--epochs", 1, "--seed", 2)
     assert result.exit_code == 0, result.output
     assert "deeptop CNN, 1000 jets (val 500), 1 epochs" in result.stdout
+    assert "training images/s); best epoch 1" in result.stdout
+    # stderr is no terminal here: progress lines (8 steps of 128 jets), then the epoch's
+    lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert lines[0].startswith("epoch 1/1: step 1 of 8 (12%), loss ")
+    assert lines[-2].startswith("epoch 1/1: step 8 of 8 (100%), loss ")
+    assert "training images/s" in lines[-2]
+    assert lines[-1].startswith("epoch 1/1  loss ") and "training images/s" in lines[-1]
     assert T.read_metadata(model)["recipe"]["npix"] == NPIX
     result = invoke("predict", model, tmp_path / "v.h5", "-o", tmp_path / "s.npy", "--zip", "-q")
     assert result.exit_code == 0, result.output
@@ -584,6 +706,7 @@ def test_channels_cli(qg, data, tmp_path):
                  "--plot", "", "-q")
     assert out.exit_code == 0, out.output
     assert f"deeptop CNN ({channels.replace(',', ', ')}), 600 jets (val 300)" in out.stdout
+    assert "epoch" not in out.stderr            # -q: no progress lines
     meta = T.read_metadata(model)
     assert meta["channels"] == channels.split(",") and len(meta["input_scale"]) == 3
     # on the fly, the images are those of a store built with the same recipe

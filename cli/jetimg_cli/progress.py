@@ -3,6 +3,10 @@
 On a terminal, a click progress bar. Elsewhere (a batch job's log, a pipe), a
 bar cannot redraw itself; a line is printed each time another tenth of the
 rows is done instead: ``jets: 2,000 of 10,000 rows (20%), 41,000 jets/s, 0:00:01 left``.
+
+Training reports ``progress(status)`` per step and per epoch
+(:mod:`jetimg.train.progress`); :func:`train_progress` picks its bar or its
+lines the same way.
 """
 
 import contextlib
@@ -69,6 +73,22 @@ def progress_bar(quiet=False, label="jets"):
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def train_progress(quiet=False):
+    """Yield the ``progress`` of :func:`jetimg.train.train`: a bar on a terminal, lines
+    (every tenth of an epoch or minute, and one per epoch) elsewhere, None when quiet."""
+    if quiet:
+        yield None
+        return
+    from jetimg.train.progress import ProgressBar, ProgressLines
+
+    if not _is_terminal(sys.stderr):
+        yield ProgressLines(lambda line: click.echo(line, err=True))
+        return
+    with ProgressBar(sys.stderr) as bar:
+        yield bar
 
 
 def _is_terminal(stream):

@@ -19,6 +19,7 @@ from .datasets import _dataset
 from .images import _check_recipe, input_scale, open_images
 from .modelfile import _write_metadata, check_label_names, label_names_text
 from .models import ARCHS, _keras, _quiet_keras, build_model
+from .progress import _progress_callback
 
 
 @dataclasses.dataclass
@@ -49,8 +50,12 @@ class TrainResult:
     seconds : float
         Wall time of the whole call.
     images_per_second : float
-        Training images per second, from the epochs after the first (which
-        compiles); the first epoch's when only one ran.
+        Training images per second: images of the training steps over their
+        time, validation and checkpoints left out, and the steps that compile
+        the network (the first of each batch size) too, unless every step did
+        (see :mod:`~jetimg.train.progress`).
+    train_seconds, compile_seconds : float
+        Time of all training steps, and of those among them that compiled.
     log, plot : str or None
         The CSV log and the history plot.
     metadata : dict
@@ -73,6 +78,8 @@ class TrainResult:
     channels: list | None = None
     n_classes: int = 2
     label_names: list | None = None
+    train_seconds: float = float("nan")
+    compile_seconds: float = float("nan")
 
     @property
     def best_val_loss(self):
@@ -83,39 +90,6 @@ class TrainResult:
     def best_val_accuracy(self):
         """Validation accuracy of the best epoch."""
         return float(self.history["val_accuracy"][self.best_epoch - 1])
-
-
-def _epoch_callback(keras, epochs, n_train, progress, timings):
-    """Per-epoch timings (training part only) and a progress line."""
-
-    class EpochLine(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.best = np.inf
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = self.last = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.last = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            now = time.perf_counter()
-            timings.append((self.last - self.started, now - self.started))
-            val = logs.get("val_loss", np.inf)
-            mark = ""
-            if val < self.best:
-                self.best, mark = val, "  *best"
-            if progress is not None:
-                train_s, total_s = timings[-1]
-                rate = f"  {n_train / train_s:,.0f} img/s" if train_s > 0 else ""
-                progress(f"epoch {epoch + 1}/{epochs}  loss {logs.get('loss', np.nan):.4f}  "
-                         f"acc {logs.get('accuracy', np.nan):.4f}  val_loss {val:.4f}  "
-                         f"val_acc {logs.get('val_accuracy', np.nan):.4f}  "
-                         f"{total_s:.1f} s{rate}{mark}")
-
-    return EpochLine()
 
 
 def _paths(output, log, plot):
@@ -181,7 +155,13 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     workers : int
         Threads reading batches ahead of the training step.
     progress : callable, optional
-        ``progress(line)`` after every epoch, with loss, accuracy, time and rate.
+        ``progress(status)`` after every training step and at the end of every
+        epoch, ``status`` a :class:`~jetimg.train.progress.TrainStatus`
+        (``status.kind`` "step" or "epoch"; ``str(status)`` a line of loss,
+        accuracy, training images/s and time left). Displays:
+        :class:`~jetimg.train.progress.ProgressLines` (a line every tenth of
+        an epoch and one per epoch: ``progress=ProgressLines()`` prints them)
+        and :class:`~jetimg.train.progress.ProgressBar` (a terminal).
     allow_incomplete : bool
         Accept stores of an interrupted build (refused by default); their
         unwritten rows read as invalid jets and are left out.
@@ -237,18 +217,20 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(lr)),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         n_train, n_val = train_data.n_jets, val_data.n_jets
-        timings = []
-        line = _epoch_callback(keras, epochs, n_train, progress, timings)
+        timing = _progress_callback(keras, progress, epochs=epochs, n_images=n_train,
+                                    batch_size=batch_size)
+        # the epoch's status comes after its checkpoint (an interruption keeps that epoch)
         callbacks = [keras.callbacks.ModelCheckpoint(str(tmp), monitor="val_loss",
                                                      save_best_only=True, verbose=0),
                      keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
-                     line]
+                     timing]
         logger = keras.callbacks.CSVLogger(str(log)) if log else None
         if logger is not None:
             callbacks.append(logger)
         interrupted = False
         try:
             with _quiet_keras():
+                _build_for_fit(model, train_data)
                 fit = model.fit(train_data, validation_data=val_data, epochs=epochs,
                                 callbacks=callbacks, verbose=0, shuffle=False)
             history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
@@ -263,9 +245,9 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
                 logger.csv_file.close()     # Keras closes it only when training ends well
         epochs_run = len(history.get("loss", []))
         best_epoch = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else 0
-        train_times = [t for t, _ in timings]
-        rates = [n_train / t for t in (train_times[1:] or train_times) if t > 0]
-        rate = float(np.mean(rates)) if rates else float("nan")
+        rate = float(timing.clock.run_rate())
+        train_seconds = timing.clock.train_seconds()
+        compile_seconds = timing.clock.compile_seconds()
         metadata = {
             "jetimg_version": __version__, "arch": arch, "npix": int(train_source.npix),
             "channels": channels, "input_scale": scale,
@@ -285,7 +267,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
             "batch_size": int(batch_size), "lr": float(lr), "patience": patience,
             "seed": seed, "interrupted": interrupted,
             "keras_version": keras.__version__, "backend": keras.backend.backend(),
-            "train_images_per_second": rate,
+            "train_images_per_second": rate, "train_seconds": train_seconds,
         }
         _write_metadata(tmp, metadata)
         os.replace(tmp, output)
@@ -307,6 +289,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
                          n_classes=n_classes,
                          label_names=list(label_names) if label_names else None,
                          seconds=time.perf_counter() - started, images_per_second=rate,
+                         train_seconds=train_seconds, compile_seconds=compile_seconds,
                          log=str(log) if log else None, plot=str(plot) if plot else None,
                          metadata=metadata)
     if interrupted:
@@ -314,6 +297,21 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         exc.result = result
         raise exc
     return result
+
+
+def _build_for_fit(model, data):
+    """Build the model's loss, metrics and optimizer on the first batch, read directly.
+
+    Otherwise ``model.fit`` draws a batch from the dataset's reader threads to
+    build them and stops the threads; Keras then serves the batches they had
+    read ahead first, so every epoch would start with the end of the one
+    before (the last, short batch in the middle of the next epoch, whose
+    steps would then be counted wrongly). One evaluation of a training batch
+    (no weights change) builds all of it; validation batches of that size
+    reuse its compiled step.
+    """
+    images, labels, weights = data.batch(0)
+    model.evaluate(images, labels, sample_weight=weights, batch_size=len(images), verbose=0)
 
 
 def _check_label_range(source, n_classes):
