@@ -52,11 +52,13 @@ from .fit import TrainResult, train
 from .images import JET_CHUNK_ROWS, input_scale, open_images
 from .modelfile import METADATA_NAME, TrainedModel, load_model, read_metadata
 from .models import ARCHS, build_model
+from .progress import ProgressBar, ProgressLines, TrainStatus
 from .scoring import PAPER_CNN, Evaluation, evaluate, predict
 
 __all__ = ["ARCHS", "METADATA_NAME", "PAPER_CNN", "open_images", "StoreDataset", "JetDataset",
            "input_scale", "build_model", "train", "TrainResult", "load_model",
-           "read_metadata", "predict", "evaluate", "Evaluation", "pipeline_rate"]
+           "read_metadata", "predict", "evaluate", "Evaluation", "pipeline_rate",
+           "ProgressBar", "ProgressLines", "TrainStatus"]
 
 
 def __getattr__(name):
