@@ -94,7 +94,7 @@ def main(argv=None):
             jetimg.train.train(stores["train"], stores["val"], model, epochs=args.epochs,
                                batch_size=args.batch_size, seed=seed, log=False, plot=False,
                                overwrite=True, patience=args.epochs)
-            ev = jetimg.train.evaluate(stores["test"], model=model, plots=False)
+            ev = jetimg.train.evaluate(stores["test"], model=model)
             row = {"seed": seed, "auc": ev.metrics["auc"],
                    "rejection_at_0.3": ev.metrics["background_rejection"],
                    "train_seconds": time.perf_counter() - t0}
