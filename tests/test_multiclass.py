@@ -5,8 +5,9 @@ ROOT files hold one class each) gives two stores at npix 16: the store that
 ``jetimg build`` makes of it, which names JetClass's ten classes of which
 five are present (K = 10), and a store of the same jets whose labels name
 only the five (K = 5, built from plain arrays with a ``label_names``
-attribute). Each trains a DeepTop-style CNN for one epoch. The figures of
-``evaluate`` are recomputed here by slow, obvious loops.
+attribute). Each trains a DeepTop-style CNN for one epoch, in batches that
+divide its jets (a short last batch would cost one more compilation). The
+figures of ``evaluate`` are recomputed here by slow, obvious loops.
 """
 
 import json
@@ -86,13 +87,13 @@ def sample(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model5(sample):
     return T.train(sample["train5"], sample["val5"], sample["folder"] / "m5.keras",
-                   arch="deeptop", epochs=1, seed=2, plot=False, log=False)
+                   arch="deeptop", epochs=1, seed=2, batch_size=120, plot=False, log=False)
 
 
 @pytest.fixture(scope="module")
 def model10(sample):
     return T.train(sample["jc10"], sample["jc10"], sample["folder"] / "m10.keras",
-                   arch="deeptop", epochs=1, seed=3, batch_size=256, plot=False, log=False)
+                   arch="deeptop", epochs=1, seed=3, batch_size=250, plot=False, log=False)
 
 
 # ---------------------------------------------------------------------------
