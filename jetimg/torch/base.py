@@ -17,6 +17,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError, JetimgError
+from ..train.images import _JetImages
 
 try:
     import torch
@@ -84,6 +85,15 @@ def channel_first(images):
     return np.ascontiguousarray(images, dtype=np.float32)
 
 
+def store_only(source):
+    """Refuse a constituents source where an image store is read (the store
+    datasets' ``_checked``)."""
+    if isinstance(source, _JetImages):
+        raise InputError(f"{source.path} is not an image store (no 'images' array, not "
+                         "the pandas image layout); for constituents use "
+                         "JetIterableDataset")
+
+
 class ImageFile:
     """An image source opened once per process, read by whole chunks.
 
@@ -135,6 +145,7 @@ class ImageFile:
 
     def _checked(self, source):
         """Refuse a source of the wrong kind (subclasses)."""
+
 
     def _source(self):
         """This process's open source (opened on first use in each process)."""

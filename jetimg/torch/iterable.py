@@ -19,7 +19,7 @@ from ..recipe import Recipe
 from ..train.batches import chunk_groups, epoch_buffers, gather_rows, share
 from ..train.images import _JetImages, open_images
 from .base import (ImageFile, IterableDataset, require_torch, resolve_ranks, resolve_seed,
-                   torch)
+                   store_only, torch)
 
 __all__ = ["StoreIterableDataset", "JetIterableDataset"]
 
@@ -133,11 +133,7 @@ class StoreIterableDataset(_Stream):
             raise InputError(f"{self.path} has no valid jets to read")
         self._plan(rows, shuffle, seed, buffer_size, rank, world_size)
 
-    def _checked(self, source):
-        if isinstance(source, _JetImages):
-            raise InputError(f"{source.path} is not an image store (no 'images' array, not "
-                             "the pandas image layout); for constituents use "
-                             "JetIterableDataset")
+    _checked = staticmethod(store_only)
 
     @property
     def n_jets(self):

@@ -16,8 +16,9 @@ import numpy as np
 from ..checks import integer
 from ..errors import InputError
 from ..train.batches import chunk_groups, epoch_buffers, gather_rows
-from ..train.images import _JetImages, open_images
-from .base import (Dataset, ImageFile, Sampler, require_torch, resolve_ranks, resolve_seed)
+from ..train.images import open_images
+from .base import (Dataset, ImageFile, Sampler, require_torch, resolve_ranks, resolve_seed,
+                   store_only)
 
 __all__ = ["StoreDataset", "ChunkSampler"]
 
@@ -85,11 +86,7 @@ class StoreDataset(ImageFile, Dataset):
         self.groups = np.split(np.arange(len(self.rows)), cuts)
         self._cache = OrderedDict()
 
-    def _checked(self, source):
-        if isinstance(source, _JetImages):
-            raise InputError(f"{source.path} is not an image store (no 'images' array, not "
-                             "the pandas image layout); for constituents use "
-                             "JetIterableDataset")
+    _checked = staticmethod(store_only)
 
     @property
     def n_jets(self):
