@@ -105,6 +105,8 @@ def _loops():
                 for k in range(4):
                     out[i, s, k] = 0.0
 
+    # Two loops, not one over a trailing axis of any width: with the width a
+    # run-time value the four-vector loop took 10 ms per 20,000 jets, not 3.
     @numba.njit(cache=True, nogil=True)
     def pad_values(offsets, values, out):
         m = out.shape[1]
