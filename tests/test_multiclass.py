@@ -261,11 +261,18 @@ def test_five_classes_end_to_end(sample, model5, tmp_path):
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-5)
     images = jetimg.open_store(sample["val5"])["images"][:]
     np.testing.assert_allclose(scores, net.predict(images, verbose=0), atol=1e-5)
-    # row order: a permuted store gives the permuted rows
+    # row order: a permuted store gives the permuted rows; invalid jets keep theirs, NaN
     perm = np.random.default_rng(4).permutation(600)
-    shuffled = _array_store(tmp_path, "perm", sample["val_jets"][perm],
-                            sample["val_labels"][perm], FIVE)
-    np.testing.assert_allclose(T.predict(r.output, shuffled), scores[perm], atol=1e-6)
+    jets = sample["val_jets"][perm].copy()
+    bad = [5, 333]
+    jets[bad, 0, 0] = np.nan
+    shuffled = _array_store(tmp_path, "perm", jets, sample["val_labels"][perm], FIVE,
+                            invalid="skip")
+    permuted = T.predict(r.output, shuffled)
+    assert np.flatnonzero(np.isnan(permuted).all(axis=1)).tolist() == bad
+    assert not np.isnan(np.delete(permuted, bad, axis=0)).any()
+    np.testing.assert_allclose(np.delete(permuted, bad, axis=0),
+                               np.delete(scores[perm], bad, axis=0), atol=1e-6)
     # evaluate: every figure recomputed slowly
     evaluation = T.evaluate(sample["val5"], model=r.output, plots=tmp_path / "ev")
     m = evaluation.metrics

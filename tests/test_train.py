@@ -326,7 +326,12 @@ def test_invalid_jets_kept_in_predict_dropped_in_training(data, trained, tmp_pat
     jets[bad, 0, 0] = np.nan
     store = _store(tmp_path, "inv", jets, labels, invalid="skip")
     scores = T.predict(result.output, store)
-    assert scores.shape == (len(jets),) and np.isfinite(scores).all()
+    assert scores.shape == (len(jets),)
+    assert np.flatnonzero(np.isnan(scores)).tolist() == bad      # the rows kept, scored NaN
+    out = invoke("predict", result.output, store, "-o", tmp_path / "inv.npy", "-q")
+    assert out.exit_code == 0, out.output
+    assert f"4000 scores (mean {np.nanmean(scores):.3f}), 3 invalid jets scored NaN" in out.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "inv.npy"), scores)
     data_set = T.StoreDataset(store, batch_size=64, seed=0)
     assert data_set.n_jets == len(jets) - 3 and data_set.n_invalid == 3
     assert not np.isin(bad, data_set.order).any()

@@ -174,14 +174,16 @@ def predict(model, store, output, archive, batch_size, overwrite, allow_incomple
     an (N, K) array, columns in the order of the model's label_names. STORE
     must be made with the model's recipe and, where it has labels, name the
     model's classes (both checked), or be a constituents file (its images
-    are made with the model's recipe). Invalid jets keep their row (the
-    scores of an empty image).
+    are made with the model's recipe). Invalid jets keep their row and
+    score NaN.
 
     \b
     Examples:
       jetimg predict model.keras test_img.zarr -o scores.npy
       jetimg predict model.keras test_img.h5 -o scores.npy --zip
     """
+    import numpy as np
+
     from jetimg.train import predict as run
 
     output = pathlib.Path(output)
@@ -201,7 +203,11 @@ def predict(model, store, output, archive, batch_size, overwrite, allow_incomple
         names = model_classes(read_metadata(model))[1]
         what = f"{len(scores)} jets x {scores.shape[1]} class probabilities ({', '.join(names)})"
     else:
-        what = f"{len(scores)} scores (mean {float(scores.mean()) if len(scores) else 0:.3f})"
+        mean = float(np.nanmean(scores)) if np.isfinite(scores).any() else 0.0
+        what = f"{len(scores)} scores (mean {mean:.3f})"
+    n_invalid = int(np.isnan(scores.reshape(len(scores), -1)[:, 0]).sum())
+    if n_invalid:
+        what += f", {n_invalid} invalid jets scored NaN"
     click.echo(f"{what} in {seconds:.1f} s ({len(scores) / max(seconds, 1e-9):,.0f} jets/s) -> "
                f"{output}" + (f", {output.with_suffix('.zip')}" if archive else ""))
 

@@ -1,7 +1,7 @@
 """Scores of a trained model on a store (:func:`predict`) and its metrics (:func:`evaluate`).
 
-:func:`predict` keeps every row, in the store's order (invalid jets get the
-score of an empty image); :func:`evaluate` leaves invalid jets out. Given
+:func:`predict` keeps every row, in the store's order (invalid jets score
+NaN); :func:`evaluate` leaves invalid jets out. Given
 scores instead of a model, :func:`evaluate` needs no Keras.
 
 A model of two classes gives one score per jet, the signal probability (N,);
@@ -70,15 +70,15 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
         Also write ``output``'s ``.npy`` in a ``.zip`` beside it (a challenge submission).
     allow_incomplete : bool
         Accept a store of an interrupted build (its unwritten rows read as
-        invalid jets: the score of an empty image).
+        invalid jets: NaN scores).
 
     Returns
     -------
     numpy.ndarray
         float32 (N,) for a model of two classes (the probability of class
         1, the signal), (N, K) for K > 2 classes (``label_names`` order);
-        row n for row n of the store; invalid jets (all-zero images) are kept
-        and get the scores of an empty image.
+        row n for row n of the store; invalid jets (``valid`` 0) keep their
+        row and score NaN (every column).
     """
     outputs = score_outputs(output, overwrite=overwrite, archive=archive) if output else None
     _exists(store)
@@ -86,10 +86,12 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
     _model_classes(trained)
     source = _open_for(store, trained.metadata, allow_incomplete)
     try:
-        probabilities = _score(trained, source, batch_size, progress)[0]
+        probabilities, _, valid = _score(trained, source, batch_size, progress)
     finally:
         if source is not store:
             source.close()
+    if valid is not None:
+        probabilities[valid == 0] = np.nan          # an invalid jet has no score
     scores = _signal(probabilities)
     if outputs:
         write_scores(scores, *outputs)
