@@ -40,6 +40,7 @@ N_JETS = 500            # 13 chunks of 37 and one of 19
 CHUNK = 37
 INVALID = (3, 40, 41, 499)
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "torch.md"
+README = DOCS.parent.parent / "README.md"
 
 
 def _save(folder, name, jets, labels):
@@ -430,3 +431,21 @@ def test_docs_training_loop_runs(toy, tmp_path, capsys):
     assert "epoch 2: loss" in out and "AUC" in out
     assert namespace["figures"]["n_jets"] == 200
     assert namespace["figures"]["auc"] > 0.7        # two epochs on toy jets learn (0.94 here)
+
+
+def test_readme_pytorch_path_runs(toy, tmp_path, capsys):
+    """The README tour's PyTorch block, on toy stores in place of the sample's."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+              if "jetimg.torch" in b]
+    assert len(blocks) == 1
+    test_path, test_labels = _save(tmp_path, "test", *toy_jets(200, seed=33))
+    test_store = tmp_path / "test.zarr"
+    jetimg.build(test_path, test_store, npix=NPIX, labels_key=test_labels)
+    code = (blocks[0].replace('"train_img.zarr"', repr(str(toy["store"])))
+            .replace('"test_img.zarr"', repr(str(test_store))))
+    assert repr(str(toy["store"])) in code and repr(str(test_store)) in code
+    namespace = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    assert "'auc':" in capsys.readouterr().out
+    figures = jetimg.metrics.summary(namespace["labels"].numpy(), namespace["scores"].numpy())
+    assert figures["n_jets"] == 200 and figures["auc"] > 0.7
