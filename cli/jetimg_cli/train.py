@@ -244,7 +244,7 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     store whose label_names name K): the accuracy, the confusion matrix, the
     one-vs-rest AUC of each class and, for each class X but QCD, the
     rejection of QCD at X's efficiency as JetClass's paper (arXiv:2202.03772,
-    Table 2) quotes it (50%; 99% for Hqql, 99.5% for Tbl). Invalid jets are
+    its JetClass results table) quotes it (50%; 99% for Hqql, 99.5% for Tbl). Invalid jets are
     left out. Plots the ROC curves (1/eps_B against eps_S, log scale), the
     score distributions per class (and the confusion matrix) into the current
     folder (or --plots-dir); existing plots are kept unless --overwrite.
