@@ -459,8 +459,9 @@ def refusals(source, tmp_path_factory):
 
 @pytest.mark.slow
 def test_refusals_never_hang_nor_crash(refusals):
-    """Each refusal 20 times through the installed command (two at a time), each
-    under 60 s: exit 1 with one line, never a hang or a signal."""
+    """Each refusal 10 times through the installed command (two at a time), each
+    under 60 s: exit 1 with one line (and at most the compile notice), never a hang or
+    a signal."""
     if not JETIMG.exists():
         pytest.skip(f"the jetimg command is not installed beside {sys.executable}")
 
@@ -473,12 +474,14 @@ def test_refusals_never_hang_nor_crash(refusals):
             return kind, "hung (60 s)"
         if proc.returncode < 0:
             return kind, f"killed by signal {-proc.returncode}"
-        lines = proc.stderr.strip().splitlines()
+        # a loaded machine can make the kernels' cache load slowly enough for the notice
+        lines = [line for line in proc.stderr.strip().splitlines()
+                 if not line.startswith("compiling the kernels, first run only")]
         if proc.returncode != 1 or len(lines) != 1 or "Traceback" in proc.stderr:
             return kind, f"exit {proc.returncode}: {proc.stderr}"
         return kind, None
 
-    jobs = [(kind, i) for i in range(20) for kind in refusals]
+    jobs = [(kind, i) for i in range(10) for kind in refusals]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         problems = [p for p in pool.map(lambda job: run(*job), jobs) if p[1] is not None]
     assert problems == []

@@ -8,6 +8,7 @@ compilation of the network (the short last batch too).
 
 import io
 import json
+import pathlib
 import sys
 import time
 import zipfile
@@ -21,13 +22,13 @@ from jetimg.errors import InputError, JetimgError, OutputExistsError
 from jetimg.toys import toy_jets
 
 from jetimg import train as T
-from jetimg.train.models import _keras
+from jetimg.train.models import _keras, _quiet_keras
 from jetimg.train.progress import ProgressBar, ProgressLines, TrainStatus
 
 from .helpers import invoke
 
 try:
-    _keras()                # selects JAX when the configured backend is not installed
+    _keras()                # selects PyTorch, else JAX, when no installed backend is configured
 except JetimgError as exc:  # pragma: no cover
     pytest.skip(f"no Keras 3: {exc}", allow_module_level=True)
 
@@ -114,11 +115,61 @@ def test_model_file_is_self_contained(data, trained):
     assert meta["recipe"] == jetimg.open_store(data["train"]).attrs["recipe"]
     assert meta["best_epoch"] == result.best_epoch
     images = jetimg.open_store(data["val"])["images"][:]
-    plain = keras.saving.load_model(result.output).predict(images, verbose=0)[:, 1]
+    with _quiet_keras():
+        plain = keras.saving.load_model(result.output).predict(images, verbose=0)[:, 1]
     scores = T.predict(result.output, data["val"])
     np.testing.assert_allclose(scores, plain, atol=1e-5)
     with zipfile.ZipFile(result.output) as z:
         assert T.METADATA_NAME in z.namelist()
+
+
+@pytest.mark.parametrize("configured", [None, "jax"])
+def test_backend_chosen_when_none_installed_is_configured(tmp_path, configured):
+    """No KERAS_BACKEND: a configured backend that is installed is kept; otherwise PyTorch
+    where it is installed (it trains these networks faster on a CPU), else JAX."""
+    import importlib.util
+    import os
+    import subprocess
+
+    home = tmp_path / "keras_home"
+    home.mkdir()
+    if configured:
+        (home / "keras.json").write_text(json.dumps({"backend": configured}))
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(home)
+    code = "from jetimg.train.models import _keras; print(_keras().backend.backend())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    installed = {m: importlib.util.find_spec(m) is not None for m in ("tensorflow", "torch")}
+    if configured == "jax" or (configured == "tensorflow" and installed["tensorflow"]):
+        expected = configured
+    else:
+        expected = "torch" if installed["torch"] else "jax"
+    assert out.stdout.split()[-1] == expected
+
+
+def test_jax_trained_model_scores_on_any_backend(data, tmp_path):
+    """`jetimg train` on JAX (what the train extra alone installs): its model file loads
+    and scores in this process's backend, and the scores separate the classes."""
+    import importlib.util
+    import os
+    import subprocess
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("JAX is not installed")
+    command = pathlib.Path(sys.executable).with_name("jetimg")
+    if not command.exists():
+        pytest.skip(f"the jetimg command is not installed beside {sys.executable}")
+    model = tmp_path / "jax.keras"
+    out = subprocess.run([str(command), "train", str(data["train"]), "--val", str(data["val"]),
+                          "-o", str(model), "--epochs", "1", "--seed", "1", "-q"],
+                         env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert T.read_metadata(model)["backend"] == "jax"
+    evaluation = T.evaluate(data["val"], model=model)
+    assert evaluation.metrics["auc"] > 0.8
 
 
 def test_output_exists_refused(data, trained, tmp_path):
@@ -575,7 +626,9 @@ def test_channels_train_predict_evaluate(qg, qg_trained):
     images = jetimg.open_store(qg["val"])["images"][:]
     assert images.shape == (300, NPIX, NPIX, 3)
     scores = T.predict(result.output, qg["val"])
-    np.testing.assert_allclose(scores, model.predict(images, verbose=0)[:, 1], atol=1e-5)
+    with _quiet_keras():
+        plain = model.predict(images, verbose=0)[:, 1]
+    np.testing.assert_allclose(scores, plain, atol=1e-5)
     # the quark/gluon .npz itself: its images made on the fly with the model's channels
     np.testing.assert_allclose(T.predict(result.output, qg["val_jets"]), scores, atol=1e-6)
     evaluation = T.evaluate(qg["val"], model=result.output)
