@@ -466,7 +466,8 @@ def test_train_on_the_fly_cli(data, tmp_path):
                     "--batch-size", 125)
     assert result.exit_code == 0, result.output
     assert "deeptop CNN, 1000 jets (val 500), 1 epochs" in result.stdout
-    assert "training images/s); best epoch 1" in result.stdout
+    backend = T.read_metadata(model)["backend"]
+    assert f"training images/s on {backend}); best epoch 1" in result.stdout
     # stderr is no terminal here: progress lines (8 steps of 125 jets), then the epoch's
     lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert lines[0].startswith("epoch 1/1: step 1 of 8 (12%), loss ")
