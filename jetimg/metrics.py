@@ -42,8 +42,9 @@ __all__ = ["check_scores", "roc_curve", "auc", "background_rejection", "accuracy
 #: The background class of JetClass's figure of merit.
 BACKGROUND_CLASS = "QCD"
 
-#: Signal efficiency at which arXiv:2202.03772's JetClass results table quotes the rejection of
-#: QCD for each class: 50 %, except H -> l nu q q' (99 %) and t -> b l nu (99.5 %).
+#: Signal efficiency at which arXiv:2202.03772's table of JetClass results quotes the
+#: rejection of QCD for each class: 50 %, except H -> l nu q q' (99 %) and t -> b l nu
+#: (99.5 %).
 JETCLASS_EFFICIENCY = {"Hqql": 0.99, "Tbl": 0.995}
 
 
@@ -384,8 +385,8 @@ def one_vs_rest_auc(labels, scores):
 def rejection_against(labels, scores, signal, background=0, signal_efficiency=0.5):
     """Rejection 1/eps_B of class ``background`` at an efficiency of class ``signal``.
 
-    JetClass's figure of merit (arXiv:2202.03772's JetClass results table): on the jets of
-    the two classes only, the discriminant ``s_X / (s_X + s_B)`` (the
+    JetClass's figure of merit (arXiv:2202.03772's table of JetClass
+    results): on the jets of the two classes only, the discriminant ``s_X / (s_X + s_B)`` (the
     scores of the signal class X and the background class B) is cut where it
     keeps ``signal_efficiency`` of the X jets, and 1/eps_B is the inverse
     fraction of B jets kept (:func:`background_rejection`: interpolated on
@@ -449,8 +450,8 @@ def jetclass_rejections(labels, scores, label_names):
 
     For every class X other than "QCD" that has jets, :func:`rejection_against`
     X and QCD at :func:`jetclass_efficiency` of X (50 %; 99 % for Hqql,
-    99.5 % for Tbl, as arXiv:2202.03772's JetClass results table). Classes without jets are
-    left out.
+    99.5 % for Tbl, as arXiv:2202.03772's table of JetClass results).
+    Classes without jets are left out.
 
     Returns a dict: class name -> {"signal_efficiency": eps_X,
     "background_rejection": 1/eps_QCD}. ``label_names`` are the K class names;

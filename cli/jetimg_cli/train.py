@@ -245,9 +245,9 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     K > 2 classes (a model of K classes, or --scores of shape (N, K) on a
     store whose label_names name K): the accuracy, the confusion matrix, the
     one-vs-rest AUC of each class and, for each class X but QCD, the
-    rejection of QCD at X's efficiency as JetClass's paper (arXiv:2202.03772,
-    its JetClass results table) quotes it (50%; 99% for Hqql, 99.5% for Tbl). Invalid jets are
-    left out. Plots the ROC curves (1/eps_B against eps_S, log scale), the
+    rejection of QCD at X's efficiency as JetClass's paper quotes it
+    (arXiv:2202.03772, its table of JetClass results: 50%; 99% for Hqql,
+    99.5% for Tbl). Invalid jets are left out. Plots the ROC curves (1/eps_B against eps_S, log scale), the
     score distributions per class (and the confusion matrix) into the current
     folder (or --plots-dir); existing plots are kept unless --overwrite.
     --scores needs no Keras.
