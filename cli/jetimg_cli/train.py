@@ -98,7 +98,7 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
     line per epoch. Images/s count the training steps only (not validation,
     nor the first step of each batch size, which compiles the network).
     Needs the 'train' extra: pip install 'jetimg[train]'. Keras runs on
-    PyTorch where it is installed (3 to 3.6 times as fast on a CPU), else on
+    PyTorch where it is installed (about three times as fast on a CPU), else on
     JAX; KERAS_BACKEND picks one.
 
     \b

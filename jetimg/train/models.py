@@ -11,7 +11,7 @@ Keras and its backend are imported only inside functions (:func:`_keras`).
 Without ``KERAS_BACKEND`` and with a configured backend that is not installed
 (Keras' own default is TensorFlow), jetimg selects PyTorch where it is
 installed (the ``torch`` extra), else JAX: on a CPU, PyTorch trains these
-networks 3 to 3.6 times as fast, keeping every core busy where JAX keeps
+networks about three times as fast, keeping every core busy where JAX keeps
 about 1.3 of 2 (``benchmarks/bench_loaders.py``).
 
 >>> from jetimg.train.models import ARCHS
