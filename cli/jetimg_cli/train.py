@@ -247,9 +247,10 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     one-vs-rest AUC of each class and, for each class X but QCD, the
     rejection of QCD at X's efficiency as JetClass's paper quotes it
     (arXiv:2202.03772, its table of JetClass results: 50%; 99% for Hqql,
-    99.5% for Tbl). Invalid jets are left out. Plots the ROC curves (1/eps_B against eps_S, log scale), the
-    score distributions per class (and the confusion matrix) into the current
-    folder (or --plots-dir); existing plots are kept unless --overwrite.
+    99.5% for Tbl). Invalid jets are left out. Plots the ROC curves (1/eps_B
+    against eps_S, log scale), the score distributions per class (and the
+    confusion matrix) into the current folder (or --plots-dir); existing
+    plots are kept unless --overwrite.
     --scores needs no Keras.
 
     \b
