@@ -141,11 +141,11 @@ def test_backend_chosen_when_none_installed_is_configured(tmp_path, configured):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    installed = {m: importlib.util.find_spec(m) is not None for m in ("tensorflow", "torch")}
-    if configured == "jax" or (configured == "tensorflow" and installed["tensorflow"]):
-        expected = configured
+    wanted = configured or "tensorflow"                 # Keras' default without keras.json
+    if importlib.util.find_spec(wanted) is not None:
+        expected = wanted
     else:
-        expected = "torch" if installed["torch"] else "jax"
+        expected = "torch" if importlib.util.find_spec("torch") is not None else "jax"
     assert out.stdout.split()[-1] == expected
 
 
