@@ -26,7 +26,8 @@ Quark/gluon: AUC and the gluon rejection 1/eps_B at a quark efficiency
 eps_S = 0.3 (quarks are label 1, the "signal"). JetClass: a softmax over the
 ten classes (``label_names``), the accuracy, the one-vs-rest AUC of each
 class present, and JetClass's rejection of QCD for each signal class X at
-eps_X = 50 % with s_X / (s_X + s_QCD) (arXiv:2202.03772's table of JetClass results;
+eps_X = 50 % (99 % Hqql, 99.5 % Tbl) with s_X / (s_X + s_QCD)
+(arXiv:2202.03772's table of JetClass results;
 :func:`jetimg.metrics.jetclass_rejections`). The tables give each figure's
 mean and standard deviation over seeds, and each seed's value in the JSON.
 """
