@@ -10,6 +10,7 @@ The classes here are defined even without PyTorch (their bases are then
 without PyTorch says what to install.
 """
 
+import functools
 import os
 from collections import OrderedDict
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError, JetimgError
-from ..train.images import _JetImages
+from ..train.images import _JetImages, open_images
 
 try:
     import torch
@@ -85,6 +86,11 @@ def channel_first(images):
     return np.ascontiguousarray(images, dtype=np.float32)
 
 
+def open_store(store, allow_incomplete):
+    """The image source of ``store`` (module level, so that it pickles)."""
+    return open_images(store, allow_incomplete=allow_incomplete)
+
+
 def store_only(source):
     """Refuse a constituents source where an image store is read (the store
     datasets' ``_checked``)."""
@@ -146,6 +152,17 @@ class ImageFile:
     def _checked(self, source):
         """Refuse a source of the wrong kind (subclasses)."""
 
+    def _store_rows(self, store, allow_incomplete, labels, drop_invalid):
+        """Open an image store; the store rows of the jets given (all, or the valid ones
+        with ``drop_invalid``), setting ``n_invalid``."""
+        valid = self._open_file(functools.partial(open_store, store, allow_incomplete),
+                                labels)
+        keep = valid is not None and drop_invalid
+        rows = np.flatnonzero(valid != 0) if keep else np.arange(self.n_rows)
+        self.n_invalid = self.n_rows - len(rows)
+        if len(rows) == 0:
+            raise InputError(f"{self.path} has no valid jets to read")
+        return rows
 
     def _source(self):
         """This process's open source (opened on first use in each process)."""

@@ -17,7 +17,7 @@ from ..checks import integer
 from ..errors import InputError
 from ..recipe import Recipe
 from ..train.batches import chunk_groups, epoch_buffers, gather_rows, share
-from ..train.images import _JetImages, open_images
+from ..train.images import _JetImages
 from .base import (ImageFile, IterableDataset, require_torch, resolve_ranks, resolve_seed,
                    store_only, torch)
 
@@ -124,13 +124,7 @@ class StoreIterableDataset(_Stream):
                  allow_incomplete=False):
         require_torch()
         self.return_rows = bool(return_rows)
-        valid = self._open_file(functools.partial(_open_store, store, allow_incomplete),
-                                labels)
-        keep = valid is not None and drop_invalid
-        rows = np.flatnonzero(valid != 0) if keep else np.arange(self.n_rows)
-        self.n_invalid = self.n_rows - len(rows)
-        if len(rows) == 0:
-            raise InputError(f"{self.path} has no valid jets to read")
+        rows = self._store_rows(store, allow_incomplete, labels, drop_invalid)
         self._plan(rows, shuffle, seed, buffer_size, rank, world_size)
 
     _checked = staticmethod(store_only)
@@ -139,11 +133,6 @@ class StoreIterableDataset(_Stream):
     def n_jets(self):
         """Jets this rank gives per epoch."""
         return int(self.n_rank_rows)
-
-
-def _open_store(store, allow_incomplete):
-    """The image source of ``store`` (module level, so that it pickles)."""
-    return open_images(store, allow_incomplete=allow_incomplete)
 
 
 def _open_jets(inputs, recipe, key, labels_key, chunk_rows):

@@ -8,7 +8,6 @@ buffer every epoch. Together, each worker reads each chunk of its share once
 per epoch.
 """
 
-import functools
 from collections import OrderedDict
 
 import numpy as np
@@ -16,7 +15,6 @@ import numpy as np
 from ..checks import integer
 from ..errors import InputError
 from ..train.batches import chunk_groups, epoch_buffers, gather_rows
-from ..train.images import open_images
 from .base import (Dataset, ImageFile, Sampler, require_torch, resolve_ranks, resolve_seed,
                    store_only)
 
@@ -75,13 +73,7 @@ class StoreDataset(ImageFile, Dataset):
         require_torch()
         self.cache_chunks = integer("cache_chunks", cache_chunks)
         self.return_rows = bool(return_rows)
-        valid = self._open_file(functools.partial(_open_store, store, allow_incomplete),
-                                labels)
-        keep = valid is not None and drop_invalid
-        self.rows = np.flatnonzero(valid != 0) if keep else np.arange(self.n_rows)
-        self.n_invalid = self.n_rows - len(self.rows)
-        if len(self.rows) == 0:
-            raise InputError(f"{self.path} has no valid jets to read")
+        self.rows = self._store_rows(store, allow_incomplete, labels, drop_invalid)
         cuts = np.cumsum([len(g) for g in chunk_groups(self.rows, self.chunk_rows)])[:-1]
         self.groups = np.split(np.arange(len(self.rows)), cuts)
         self._cache = OrderedDict()
@@ -122,11 +114,6 @@ class StoreDataset(ImageFile, Dataset):
 
     def __getitem__(self, index):
         return self.__getitems__([index])[0]
-
-
-def _open_store(store, allow_incomplete):
-    """The image source of ``store`` (module level, so that it pickles)."""
-    return open_images(store, allow_incomplete=allow_incomplete)
 
 
 class ChunkSampler(Sampler):
