@@ -251,8 +251,8 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     ``signal_efficiency``. K > 2 classes (the model's, or the store's
     ``label_names`` with (N, K) scores): the accuracy (highest score), the
     confusion matrix, the one-vs-rest AUC of each class, and for each class X
-    other than QCD the rejection of QCD at X's efficiency as JetClass's Table
-    2 quotes it (:func:`jetimg.metrics.jetclass_rejections`; classes without
+    other than QCD the rejection of QCD at X's efficiency as JetClass's paper
+    quotes it (:func:`jetimg.metrics.jetclass_rejections`; classes without
     jets in the store are left out, and without a QCD class it is not
     computed, which ``metrics["notes"]`` says).
 
