@@ -13,13 +13,12 @@ with ``label_names`` the K class names. Each function returns a
 ('predicted class', 'true class')
 """
 
-import pathlib
-
 import numpy as np
 
 from ..errors import InputError
 from ..metrics import check_class_scores, class_accuracy, confusion_matrix
 from .style import hep_style
+from .training import _title, plot_scores
 
 __all__ = ["plot_confusion", "plot_class_scores"]
 
@@ -33,10 +32,6 @@ def _names(label_names, n_classes):
         raise InputError(f"{len(names)} label_names ({', '.join(names)}) for scores of "
                          f"{n_classes} classes")
     return names
-
-
-def _title(what, store):
-    return f"{what} ({pathlib.Path(str(store)).name})" if store is not None else what
 
 
 def plot_confusion(labels, scores, label_names=None, *, store=None, all_rows=False):
@@ -121,8 +116,6 @@ def plot_class_scores(labels, scores, label_names=None, *, store=None, bins=50):
     matplotlib.figure.Figure
     """
     from matplotlib.figure import Figure
-
-    from .training import plot_scores
 
     labels, scores = check_class_scores(labels, scores)
     names = _names(label_names, scores.shape[1])

@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 
 from ..errors import InputError
-from ..metrics import auc, background_rejection, check_scores, roc_curve
+from ..metrics import auc, background_rejection, check_class_scores, check_scores, roc_curve
 from .colours import class_colours
 from .style import hep_style
 
@@ -74,23 +74,13 @@ def _title(what, store):
 
 
 def _check_classes(labels, scores, label_names):
-    """Labels 0 ... K-1 (N,) and scores (N, K), checked; and the K class names."""
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    if labels.ndim != 1 or scores.ndim != 2 or len(labels) != len(scores):
-        raise InputError(f"class scores need labels (N,) and scores (N, K); got shapes "
-                         f"{labels.shape} and {scores.shape}")
-    k = scores.shape[1]
-    if labels.size:
-        whole = np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool or (
-            np.isfinite(labels).all() and np.array_equal(labels, np.round(labels)))
-        if not whole or labels.min() < 0 or labels.max() >= k:
-            bad = [v for v in np.unique(labels).tolist() if not (whole and 0 <= v < k)][:5]
-            raise InputError(f"labels must be class indices 0 to {k - 1} (the scores have "
-                             f"{k} columns); found {', '.join(map(str, bad))}")
-    if not np.isfinite(scores).all():
-        n = int(np.count_nonzero(~np.isfinite(scores).all(axis=1)))
-        raise InputError(f"{n} jets have scores that are not finite (NaN or inf)")
-    return labels.astype(np.int64), scores, _class_names(label_names, k)
+    """Labels 0 ... K-1 (N,) and scores (N, K), checked as the metrics check them
+    (:func:`jetimg.metrics.check_class_scores`; True/False labels are 1 and 0); and
+    the K class names."""
+    labels = np.asarray(labels)
+    labels, scores = check_class_scores(labels.astype(np.int64) if labels.dtype == bool
+                                        else labels, scores)
+    return labels, scores, _class_names(label_names, scores.shape[1])
 
 
 def _class_index(which, names, what):
