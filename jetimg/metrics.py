@@ -386,12 +386,12 @@ def rejection_against(labels, scores, signal, background=0, signal_efficiency=0.
     """Rejection 1/eps_B of class ``background`` at an efficiency of class ``signal``.
 
     JetClass's figure of merit (arXiv:2202.03772's table of JetClass
-    results): on the jets of the two classes only, the discriminant ``s_X / (s_X + s_B)`` (the
-    scores of the signal class X and the background class B) is cut where it
-    keeps ``signal_efficiency`` of the X jets, and 1/eps_B is the inverse
-    fraction of B jets kept (:func:`background_rejection`: interpolated on
-    the ROC curve; ``inf`` when none is kept). A jet with s_X = s_B = 0 gets
-    the discriminant 1/2.
+    results): on the jets of the two classes only, the discriminant
+    ``s_X / (s_X + s_B)`` (the scores of the signal class X and the
+    background class B) is cut where it keeps ``signal_efficiency`` of the
+    X jets, and 1/eps_B is the inverse fraction of B jets kept
+    (:func:`background_rejection`: interpolated on the ROC curve; ``inf``
+    when none is kept). A jet with s_X = s_B = 0 gets the discriminant 1/2.
 
     Parameters
     ----------
