@@ -28,7 +28,7 @@ For each input this times:
   the same scheduler kind (threads or processes) and worker count: each task
   reads its rows with ``jetimg.open_jets(INPUT).read(start, stop)`` (same chunk
   size) and writes the same rows of a Zarr store made by
-  ``jetimg.io.stores.create_store`` (same shape, chunking and codec) with
+  ``jetimg.io.store.stores.create_store`` (same shape, chunking and codec) with
   ``write_rows``. The rows written are the real images and per-jet values of
   the file's first chunk (from ``jetimg.preprocess``, made before timing),
   repeated for every chunk, with each chunk's own labels: the compressor does
@@ -49,7 +49,7 @@ only, the strictest). Every figure is the median of ``--repeat`` runs.
 
 Input ``jetclass`` (``--inputs jetclass``; ``--root-files K``): the same N toy
 jets in the JetClass layout, K ROOT files of N/K jets written with
-``jetimg.io.jetclass_writer.write_jetclass`` (jagged part_* branches, ten
+``jetimg.io.writers.jetclass.write_jetclass`` (jagged part_* branches, ten
 label_* branches, baskets of 5,000 rows), built as one input through a glob
 (``DIR/*.root``). Each particle's kind is drawn on its own with fixed
 fractions close to real jets' (charged hadrons 0.55, photons 0.30, neutral
@@ -101,7 +101,8 @@ import psutil
 
 import jetimg
 from jetimg.errors import JetimgError
-from jetimg.io import open_inputs, stores
+from jetimg.io import open_inputs
+from jetimg.io.store import stores
 from jetimg.outputs import output_specs
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
 
@@ -178,7 +179,7 @@ def make_jetclass(data_dir, n, seed, n_files):
     in ``_kinds``: folders written before the kinds, every particle a charged
     hadron, are not reused).
     """
-    from jetimg.io.jetclass_writer import write_jetclass
+    from jetimg.io.writers.jetclass import write_jetclass
     from jetimg.toys import toy_jets
 
     folder = data_dir / f"jetclass_n{n}_k{n_files}_seed{seed}_b{BASKET_ROWS}_kinds"

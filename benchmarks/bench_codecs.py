@@ -9,8 +9,8 @@ Data: the images and per-jet quantities of ``N`` toy jets
 (``jetimg.toys.toy_jets``, default recipe through ``jetimg.preprocess``):
 real-looking 40 x 40 float32 images, about 3% of pixels non-zero, with labels.
 
-For each codec of ``jetimg.io.stores.CODECS`` and each store (Zarr v3 group,
-HDF5 file) a store is made with ``jetimg.io.stores.create_store`` and the
+For each codec of ``jetimg.io.store.stores.CODECS`` and each store (Zarr v3 group,
+HDF5 file) a store is made with ``jetimg.io.store.stores.create_store`` and the
 build's chunking (``DEFAULT_CHUNK_SIZE`` rows per task and per-jet chunk,
 1000 images per image chunk); then, on one thread:
 
@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 import jetimg
-from jetimg.io import stores
+from jetimg.io.store import stores
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
 from jetimg.toys import toy_jets
 

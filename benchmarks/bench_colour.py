@@ -44,7 +44,7 @@ import numpy as np
 
 import jetimg
 from bench_startup import cpu_name  # benchmarks/ is the script's folder
-from jetimg.io.qg_writer import write_qg
+from jetimg.io.writers.qg import write_qg
 
 
 def read_qg(inputs):
@@ -73,7 +73,7 @@ def read_jetclass(inputs):
 
 def split_files(inputs, work, seed, layout):
     """Training, validation and test files (``layout``'s) of the shuffled rows of ``inputs``."""
-    from jetimg.io.jetclass_writer import write_jetclass
+    from jetimg.io.writers.jetclass import write_jetclass
 
     arrays = read_qg(inputs) if layout == "qg" else read_jetclass(inputs)
     order = np.random.default_rng(seed).permutation(len(arrays[1]))

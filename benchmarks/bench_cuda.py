@@ -223,7 +223,7 @@ def bench_end_to_end(args, cuda, base, recipe):
 
 def bench_build(args, recipe):
     import jetimg
-    from jetimg.io import stores
+    from jetimg.io.store import stores
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_build import make_inputs

@@ -24,7 +24,7 @@ _LAZY = {
     "build": "jetimg.pipeline",
     "BuildResult": "jetimg.pipeline",
     "open_jets": "jetimg.io",
-    "open_store": "jetimg.io.stores",
+    "open_store": "jetimg.io.store.stores",
     "toys": "jetimg.toys",
     "verify": "jetimg.integrity",
     "VerifyReport": "jetimg.integrity",

@@ -34,8 +34,8 @@ import numpy as np
 
 from .checks import integer
 from .errors import JetimgError
-from .io import stores
-from .io.rows import chunk_ranges, complement_ranges, format_ranges, merge_ranges
+from .io.store import stores
+from .io.store.rows import chunk_ranges, complement_ranges, format_ranges, merge_ranges
 from .recipe import Recipe
 
 __all__ = ["verify", "VerifyReport"]
@@ -194,7 +194,7 @@ def verify(store, input=None, *, key=None, labels_key=None, pid_key=None, n_samp
 
 
 def _resumable(st):
-    from .io import checkpoints
+    from .io.store import checkpoints
 
     return checkpoints.load(st.path) is not None
 
@@ -393,7 +393,7 @@ def _recompute(st, input, keys, recipe, n, n_sample, seed, unreadable):
     """The ``input rows`` and ``recompute`` checks; rows of ``unreadable`` (name ->
     ranges missing or damaged, already reported) are left out of the comparison."""
     from .core import preprocess
-    from .io.multi import input_names, open_inputs
+    from .io.readers.multi import input_names, open_inputs
 
     key, labels_key, pid_key = keys
     source = open_inputs(input, key=key, labels_key=labels_key, pid_key=pid_key)

@@ -6,13 +6,13 @@ Shapes used here: a jet is (M, 4) and jets are (N, M, 4), four-vectors in
 `toy_jets` draws top-like (three-prong) and QCD-like (one- or two-prong) jets
 of massless constituents, vectorised over jets. `write_toptag` stores jets in
 the layout of the Top Quark Tagging Reference Dataset (it lives in
-:mod:`jetimg.io.toptag_writer` and is handed on here).
+:mod:`jetimg.io.writers.toptag` and is handed on here).
 """
 
 import numpy as np
 
 from .checks import integer
-from .io.toptag_writer import toptag_columns, write_toptag
+from .io.writers.toptag import toptag_columns, write_toptag
 
 __all__ = ["jets_from_ptetaphi", "toy_jets", "write_toptag", "toptag_columns"]
 

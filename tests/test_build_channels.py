@@ -23,7 +23,7 @@ import jetimg
 from jetimg.data import sample_path
 from jetimg.errors import InputError, RecipeError
 from jetimg.io import open_inputs
-from jetimg.io.qg_writer import toy_qg, write_qg
+from jetimg.io.writers.qg import toy_qg, write_qg
 from jetimg.pipeline import build_progress
 from jetimg.recipe import Recipe
 from jetimg.toys import toy_jets

@@ -503,7 +503,7 @@ def test_jetclass_particle_without_flag_is_a_charged_hadron_when_charged(tmp_pat
     assert not several.any()
     pytest.importorskip("uproot")
     from jetimg.io import open_jets
-    from jetimg.io.jetclass_writer import write_jetclass
+    from jetimg.io.writers.jetclass import write_jetclass
 
     jet, _ = hand_jet()
     written = np.zeros((1, 6), np.int8)          # no flag set on any particle

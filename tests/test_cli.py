@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import jetimg
-from jetimg.io.stores import set_attrs
+from jetimg.io.store.stores import set_attrs
 from jetimg.recipe import Recipe
 from jetimg_cli.main import cli
 

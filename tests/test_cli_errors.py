@@ -24,7 +24,7 @@ import pytest
 
 import jetimg
 from jetimg.errors import JetimgError, OutputExistsError
-from jetimg.io.stores import set_attrs
+from jetimg.io.store.stores import set_attrs
 from jetimg.recipe import Recipe
 
 from .helpers import invoke, one_line
@@ -63,7 +63,7 @@ def _commands(f, out):
     s, m = f["store"], f["model"]
     return {
         "build": ("jetimg.build", ["build", f["jets"], "-o", out / "o.zarr"]),
-        "info": ("jetimg.io.stores.store_info", ["info", s]),
+        "info": ("jetimg.io.store.stores.store_info", ["info", s]),
         "verify": ("jetimg.verify", ["verify", s]),
         "plot average": ("jetimg.plots.images.plot_average",
                          ["plot", "average", s, "-o", out / "a.png"]),
@@ -94,7 +94,7 @@ def test_unexpected_error_is_one_line(files, tmp_path, monkeypatch, command):
 
 def test_debug_shows_the_traceback_in_the_installed_command(files):
     """In a process of its own: one line without --debug, Python's traceback with it."""
-    code = ("import sys, jetimg.io.stores as s\n"
+    code = ("import sys, jetimg.io.store.stores as s\n"
             "def boom(*a, **k): raise RuntimeError('boom')\n"
             "s.store_info = boom\n"
             "from jetimg_cli.main import cli\n"
@@ -344,7 +344,7 @@ def test_incomplete_store_refused(files, incomplete, tmp_path, monkeypatch):
                         "written unknown); rebuild it, or pass --allow-incomplete"), line
     assert not list(tmp_path.glob("*.png"))
     # with the build's record, how far it got and how to finish it
-    monkeypatch.setattr("jetimg.io.completeness.rows_written", lambda path: (150, 200))
+    monkeypatch.setattr("jetimg.io.store.completeness.rows_written", lambda path: (150, 200))
     line = one_line(invoke("plot", "kinematics", incomplete, "-o", tmp_path / "k.png"))
     assert line == (f"Error: {incomplete} is incomplete (an interrupted build: 150 of 200 rows "
                     "written); finish it with jetimg build ... --resume, or pass "

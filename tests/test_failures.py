@@ -1,7 +1,7 @@
 """Builds that fail well: one line, nothing lost, no thread or lock left behind.
 
 * OS errors while writing (full disk, quota, permission, read-only file
-  system, a vanished folder): injected into ``jetimg.io.stores.write_rows`` on
+  system, a vanished folder): injected into ``jetimg.io.store.stores.write_rows`` on
   the 3rd chunk, and real ones on a small tmpfs and a read-only mount (where
   this test may mount: as root on Linux; skipped with the reason elsewhere).
   A fresh Zarr build is kept incomplete and resumes to a store bit-identical to
@@ -32,7 +32,7 @@ import pytest
 import jetimg
 from jetimg.errors import OutputBusyError, StoreWriteError
 from jetimg.kernels.cpu import POOL_THREAD_PREFIX
-from jetimg.io import checkpoints, stores
+from jetimg.io.store import checkpoints, stores
 from jetimg.pipeline import build_progress
 from jetimg.pipeline.lock import lock_path
 from jetimg.toys import toy_jets

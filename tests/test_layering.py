@@ -8,6 +8,10 @@ cli/jetimg_cli/ counts, at module level or inside a function alike:
   pipeline, the readers or the recipe;
 * the readers and stores (jetimg/io/) import nothing of jetimg.pipeline,
   jetimg.train, jetimg.plots or jetimg.integrity, which are built on them;
+* the streams (jetimg/streams/) import neither Keras nor PyTorch nor the
+  trainers built on them (jetimg.train, jetimg.torch); neither trainer imports
+  the other, and no private name (``_x``) of another package crosses into
+  them;
 * nothing under jetimg/ imports the command line (jetimg_cli);
 * no import cycle among jetimg's modules (the failure names each one's path);
 * no test module imports another (shared helpers live in tests/helpers.py,
@@ -28,6 +32,7 @@ SOURCES = {ROOT: ("jetimg",), ROOT / "cli": ("jetimg_cli",)}
 
 KERNEL_ALLOWED = ("jetimg.kernels", "jetimg.errors", "jetimg.outputs")
 IO_FORBIDDEN = ("jetimg.pipeline", "jetimg.train", "jetimg.plots", "jetimg.integrity")
+STREAMS_FORBIDDEN = ("jetimg.train", "jetimg.torch", "jetimg.plots", "keras", "torch", "jax")
 
 
 # ---------------------------------------------------------------------------
@@ -199,8 +204,8 @@ def test_imports_read_relative_absolute_and_inside_functions():
     # in a package's __init__, "." is the package itself
     assert imported_names("from .errors import X\nfrom . import io\n", "jetimg", True) == \
         ["jetimg.errors.X", "jetimg.io"]
-    modules = {"jetimg", "jetimg.errors", "jetimg.io", "jetimg.io.stores"}
-    assert resolve("jetimg.io.stores.open_store", modules) == "jetimg.io.stores"
+    modules = {"jetimg", "jetimg.errors", "jetimg.io", "jetimg.io.store.stores"}
+    assert resolve("jetimg.io.store.stores.open_store", modules) == "jetimg.io.store.stores"
     assert resolve("jetimg.errors.InputError", modules) == "jetimg.errors"
     assert resolve("jetimg.Recipe", modules) == "jetimg"
     assert resolve("numpy.linalg", modules) is None
@@ -271,6 +276,27 @@ def test_io_imports_nothing_built_on_it(graph):
     bad = violations(graph, ["jetimg.io"],
                      lambda t: not any(is_within(t, no) for no in IO_FORBIDDEN))
     assert bad == [], "jetimg.io imports what is built on it: " + "; ".join(bad)
+
+
+def test_streams_are_framework_free_and_the_trainers_wrap_them(graph):
+    files = module_files()
+    bad = []
+    for module, path in files.items():
+        names = imported_names(path.read_text(), module, path.name == "__init__.py")
+        if is_within(module, "jetimg.streams"):
+            bad += [f"{module} -> {n}" for n in names
+                    if any(is_within(n, no) for no in STREAMS_FORBIDDEN)]
+        for mine, other in (("jetimg.train", "jetimg.torch"), ("jetimg.torch", "jetimg.train")):
+            if is_within(module, mine):
+                bad += [f"{module} -> {n}" for n in names if is_within(n, other)]
+        if is_within(module, "jetimg.train") or is_within(module, "jetimg.torch"):
+            # from P import _x, where P is another package of jetimg
+            own = module.split(".")[:2]
+            bad += [f"{module} -> {n}" for n in names
+                    if is_within(n, "jetimg") and n.split(".")[:2] != own
+                    and n.rsplit(".", 1)[-1].startswith("_")
+                    and not n.rsplit(".", 1)[-1].startswith("__")]
+    assert bad == [], "streams and trainers cross: " + "; ".join(bad)
 
 
 def test_the_library_never_imports_the_command_line(graph):

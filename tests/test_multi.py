@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import jetimg
 from jetimg.errors import InputError
 from jetimg.io import open_jets, open_store
-from jetimg.io.multi import MultiSource, expand_inputs, open_inputs
+from jetimg.io.readers.multi import MultiSource, expand_inputs, open_inputs
 from jetimg.plots.averages import store_class_names
 from jetimg.toys import toy_jets, write_toptag
 from jetimg_cli.main import cli

@@ -10,7 +10,7 @@ import pytest
 from jetimg import preprocess
 from jetimg.errors import InputError
 from jetimg.io import open_jets
-from jetimg.io.qg_writer import toy_qg, write_qg
+from jetimg.io.writers.qg import toy_qg, write_qg
 from jetimg.kinds import KIND_CODE, kinds_from_pdg, masses_from_pdg
 
 K = KIND_CODE

@@ -267,7 +267,7 @@ def channel_stores(stores, tmp_path_factory):
     pytest.importorskip("uproot")
     from jetimg.data import sample_files
     from jetimg.io import open_jets
-    from jetimg.io.jetclass_writer import write_jetclass
+    from jetimg.io.writers.jetclass import write_jetclass
 
     folder = tmp_path_factory.mktemp("channels")
     files = {p.rsplit("/", 1)[-1]: p for p in map(str, sample_files("jetclass"))}

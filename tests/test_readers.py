@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from jetimg.errors import InputError
 from jetimg.io import LAYOUTS, JetSource, open_jets
-from jetimg.io.pickle_names import names_from_pickle
+from jetimg.io.readers.pickle_names import names_from_pickle
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("tables")

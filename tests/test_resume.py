@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 import jetimg
 from jetimg.errors import InputError, OutputExistsError
-from jetimg.io import checkpoints
-from jetimg.io.stores import open_store
+from jetimg.io.store import checkpoints
+from jetimg.io.store.stores import open_store
 from jetimg.pipeline import build_progress
 from jetimg.toys import toy_jets
 from jetimg_cli.main import cli

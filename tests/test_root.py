@@ -1,6 +1,6 @@
-"""JetClass ROOT files (jetimg.io.root): every variant of the layout, stores, kinds, bad input.
+"""JetClass ROOT files (jetimg.io.readers.root): every variant of the layout, stores, kinds, bad input.
 
-Files are written with uproot (jetimg.io.jetclass_writer, or ``mktree`` for
+Files are written with uproot (jetimg.io.writers.jetclass, or ``mktree`` for
 broken ones): a TTree of jagged part_* branches, all ten label_* branches in
 the released files' mixed types (float, bool, int32). Jets have 0 to 60
 particles, so blocks are padded to different widths.
@@ -17,8 +17,8 @@ ak = pytest.importorskip("awkward")
 import jetimg  # noqa: E402
 from jetimg.errors import InputError  # noqa: E402
 from jetimg.io import open_jets  # noqa: E402
-from jetimg.io.jetclass_writer import write_jetclass  # noqa: E402
-from jetimg.io.root import CLASSES  # noqa: E402
+from jetimg.io.writers.jetclass import write_jetclass  # noqa: E402
+from jetimg.io.readers.root import CLASSES  # noqa: E402
 from jetimg.kinds import KIND_CODE  # noqa: E402
 from jetimg.toys import toy_jets  # noqa: E402
 

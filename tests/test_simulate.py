@@ -132,7 +132,7 @@ def test_jetclass_sample_five_classes():
         "ZToQQ_000.root"]
     assert sum(os.path.getsize(f) for f in files) < 5e6
     assert sample_path("jetclass").is_dir()
-    from jetimg.io.multi import open_inputs
+    from jetimg.io.readers.multi import open_inputs
 
     source = open_inputs(files)
     assert source.n_rows == 5 * JETCLASS_SAMPLE_SIZE
@@ -345,7 +345,7 @@ def test_layout_settings():
 @needs_sim
 def test_jetclass_layout(tmp_path):
     pytest.importorskip("uproot")
-    from jetimg.io.root import CLASSES
+    from jetimg.io.readers.root import CLASSES
     from jetimg.kinds import KIND_CODE
 
     out = tmp_path / "jc"
@@ -355,7 +355,7 @@ def test_jetclass_layout(tmp_path):
     assert calls[0] == (0, 30) and calls[-1] == (30, 30)
     assert [p.name for p in paths] == [JETCLASS_NAMES[p][0] for p in PROCESSES]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
-    from jetimg.io.multi import open_inputs
+    from jetimg.io.readers.multi import open_inputs
 
     source = open_inputs([str(p) for p in paths])
     assert source.n_rows == 30 and list(source.label_names) == list(CLASSES)

@@ -21,7 +21,7 @@ from jetimg.errors import InputError                   # noqa: E402
 from jetimg.toys import toy_jets                       # noqa: E402
 from jetimg.torch import (ChunkSampler, JetIterableDataset, StoreDataset,  # noqa: E402
                           StoreIterableDataset)
-from jetimg.train.batches import epoch_buffers, share  # noqa: E402
+from jetimg.streams.batches import epoch_buffers, share  # noqa: E402
 
 from torch.utils.data import DataLoader                # noqa: E402
 

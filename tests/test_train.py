@@ -213,9 +213,9 @@ def test_images_per_second_count_training_steps_only(data, tmp_path, monkeypatch
     validation (a sleep in each of its batches) stays out of it, and so do the steps
     that compile (the first batch of each size). Keras trains on the dataset's epoch,
     each batch once and the short one last, so the steps' sizes are the batches'."""
-    from jetimg.train.batches import _Batches
+    from jetimg.streams.batches import Batches
 
-    batch = _Batches.batch
+    batch = Batches.batch
     reads = []
 
     def slow_validation(self, index):
@@ -225,7 +225,7 @@ def test_images_per_second_count_training_steps_only(data, tmp_path, monkeypatch
             reads.append((self.epoch, index))
         return batch(self, index)
 
-    monkeypatch.setattr(_Batches, "batch", slow_validation)
+    monkeypatch.setattr(Batches, "batch", slow_validation)
     jets, labels = toy_jets(700, seed=31)
     train_store = _store(tmp_path, "t", jets[:400], labels[:400])
     val_store = _store(tmp_path, "v", jets[400:], labels[400:])
@@ -581,7 +581,7 @@ CHANNELS = ["pt", "charged_pt", "charged_count"]
 
 def _qg(folder, name, n, seed):
     """A quark/gluon .npz (EnergyFlow layout: particle kinds from the PDG ids)."""
-    from jetimg.io.qg_writer import toy_qg, write_qg
+    from jetimg.io.writers.qg import toy_qg, write_qg
 
     X, y = toy_qg(n, seed=seed)
     path = folder / f"{name}.npz"

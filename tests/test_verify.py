@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 import jetimg
-from jetimg.io import stores
-from jetimg.io.rows import chunk_ranges
+from jetimg.io.store import stores
+from jetimg.io.store.rows import chunk_ranges
 from jetimg.pipeline import build_progress
 from jetimg.toys import toy_jets
 from jetimg_cli.main import cli

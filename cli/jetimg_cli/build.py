@@ -74,7 +74,7 @@ def build(input, output, **kwargs):
     Zarr store keeps them, marked incomplete, and --resume finishes it.
     """
     import jetimg
-    from jetimg.io.stores import DEFAULT_CODEC
+    from jetimg.io.store.stores import DEFAULT_CODEC
     from jetimg.pipeline import DEFAULT_CHUNK_SIZE
 
     sample = kwargs.pop("sample")

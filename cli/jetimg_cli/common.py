@@ -103,8 +103,8 @@ def incomplete_note(*paths):
     ``--allow-incomplete`` makes of it (rows never written read as invalid jets)."""
     import os
 
-    from jetimg.io.completeness import rows_written
-    from jetimg.io.stores import image_layout, open_store
+    from jetimg.io.store.completeness import rows_written
+    from jetimg.io.store.stores import image_layout, open_store
 
     for path in paths:
         try:

@@ -20,7 +20,7 @@ def info(store):
     Example:
       jetimg info train_img.zarr
     """
-    from jetimg.io.stores import store_info, store_size
+    from jetimg.io.store.stores import store_info, store_size
 
     info = store_info(store)
     attrs = info["attrs"]

@@ -143,8 +143,8 @@ def _no_store_channels(*paths):
     """Refuse --channels with an image store: its channels are its own (named in the line)."""
     import os
 
-    from jetimg.io.stores import image_layout
-    from jetimg.train.images import channels_text, open_images
+    from jetimg.io.store.stores import image_layout
+    from jetimg.streams.images import channels_text, open_images
 
     for path in paths:
         if not os.path.exists(path) or image_layout(path) is None:

@@ -25,9 +25,9 @@ from .._version import __version__
 from ..checks import integer
 from ..device import resolve_device
 from ..errors import InputError, OutputExistsError, StoreWriteError
-from ..io import checkpoints, stores
-from ..io.multi import input_names, open_inputs
-from ..io.pandas_images import write_pandas_images
+from ..io.store import checkpoints, stores
+from ..io.readers.multi import input_names, open_inputs
+from ..io.store.pandas_images import write_pandas_images
 from ..recipe import Recipe
 from .chunks import load_kernel, writing
 from .lock import output_lock
@@ -122,7 +122,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
         such as ``"train/*.h5"``, expanded and sorted by full path) of one
         layout and one set of label_names are one input, their rows in that
         order; files of fewer slots M are padded to the largest
-        (:func:`jetimg.io.multi.open_inputs`).
+        (:func:`jetimg.io.readers.multi.open_inputs`).
     output : str or Path
         ``*.zarr`` (Zarr v3 group) or ``*.h5`` / ``*.hdf5`` (HDF5 file).
     recipe : Recipe, optional
@@ -155,7 +155,7 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
         "pandas-images" writes the challenge's image-file layout instead
         (pandas HDFStore "table": img_0 ... img_{npix^2-1}, is_signal_new, mass).
     codec : str
-        Compression of the store's chunks, one of ``jetimg.io.stores.CODECS``.
+        Compression of the store's chunks, one of ``jetimg.io.store.stores.CODECS``.
     device : {"cpu", "cuda", "auto"}
         Where the kernels run. With "cuda" each worker thread sends its chunks
         through its own CUDA stream (one upload, the kernel, one download), so

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..core import preprocess
 from ..errors import JetimgError, StoreWriteError
-from ..io import checkpoints, stores
-from ..io.jagged import jagged_width, pad_jagged, pad_jagged_values
+from ..io.store import checkpoints, stores
+from ..io.readers.jagged import jagged_width, pad_jagged, pad_jagged_values
 from ..outputs import empty_outputs
 
 __all__ = ["process_chunk", "load_kernel", "writing", "READ_ROWS"]
@@ -110,7 +110,7 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     Returns (rows, invalid jets) of the chunk. This is the body of every Dask
     task of :func:`build`; it takes only picklable arguments. With a
     ``build_id`` the chunk is recorded as finished once its rows are written
-    (:mod:`jetimg.io.checkpoints`), so an interrupted build can resume.
+    (:mod:`jetimg.io.store.checkpoints`), so an interrupted build can resume.
     The rows go through :func:`jetimg.preprocess` on ``device``: on the CPU
     they are read and imaged :data:`READ_ROWS` at a time into this thread's
     buffers, on CUDA in one piece (one upload and one launch per chunk,

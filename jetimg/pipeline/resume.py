@@ -1,6 +1,6 @@
 """Resuming an interrupted Zarr build: its record, and the checks that this run matches it.
 
-The record of finished chunks sits beside the store (:mod:`jetimg.io.checkpoints`);
+The record of finished chunks sits beside the store (:mod:`jetimg.io.store.checkpoints`);
 :func:`resume_record` refuses a run whose recipe, input, rows or codec differ
 from the interrupted one, naming each difference.
 """
@@ -14,8 +14,8 @@ import pathlib
 import numpy as np
 
 from ..errors import InputError, JetimgError
-from ..io import checkpoints, stores
-from ..io.completeness import rows_written
+from ..io.store import checkpoints, stores
+from ..io.store.completeness import rows_written
 from ..recipe import Recipe
 
 __all__ = ["input_fingerprint", "input_files", "build_progress", "check_resumable", "resume_record",

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from ..errors import JetimgError
-from ..io import stores
+from ..io.store import stores
 from .chunks import process_chunk
 
 __all__ = ["SCHEDULERS", "run_chunks", "gc_frozen", "ProgressCounter", "FileLock"]

@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from jetimg.errors import InputError, JetimgError
-from jetimg.io import stores
-from jetimg.io.completeness import check_complete
+from jetimg.io.store import stores
+from jetimg.io.store.completeness import check_complete
 
 __all__ = ["Averages", "CLASS_NAMES", "average_images", "class_order", "class_name",
            "store_class_names", "store_channels", "select_channels"]
@@ -260,7 +260,7 @@ def average_images(store, by_label=True, n=None, *, class_names=None, channels=N
     Parameters
     ----------
     store : str, Path or Store
-        An image store (Zarr or HDF5) or an open :class:`~jetimg.io.stores.Store`.
+        An image store (Zarr or HDF5) or an open :class:`~jetimg.io.store.stores.Store`.
     by_label : bool
         One average per label value (``class_names`` names them, top and QCD by
         default); all jets in one class when False or when the store has no labels.

@@ -27,7 +27,7 @@ __all__ = ["PALETTE", "CLASS_COLOURS", "JETCLASS_NAMES", "ALL_JETS_COLOUR", "cla
 PALETTE = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6",
            "#a96b59", "#e76300", "#b9ac70", "#717581", "#92dadd")
 
-#: JetClass's classes in label order (as jetimg.io.root.CLASSES).
+#: JetClass's classes in label order (as jetimg.io.readers.root.CLASSES).
 JETCLASS_NAMES = ("QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl")
 
 #: Class name -> colour: JetClass's ten classes one palette colour each (QCD

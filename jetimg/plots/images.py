@@ -12,7 +12,7 @@ over the store's chunks. Invalid jets (``valid == 0``, all-zero images) are
 left out of every average and histogram, and the figures say how many were
 left out.
 
-Every ``plot_*`` function takes a store path or an open :class:`~jetimg.io.stores.Store`
+Every ``plot_*`` function takes a store path or an open :class:`~jetimg.io.store.stores.Store`
 and returns a :class:`matplotlib.figure.Figure` (never shown); save it with
 :func:`jetimg.plots.save_figure`.
 """
@@ -22,8 +22,8 @@ import math
 import numpy as np
 
 from jetimg.errors import InputError, JetimgError
-from jetimg.io import stores
-from jetimg.io.completeness import check_complete
+from jetimg.io.store import stores
+from jetimg.io.store.completeness import check_complete
 from jetimg.plots.averages import (average_images, class_name, class_order,
                                    select_channels, store_class_names)
 from jetimg.plots.colours import class_colours

@@ -1,7 +1,7 @@
 """Jets in the JetClass layout: one ROOT file per class, as JetClass's files.
 
 Each process gives one file with JetClass's name (:data:`JETCLASS_FILES`),
-written through :func:`jetimg.io.jetclass_writer.write_jetclass`: every
+written through :func:`jetimg.io.writers.jetclass.write_jetclass`: every
 constituent of the jet (no padding, no cap), sorted by decreasing pT, with
 its charge and kind from Pythia's particle id
 (:func:`jetimg.kinds.kinds_from_pdg`: photon, electron, muon, charged or
@@ -87,8 +87,8 @@ def simulate_jetclass(output, n_jets, processes=tuple(JETCLASS_SETTINGS), pt_min
         raise OutputExistsError(f"output {folder} already holds {', '.join(existing)}; "
                                 "use overwrite=True to replace them")
     pythia8, fastjet = import_sim()
-    from ..io.root import CLASSES, import_root
-    from ..io.jetclass_writer import write_jetclass
+    from ..io.readers.root import CLASSES, import_root
+    from ..io.writers.jetclass import write_jetclass
 
     import_root()
     folder.mkdir(parents=True, exist_ok=True)

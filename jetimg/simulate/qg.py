@@ -104,7 +104,7 @@ def simulate_qg(output, n_jets, pt_min=500.0, pt_max=550.0, y_max=1.7, seed=0, p
                 pthat_range=None, overwrite=False):
     """Generate quark and gluon jets (:func:`simulate_qg_jets`) into an EnergyFlow ``.npz``.
 
-    Written with :func:`jetimg.io.qg_writer.write_qg` (``np.savez_compressed``:
+    Written with :func:`jetimg.io.writers.qg.write_qg` (``np.savez_compressed``:
     X float64 (N, M, 4), y float64 (N,)) to a temporary name, renamed when
     complete.
 
@@ -129,7 +129,7 @@ def simulate_qg(output, n_jets, pt_min=500.0, pt_max=550.0, y_max=1.7, seed=0, p
         raise OutputExistsError(f"output {os.fspath(output)} already exists; "
                                 "use overwrite=True to replace it")
     from ..checks import output_file
-    from ..io.qg_writer import write_qg
+    from ..io.writers.qg import write_qg
 
     path = output_file(output, overwrite=True)
     import_sim()

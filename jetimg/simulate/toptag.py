@@ -121,7 +121,7 @@ def simulate_toptag(output, n_jets, processes=("top", "qcd"), pt_min=550.0, pt_m
     E_0, PX_0, PY_0, PZ_0, ..., PZ_199 (float32), truth_E, truth_PX,
     truth_PY, truth_PZ (the matched resonance, zeros for QCD), ttv (0) and
     is_signal_new (1 signal, 0 QCD), written to a temporary name and renamed
-    when complete (:func:`jetimg.io.toptag_writer.write_toptag`).
+    when complete (:func:`jetimg.io.writers.toptag.write_toptag`).
 
     Parameters
     ----------
@@ -162,7 +162,7 @@ def simulate_toptag(output, n_jets, processes=("top", "qcd"), pt_min=550.0, pt_m
     if (isinstance(complevel, bool) or not isinstance(complevel, (int, np.integer))
             or not 0 <= complevel <= 9):
         raise InputError(f"complevel={complevel!r} must be an integer in 0-9")
-    from ..io.toptag_writer import write_toptag
+    from ..io.writers.toptag import write_toptag
 
     jets, labels, truth = simulate_jets(n_jets, processes, pt_min, pt_max, eta_max, seed,
                                         progress, pthat_range)

@@ -13,7 +13,7 @@ and (B,).
 * :class:`JetIterableDataset`: images made from constituents (one file, several,
   a glob) by the kernels, chunk by chunk, with a recipe; no store needed.
 
-All of them share one plan per epoch (:mod:`jetimg.train.batches`, which the
+All of them share one plan per epoch (:mod:`jetimg.streams.batches`, which the
 Keras datasets use too): the chunks in a random order over the whole file,
 fixed by ``seed`` and the epoch (``set_epoch(n)``); one consecutive share of
 the rows per rank (``rank``, ``world_size``, for distributed data parallel

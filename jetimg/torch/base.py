@@ -18,7 +18,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError, JetimgError
-from ..train.images import _JetImages, open_images
+from ..streams.images import JetImages, open_images
 
 try:
     import torch
@@ -94,7 +94,7 @@ def open_store(store, allow_incomplete):
 def store_only(source):
     """Refuse a constituents source where an image store is read (the store
     datasets' ``_checked``)."""
-    if isinstance(source, _JetImages):
+    if isinstance(source, JetImages):
         raise InputError(f"{source.path} is not an image store (no 'images' array, not "
                          "the pandas image layout); for constituents use "
                          "JetIterableDataset")

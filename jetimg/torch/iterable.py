@@ -1,6 +1,6 @@
 """Iterable datasets: the jets of an image store, or images made on the fly from constituents.
 
-Both stream an epoch as :func:`jetimg.train.batches.epoch_buffers` plans it:
+Both stream an epoch as :func:`jetimg.streams.batches.epoch_buffers` plans it:
 the chunks in a random order over the whole file (the same in every process
 for one seed and epoch), this rank's consecutive share of the rows, this
 DataLoader worker's consecutive share of that (``get_worker_info``), rows
@@ -16,8 +16,8 @@ import numpy as np
 from ..checks import integer
 from ..errors import InputError
 from ..recipe import Recipe
-from ..train.batches import chunk_groups, epoch_buffers, gather_rows, share
-from ..train.images import _JetImages
+from ..streams.batches import chunk_groups, epoch_buffers, gather_rows, share
+from ..streams.images import JetImages
 from .base import (ImageFile, IterableDataset, require_torch, resolve_ranks, resolve_seed,
                    store_only, torch)
 
@@ -137,7 +137,7 @@ class StoreIterableDataset(_Stream):
 
 def _open_jets(inputs, recipe, key, labels_key, chunk_rows):
     """The on-the-fly image source of ``inputs`` (module level, so that it pickles)."""
-    source = _JetImages(inputs, recipe, key=key, labels_key=labels_key)
+    source = JetImages(inputs, recipe, key=key, labels_key=labels_key)
     source.chunk_rows = chunk_rows
     return source
 

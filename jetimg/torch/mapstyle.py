@@ -14,7 +14,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError
-from ..train.batches import chunk_groups, epoch_buffers, gather_rows
+from ..streams.batches import chunk_groups, epoch_buffers, gather_rows
 from .base import (Dataset, ImageFile, Sampler, require_torch, resolve_ranks, resolve_seed,
                    store_only)
 

@@ -7,11 +7,11 @@ store's recipe); labels (N,) int8 class indices named by the store's
 for background (QCD)); scores (N,) float32, the network's signal
 probability, for K = 2, and (N, K) softmax scores for K > 2.
 
-* Inputs (:mod:`~jetimg.train.images`). :func:`open_images` opens an image
+* Inputs (:mod:`~jetimg.streams.images`). :func:`open_images` opens an image
   store (Zarr or HDF5, as ``jetimg build`` writes it), the challenge's pandas
   image layout (``--layout pandas-images``), or a constituents file, whose
   images are made on the fly by the kernels with a given recipe.
-* Batches (:mod:`~jetimg.train.batches`, :mod:`~jetimg.train.datasets`).
+* Batches (:mod:`~jetimg.streams.batches`, :mod:`~jetimg.train.datasets`).
   :class:`StoreDataset` and :class:`JetDataset` are ``keras.utils.PyDataset`` s
   over them: they read whole chunks of the store (1,000 rows), shuffle the
   chunk order and the rows within a buffer of chunks every epoch, and hold a
@@ -46,10 +46,10 @@ probability, for K = 2, and (N, K) softmax scores for K > 2.
 (('challenge', 'deeptop'), 'jetimg.json')
 """
 
-from .batches import pipeline_rate
+from ..streams.batches import pipeline_rate
 from .datasets import _CLASS_NAMES, _dataset_classes
 from .fit import TrainResult, train
-from .images import JET_CHUNK_ROWS, input_scale, open_images
+from ..streams.images import JET_CHUNK_ROWS, input_scale, open_images
 from .modelfile import METADATA_NAME, TrainedModel, load_model, read_metadata
 from .models import ARCHS, build_model
 from .progress import ProgressBar, ProgressLines, TrainStatus

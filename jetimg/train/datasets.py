@@ -6,8 +6,8 @@ first use, so that importing this module does not import Keras.
 """
 
 from ..errors import InputError
-from .batches import _Batches
-from .images import _Images, _JetImages, open_images
+from ..streams.batches import Batches
+from ..streams.images import ImageSource, JetImages, open_images
 from .models import _keras
 
 _CLASS_NAMES = ("StoreDataset", "JetDataset")
@@ -20,7 +20,7 @@ def _dataset_classes():
         return _CLASSES
     keras = _keras()
 
-    class StoreDataset(_Batches, keras.utils.PyDataset):
+    class StoreDataset(Batches, keras.utils.PyDataset):
         """A ``keras.utils.PyDataset`` of (images, labels) batches streamed from an image store.
 
         Reads whole chunks (1,000 rows in a ``jetimg build`` store), shuffles
@@ -60,18 +60,18 @@ def _dataset_classes():
         def __init__(self, store, batch_size=128, *, shuffle=True, seed=None,
                      buffer_size=10_000, drop_invalid=True, labels=True, workers=1,
                      use_multiprocessing=False, max_queue_size=10, allow_incomplete=False):
-            source = store if isinstance(store, _Images) else open_images(
+            source = store if isinstance(store, ImageSource) else open_images(
                 store, allow_incomplete=allow_incomplete)
-            if isinstance(source, _JetImages):
+            if isinstance(source, JetImages):
                 raise InputError(f"{store} is not an image store (no 'images' array, not "
                                  "the pandas image layout); for constituents use JetDataset")
             keras.utils.PyDataset.__init__(self, workers=workers,
                                            use_multiprocessing=use_multiprocessing,
                                            max_queue_size=max_queue_size)
-            self._setup(source, batch_size, shuffle, seed, buffer_size, drop_invalid, labels,
-                        weights=False)
+            self.setup_plan(source, batch_size, shuffle, seed, buffer_size, drop_invalid,
+                            labels, weights=False)
 
-    class JetDataset(_Batches, keras.utils.PyDataset):
+    class JetDataset(Batches, keras.utils.PyDataset):
         """A ``keras.utils.PyDataset`` making the images of a constituents file as it goes.
 
         Reads 1,000 jets at a time (chunks shuffled and mixed in a buffer as
@@ -99,13 +99,13 @@ def _dataset_classes():
         def __init__(self, path, recipe=None, batch_size=128, *, shuffle=True, seed=None,
                      buffer_size=10_000, labels=True, key=None, labels_key=None, workers=1,
                      use_multiprocessing=False, max_queue_size=10):
-            source = path if isinstance(path, _JetImages) else _JetImages(
+            source = path if isinstance(path, JetImages) else JetImages(
                 path, recipe, key=key, labels_key=labels_key)
             keras.utils.PyDataset.__init__(self, workers=workers,
                                            use_multiprocessing=use_multiprocessing,
                                            max_queue_size=max_queue_size)
-            self._setup(source, batch_size, shuffle, seed, buffer_size, True, labels,
-                        weights=True)
+            self.setup_plan(source, batch_size, shuffle, seed, buffer_size, True, labels,
+                            weights=True)
 
     _CLASSES.update(StoreDataset=StoreDataset, JetDataset=JetDataset)
     return _CLASSES
@@ -121,8 +121,8 @@ def __getattr__(name):
 def _dataset(path, recipe, batch_size, shuffle, seed, buffer_size, workers):
     """A StoreDataset or JetDataset for ``path`` (already opened sources are accepted)."""
     classes = _dataset_classes()
-    source = path if isinstance(path, _Images) else open_images(path, recipe)
-    cls = classes["JetDataset"] if isinstance(source, _JetImages) else classes["StoreDataset"]
+    source = path if isinstance(path, ImageSource) else open_images(path, recipe)
+    cls = classes["JetDataset"] if isinstance(source, JetImages) else classes["StoreDataset"]
     return cls(source, batch_size=batch_size, shuffle=shuffle, seed=seed,
                buffer_size=buffer_size, workers=workers)
 

@@ -16,7 +16,7 @@ from .._version import __version__
 from ..checks import integer, output_file
 from ..errors import InputError
 from .datasets import _dataset
-from .images import _check_recipe, input_scale, open_images
+from ..streams.images import check_recipe, input_scale, open_images
 from .modelfile import _write_metadata, check_label_names, label_names_text
 from .models import ARCHS, _keras, _quiet_keras, build_model
 from .progress import _progress_callback
@@ -193,7 +193,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         sources.append(train_source)
         val_source = open_images(val_store, recipe, allow_incomplete=allow_incomplete)
         sources.append(val_source)
-        _check_recipe(train_source.recipe or {"npix": train_source.npix}, val_source,
+        check_recipe(train_source.recipe or {"npix": train_source.npix}, val_source,
                       f"the training data {train_source.path}")
         label_names = train_source.label_names
         check_label_names(label_names, val_source.label_names, val_source.path,

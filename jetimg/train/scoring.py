@@ -18,9 +18,9 @@ import numpy as np
 
 from ..checks import integer, output_file
 from ..errors import InputError
-from ..io.stores import image_layout
+from ..io.store.stores import image_layout
 from ..recipe import Recipe
-from .images import _check_recipe, _Images, _JetImages, open_images
+from ..streams.images import ImageSource, JetImages, check_recipe, open_images
 from .modelfile import (TrainedModel, check_label_names, label_names_text, load_model,
                         model_classes)
 from .models import _quiet_keras
@@ -190,18 +190,18 @@ def _open_for(store, meta, allow_incomplete=False):
     """Open ``store`` for a model: constituents get the model's recipe; stores are checked
     (recipe, channels, and the class names where the store has labels)."""
     recipe = meta.get("recipe")
-    if isinstance(store, _Images):
+    if isinstance(store, ImageSource):
         source = store
     elif image_layout(store) is None and os.path.exists(store):
         if recipe is None:
             raise InputError(f"{store} is a constituents file but the model records no recipe "
                              f"(it was trained on the pandas image layout): build an image "
                              f"store with npix={meta.get('npix')} first")
-        source = _JetImages(store, Recipe.from_attrs(recipe))
+        source = JetImages(store, Recipe.from_attrs(recipe))
     else:
         source = open_images(store, allow_incomplete=allow_incomplete)
     try:
-        _check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
+        check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
                       "the model (its training store's recipe)")
         if source.has_labels or source.label_names is not None:
             check_label_names(model_classes(meta)[1], source.label_names, source.path,
@@ -396,7 +396,7 @@ def plot_outputs(prefix, *, overwrite=False, n_classes=2):
 def _valid_all(source, batch_size):
     """Valid flags of every row: the store's, made by the kernels (constituents), or None."""
     valid = source.valid_all()
-    if valid is None and isinstance(source, _JetImages):
+    if valid is None and isinstance(source, JetImages):
         valid = np.empty(source.n_rows, np.int8)
 
         def put(start, data):

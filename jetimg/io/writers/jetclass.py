@@ -63,7 +63,7 @@ def write_jetclass(path, jets, labels, kinds=None, charges=None, tree="tree",
     str
         ``path``.
     """
-    from jetimg.io.root import import_root
+    from jetimg.io.readers.root import import_root
 
     uproot, ak = import_root()
     parts = _rows(jets, "jets")

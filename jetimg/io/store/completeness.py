@@ -10,7 +10,7 @@ image in a prediction).
 
 import pathlib
 
-from ..errors import InputError
+from ...errors import InputError
 from . import checkpoints
 
 __all__ = ["rows_written", "check_complete"]
@@ -30,7 +30,7 @@ def check_complete(store, allow_incomplete=False):
 
     Parameters
     ----------
-    store : jetimg.io.stores.Store
+    store : jetimg.io.store.stores.Store
         An open store.
     allow_incomplete : bool
         Accept it (its unwritten rows read as invalid jets).

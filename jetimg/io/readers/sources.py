@@ -14,11 +14,11 @@ and the handle is kept for the next reads (it is dropped when pickled, and
 re-opened after a fork). A read touches only the rows asked for, never the
 whole file.
 
-A layout module (:mod:`jetimg.io.pandas_hdf`, :mod:`jetimg.io.arrays`)
+A layout module (:mod:`jetimg.io.readers.pandas_hdf`, :mod:`jetimg.io.readers.arrays`)
 subclasses :class:`JetSource`, sets ``layout`` and implements ``_open``,
 ``_read`` and, if its handle needs it, ``_close``; its opener checks the file
 with the functions below and returns the source. :func:`jetimg.io.open_jets`
-(in :mod:`jetimg.io.layouts`) picks the opener.
+(in :mod:`jetimg.io.readers.layouts`) picks the opener.
 """
 
 import operator

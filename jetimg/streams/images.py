@@ -1,7 +1,7 @@
 """Image sources for training and prediction: rows of images by windows, whatever the file.
 
 Framework-free (no Keras). :func:`open_images` opens an image store (through
-:func:`jetimg.io.stores.open_store`), the challenge's pandas image layout, or a
+:func:`jetimg.io.store.stores.open_store`), the challenge's pandas image layout, or a
 constituents file whose images the kernels make on the fly with a recipe.
 Every source reads by row windows: ``read(start, stop)`` gives a dict of
 ``images`` (n, npix, npix) float32, or (n, npix, npix, C) for a source with
@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from ..errors import InputError
-from ..io import stores
+from ..io.store import stores
 from ..recipe import Recipe
 
 #: Rows read per chunk from a constituents file (on-the-fly images).
@@ -40,7 +40,7 @@ def _channel_names(recipe):
     return tuple(str(n) for n in names) if names else None
 
 
-class _Images:
+class ImageSource:
     """Rows of images (and labels, valid flags) read by windows, whatever the file.
 
     ``read(start, stop)`` gives a dict of ``images`` (n, npix, npix) float32
@@ -104,14 +104,14 @@ class _Images:
         """Close the file (sources that hold none do nothing)."""
 
 
-class _StoreImages(_Images):
+class StoreImages(ImageSource):
     """An image store written by ``jetimg build`` (Zarr group or HDF5 file)."""
 
     layout = "store"
 
     def __init__(self, path, allow_incomplete=False):
-        from ..io.completeness import check_complete
-        from ..io.stores import open_store
+        from ..io.store.completeness import check_complete
+        from ..io.store.stores import open_store
 
         self.path = str(path)
         self._store = open_store(path)
@@ -174,18 +174,18 @@ class _StoreImages(_Images):
         self._store.close()
 
 
-class _PandasImages(_Images):
+class PandasImages(ImageSource):
     """The challenge's image layout: pandas HDFStore "table" with img_0 ... columns.
 
     Read with h5py, column names found without unpickling (see
-    :func:`jetimg.io.pandas_hdf.table_columns`); rows by windows aligned to the
+    :func:`jetimg.io.readers.pandas_hdf.table_columns`); rows by windows aligned to the
     HDF5 chunks.
     """
 
     layout = "pandas-images"
 
     def __init__(self, path, f):
-        from ..io.pandas_hdf import table_columns
+        from ..io.readers.pandas_hdf import table_columns
 
         self.path = str(path)
         group = f["table"]
@@ -236,7 +236,7 @@ class _PandasImages(_Images):
         self._file.close()
 
 
-class _JetImages(_Images):
+class JetImages(ImageSource):
     """Images made on the fly from a constituents file with a recipe (invalid jets skipped).
 
     ``path`` is anything :func:`jetimg.io.open_inputs` opens: one file, a
@@ -329,19 +329,19 @@ def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplet
         raise InputError(f"cannot read {path}: permission denied")
     kind = stores.image_layout(path)
     if kind is None:
-        return _JetImages(path, recipe, key=key, labels_key=labels_key)
+        return JetImages(path, recipe, key=key, labels_key=labels_key)
     if kind == "store":
-        source = _StoreImages(path, allow_incomplete)
+        source = StoreImages(path, allow_incomplete)
     else:
         import h5py
 
-        source = _PandasImages(path, h5py.File(path, "r"))
+        source = PandasImages(path, h5py.File(path, "r"))
     if recipe is not None:
-        _check_recipe(recipe.to_attrs(), source, "the recipe given")
+        check_recipe(recipe.to_attrs(), source, "the recipe given")
     return source
 
 
-def _check_recipe(expected, source, what):
+def check_recipe(expected, source, what):
     """Raise unless ``source``'s images were made like ``expected``.
 
     ``expected`` is a recipe dict (:meth:`Recipe.to_attrs`), ``{"npix": n}``
@@ -403,7 +403,7 @@ def input_scale(source, sample_rows=20_000):
     InputError
         Every sampled image is all zero.
     """
-    opened = not isinstance(source, _Images)
+    opened = not isinstance(source, ImageSource)
     source = open_images(source) if opened else source
     try:
         totals, count = _sum_squares(source, sample_rows)

@@ -25,7 +25,7 @@ never decompressed whole.
 
 >>> import os, tempfile
 >>> import numpy as np
->>> from jetimg.io.qg_writer import write_qg, toy_qg
+>>> from jetimg.io.writers.qg import write_qg, toy_qg
 >>> path = os.path.join(tempfile.mkdtemp(), "QG_jets.npz")
 >>> X, y = toy_qg(20, seed=1)
 >>> write_qg(path, X, y)
@@ -44,7 +44,7 @@ import zipfile
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.sources import (JetSource, check_array_shape, check_labels, check_slots,
+from jetimg.io.readers.sources import (JetSource, check_array_shape, check_labels, check_slots,
                                short_list)
 from jetimg.kinds import KIND_DTYPE, kinds_from_pdg, masses_from_pdg
 

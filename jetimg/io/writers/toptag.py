@@ -2,7 +2,7 @@
 
 A pandas HDFStore file, key "table", columns E_0, PX_0, PY_0, PZ_0, ...,
 truth_E, truth_PX, truth_PY, truth_PZ, ttv, is_signal_new, in pandas' "fixed"
-or "table" format (:mod:`jetimg.io.pandas_hdf` reads it). Toy jets
+or "table" format (:mod:`jetimg.io.readers.pandas_hdf` reads it). Toy jets
 (:mod:`jetimg.toys`) and simulated jets (:mod:`jetimg.simulate`) are written
 with it. Only NumPy is imported here; pandas and PyTables (the ``pandas``
 extra) are imported by :func:`write_toptag` when it runs.
@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..checks import integer
+from ...checks import integer
 
 __all__ = ["FORMATS", "toptag_columns", "write_toptag"]
 

@@ -2,25 +2,25 @@
 
 :func:`open_jets` looks at the path once, up front, and hands it to the
 opener of its layout family, which checks it and returns a
-:class:`~jetimg.io.sources.JetSource` (the interface of every layout):
+:class:`~jetimg.io.readers.sources.JetSource` (the interface of every layout):
 
 ==================  ==========================  ==============================
 layout              file                        module
 ==================  ==========================  ==============================
-``"pandas-fixed"``  HDF5, pandas frame "fixed"  :mod:`jetimg.io.pandas_hdf`
-``"pandas-table"``  HDF5, pandas frame "table"  :mod:`jetimg.io.pandas_hdf`
-``"hdf5-array"``    HDF5, (N, M, 4) dataset     :mod:`jetimg.io.arrays`
-``"zarr-array"``    Zarr store directory        :mod:`jetimg.io.arrays`
-``"npy"``           ``.npy`` file               :mod:`jetimg.io.arrays`
-``"jetclass-root"`` ROOT file, JetClass TTree   :mod:`jetimg.io.root`
-``"qg-npz"``        ``.npz``, EnergyFlow q/g    :mod:`jetimg.io.npz`
+``"pandas-fixed"``  HDF5, pandas frame "fixed"  :mod:`jetimg.io.readers.pandas_hdf`
+``"pandas-table"``  HDF5, pandas frame "table"  :mod:`jetimg.io.readers.pandas_hdf`
+``"hdf5-array"``    HDF5, (N, M, 4) dataset     :mod:`jetimg.io.readers.arrays`
+``"zarr-array"``    Zarr store directory        :mod:`jetimg.io.readers.arrays`
+``"npy"``           ``.npy`` file               :mod:`jetimg.io.readers.arrays`
+``"jetclass-root"`` ROOT file, JetClass TTree   :mod:`jetimg.io.readers.root`
+``"qg-npz"``        ``.npz``, EnergyFlow q/g    :mod:`jetimg.io.readers.npz`
 ==================  ==========================  ==============================
 
 A directory is a Zarr store; a file is recognised by its first bytes
 (zip, i.e. ``.npz``, then ``.npy`` magic, ROOT magic, then HDF5); in an HDF5 file, ``key`` (default ``"table"``)
 names a pandas frame or a dataset, else the file's only (N, M, 4) dataset is
 the jets. A new layout family is one module beside these (a
-:class:`~jetimg.io.sources.JetSource` subclass and its opener), its names in
+:class:`~jetimg.io.readers.sources.JetSource` subclass and its opener), its names in
 :data:`LAYOUTS` and one branch in :func:`open_jets`.
 
 Examples
@@ -45,11 +45,11 @@ import h5py
 
 from jetimg.checks import integer
 from jetimg.errors import InputError
-from jetimg.io import arrays, npz, pandas_hdf, root
-from jetimg.io.arrays import open_hdf5_array, open_npy, open_zarr
-from jetimg.io.hdf5 import h5open
-from jetimg.io.pandas_hdf import open_pandas
-from jetimg.io.sources import DEFAULT_KEY, is_zarr, short_list
+from jetimg.io.readers import arrays, npz, pandas_hdf, root
+from jetimg.io.readers.arrays import open_hdf5_array, open_npy, open_zarr
+from jetimg.io.readers.hdf5 import h5open
+from jetimg.io.readers.pandas_hdf import open_pandas
+from jetimg.io.readers.sources import DEFAULT_KEY, is_zarr, short_list
 
 __all__ = ["LAYOUTS", "open_jets"]
 

@@ -29,9 +29,9 @@ import shutil
 
 import numpy as np
 
-from ..errors import InputError, JetimgError
-from ..outputs import LABEL_DTYPE, output_specs
-from ..recipe import Recipe
+from ...errors import InputError, JetimgError
+from ...outputs import LABEL_DTYPE, output_specs
+from ...recipe import Recipe
 
 __all__ = ["CODECS", "DEFAULT_CODEC", "store_format", "create_store", "write_rows",
            "mark_complete", "open_store", "remove_store", "store_size", "store_info",
@@ -369,7 +369,7 @@ def image_layout(path):
         if isinstance(table, h5py.Group) and isinstance(table.get("table"), h5py.Dataset):
             blob = table["table"].attrs.get("values_block_0_kind")
             if blob is not None:
-                from .pickle_names import names_from_pickle
+                from ..readers.pickle_names import names_from_pickle
 
                 try:
                     return "pandas-images" if "img_0" in names_from_pickle(blob) else None

@@ -14,7 +14,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers blosc and other filters with HDF5)
 
 from jetimg.errors import InputError
-from jetimg.io.sources import JetSource
+from jetimg.io.readers.sources import JetSource
 
 __all__ = ["HDF5Source", "h5open", "check_filters", "describe_compression"]
 

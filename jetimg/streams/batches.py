@@ -1,8 +1,9 @@
 """The framework-free batch iterator: chunk-aligned reads, a shuffling buffer, batches.
 
-:class:`_Batches` holds the whole input pipeline of training (chunk reads of an
-image source, per-epoch shuffling, batches by index); the datasets of
-:mod:`jetimg.train.datasets` only add the framework's base class.
+:class:`Batches` holds the whole input pipeline of training (chunk reads of an
+image source, per-epoch shuffling, batches by index); the Keras datasets of
+:mod:`jetimg.train.datasets` only add the framework's base class and call
+:meth:`Batches.setup_plan`.
 :func:`pipeline_rate` times it on its own.
 
 The epoch plan is made of small functions that the PyTorch datasets
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError
-from .images import _JetImages
+from .images import JetImages
 
 
 def share(n, part, parts):
@@ -215,7 +216,7 @@ def gather_rows(rows, chunk_rows, chunk, names):
             out[name][where] = array[local]
     return out
 
-class _Batches:
+class Batches:
     """The batch plan of a source: chunk-aligned reads, shuffled every epoch.
 
     Rows are grouped by the source's chunks. With ``shuffle``, each epoch puts
@@ -226,8 +227,8 @@ class _Batches:
     Without ``shuffle`` rows come in the store's order.
     """
 
-    def _setup(self, source, batch_size, shuffle, seed, buffer_size, drop_invalid, labels,
-               weights):
+    def setup_plan(self, source, batch_size, shuffle, seed, buffer_size, drop_invalid, labels,
+                   weights):
         """Check the options and plan the first epoch (the datasets' ``__init__`` calls it)."""
         batch_size = integer("batch_size", batch_size)
         buffer_size = integer("buffer_size", buffer_size)
@@ -250,7 +251,7 @@ class _Batches:
         self.n_invalid = 0 if valid is None else int(source.n_rows - len(rows))
         # where valid is known only with the images (constituents), invalid rows get weight 0
         self.weights = bool(weights and drop_invalid and valid is None
-                            and isinstance(source, _JetImages))
+                            and isinstance(source, JetImages))
         if len(rows) == 0:
             raise InputError(f"{source.path} has no valid jets to read")
         self.rows = rows

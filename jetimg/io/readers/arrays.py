@@ -25,10 +25,10 @@ import h5py
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.hdf5 import HDF5Source, check_filters, describe_compression
-from jetimg.io.pids import (PidKinds, find_pid_hdf5, find_pid_npy, find_pid_zarr,
+from jetimg.io.readers.hdf5 import HDF5Source, check_filters, describe_compression
+from jetimg.io.readers.pids import (PidKinds, find_pid_hdf5, find_pid_npy, find_pid_zarr,
                             with_pid)
-from jetimg.io.sources import (DEFAULT_KEY, JetSource, check_array_shape, check_labels,
+from jetimg.io.readers.sources import (DEFAULT_KEY, JetSource, check_array_shape, check_labels,
                                check_slots, is_zarr, npy_header, short_list,
                                zarr_open_array)
 

@@ -3,7 +3,7 @@
 An optional (N, M) integer array of PDG ids sits beside the jets (``pid_key``;
 by default ``pid`` beside them in an HDF5 or Zarr group; for ``.npy``, the
 path of another ``.npy``). :class:`PidKinds` gives the plain-array sources of
-:mod:`jetimg.io.arrays` their ``read_kinds`` from it (:func:`jetimg.kinds.kinds_from_pdg`).
+:mod:`jetimg.io.readers.arrays` their ``read_kinds`` from it (:func:`jetimg.kinds.kinds_from_pdg`).
 """
 
 import os
@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.sources import JetSource, is_zarr, npy_header, short_list, zarr_open_array
+from jetimg.io.readers.sources import JetSource, is_zarr, npy_header, short_list, zarr_open_array
 
 __all__ = ["PidKinds", "with_pid", "find_pid_hdf5", "find_pid_zarr", "find_pid_npy"]
 

@@ -13,7 +13,7 @@
 
 Rows are read by entry ranges, never the whole file. Every particle of a jet
 is used: the source is *jagged* (``jagged = True``): :meth:`RootSource.read`
-pads each window to its own largest multiplicity (:mod:`jetimg.io.jagged`),
+pads each window to its own largest multiplicity (:mod:`jetimg.io.readers.jagged`),
 and :meth:`RootSource.read_flat` gives the particles unpadded.
 
 Labels are class indices in JetClass's order (:data:`CLASSES`); the label
@@ -27,8 +27,8 @@ import threading
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.jagged import jagged_width, pad_jagged, pad_jagged_values
-from jetimg.io.sources import JetSource, short_list
+from jetimg.io.readers.jagged import jagged_width, pad_jagged, pad_jagged_values
+from jetimg.io.readers.sources import JetSource, short_list
 from jetimg.kinds import KIND_DTYPE, kinds_from_flags
 
 __all__ = ["LAYOUTS", "CLASSES", "DEFAULT_TREE", "RootSource", "open_root", "import_root",

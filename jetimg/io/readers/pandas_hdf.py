@@ -21,11 +21,11 @@ one of two formats, each a layout:
     ``values_block_0``, ``values_block_1``, ... (and one field per data
     column, named by it). Only the fields holding needed columns are read.
     The names of block K's columns are the attribute ``values_block_K_kind``,
-    a pickled list, read by :func:`jetimg.io.pickle_names.names_from_pickle`
+    a pickled list, read by :func:`jetimg.io.readers.pickle_names.names_from_pickle`
     without unpickling; their number must equal the width of the block's
     field, or the file is refused (:func:`table_columns`).
 
-Either may be compressed (see :mod:`jetimg.io.hdf5`).
+Either may be compressed (see :mod:`jetimg.io.readers.hdf5`).
 """
 
 import re
@@ -34,9 +34,9 @@ import h5py
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.hdf5 import HDF5Source, check_filters, describe_compression
-from jetimg.io.pickle_names import names_from_pickle
-from jetimg.io.sources import check_slots, short_list
+from jetimg.io.readers.hdf5 import HDF5Source, check_filters, describe_compression
+from jetimg.io.readers.pickle_names import names_from_pickle
+from jetimg.io.readers.sources import check_slots, short_list
 
 __all__ = ["LAYOUTS", "open_pandas", "table_columns"]
 

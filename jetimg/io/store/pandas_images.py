@@ -6,7 +6,7 @@ the top-tagging challenge shipped its images in), for tools that read it.
 
 import numpy as np
 
-from ..errors import JetimgError
+from ...errors import JetimgError
 from . import stores
 
 __all__ = ["write_pandas_images"]

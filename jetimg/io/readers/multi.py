@@ -8,7 +8,7 @@ of ``label_names``; their rows follow each other in the order given, so row n
 of the input is row n of the concatenation. Files may differ in M (padding
 width): every file is read padded with zero slots to the largest M.
 
-:class:`MultiSource` is a :class:`~jetimg.io.sources.JetSource` over the
+:class:`MultiSource` is a :class:`~jetimg.io.readers.sources.JetSource` over the
 files: ``read(start, stop)`` reads across file boundaries, so build tasks
 follow the store's chunks, never the files (no two tasks write one chunk).
 It pickles as its parts do, by path.
@@ -17,7 +17,7 @@ Examples
 --------
 >>> import os, tempfile
 >>> import numpy as np
->>> from jetimg.io.multi import open_inputs
+>>> from jetimg.io.readers.multi import open_inputs
 >>> tmp = tempfile.mkdtemp()
 >>> np.save(os.path.join(tmp, "a.npy"), np.ones((3, 2, 4), np.float32))
 >>> np.save(os.path.join(tmp, "b.npy"), np.ones((4, 5, 4), np.float32))
@@ -37,9 +37,9 @@ import os
 import numpy as np
 
 from jetimg.errors import InputError
-from jetimg.io.jagged import jagged_width, pad_jagged
-from jetimg.io.layouts import open_jets
-from jetimg.io.sources import JetSource
+from jetimg.io.readers.jagged import jagged_width, pad_jagged
+from jetimg.io.readers.layouts import open_jets
+from jetimg.io.readers.sources import JetSource
 
 __all__ = ["open_inputs", "expand_inputs", "MultiSource", "input_names", "layout_family"]
 

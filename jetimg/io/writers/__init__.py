@@ -1,0 +1,7 @@
+"""Input layouts written: files every reader of :mod:`jetimg.io.readers` opens.
+
+:mod:`~jetimg.io.writers.toptag` (the top-tagging pandas HDFStore),
+:mod:`~jetimg.io.writers.jetclass` (JetClass ROOT TTrees, with ``uproot``'s
+``mktree``) and :mod:`~jetimg.io.writers.qg` (EnergyFlow quark/gluon ``.npz``).
+``jetimg simulate``, the toy jets and the tests write their inputs with them.
+"""
