@@ -1,8 +1,9 @@
 """``preprocess``: jets in, images and per-jet quantities out (docs/recipe.md).
 
-This is the one place that picks the CPU kernels (kernels/cpu.py) or their CUDA
-twin (kernels/cuda.py), by ``device`` (jetimg/device.py); the build runs every
-chunk through it too. Host arrays in give host arrays out; device arrays
+It checks its input, then is the one place that picks the CPU host side
+(:func:`jetimg.kernels.cpu.preprocess_cpu`) or its CUDA twin
+(:func:`jetimg.kernels.cuda.preprocess_cuda`), by ``device`` (jetimg/device.py);
+the build runs every chunk through it too. Host arrays in give host arrays out; device arrays
 (numba, CuPy) in give device arrays out.
 
 Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix).
@@ -11,10 +12,10 @@ Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix).
 import numpy as np
 
 from .device import device_array_info, is_device_array, resolve_device
-from .errors import InputError, InvalidJetError
-from .kernels.body import KernelOptions, describe_invalid
+from .errors import InputError
+from .kernels.body import KernelOptions
 from .kinds import GROUPS, KIND_CODE, KIND_DTYPE, KIND_NAMES
-from .outputs import empty_outputs, output_specs
+from .outputs import output_specs
 from .recipe import (CENTER_CODE, INTENSITY_CODE, NORMALISE_CODE, QUANTITIES, Recipe,
                      parse_channel)
 
@@ -188,7 +189,7 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
         raise InputError("jets are a device (GPU) array: use device='cuda' or 'auto', "
                          "or copy them to the host for device='cpu'")
     jets = check_jets(jets)
-    n_channels = recipe.n_channels
+    n_channels, channels = recipe.n_channels, None
     if n_channels is not None:
         if on_device and recipe.needs_kinds:
             raise InputError("channels that select kinds take host jets and kinds; copy the "
@@ -197,37 +198,12 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
                     *channel_codes(recipe))
     if out is not None:
         _check_out(out, jets.shape[0], recipe.npix, on_device, n_channels)
-    options = kernel_options(recipe)
-    raise_invalid = recipe.invalid == "raise"
+    twin = dict(raise_invalid=recipe.invalid == "raise", row_offset=row_offset, out=out,
+                channels=channels)
     if device == "cuda":
         from .kernels.cuda import preprocess_cuda
 
-        return preprocess_cuda(jets, options, raise_invalid=raise_invalid,
-                               row_offset=row_offset, out=out,
-                               channels=None if n_channels is None else channels)
-    import numba
+        return preprocess_cuda(jets, kernel_options(recipe), **twin)
+    from .kernels.cpu import preprocess_cpu
 
-    from .kernels import cpu
-
-    if out is None:
-        out = empty_outputs(jets.shape[0], recipe.npix, n_channels=n_channels)
-    codes = np.empty(jets.shape[0], dtype=np.int64)
-    results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
-               out["n_constituents"], out["valid"], codes)
-    if n_channels is None:
-        def call(lo, hi):
-            cpu.fill_images_serial_cpu(jets[lo:hi], options, *(a[lo:hi] for a in results))
-    else:
-        kinds, chan_qty, chan_mask = channels
-
-        def call(lo, hi):
-            cpu.fill_channels_serial_cpu(jets[lo:hi], kinds if len(kinds) == 1 else kinds[lo:hi],
-                                         options, chan_qty, chan_mask,
-                                         *(a[lo:hi] for a in results))
-    cpu.in_blocks(call, len(jets), numba.get_num_threads() if parallel else 1)
-    if raise_invalid:
-        bad = np.flatnonzero(codes < 0)
-        if bad.size:
-            n = int(bad[0])
-            raise InvalidJetError(row_offset + n, describe_invalid(jets[n], codes[n]))
-    return out
+    return preprocess_cpu(jets, kernel_options(recipe), parallel=parallel, **twin)

@@ -8,6 +8,10 @@ compiles them once. In parallel, :func:`in_blocks` runs the same loops over
 contiguous blocks of jets on threads: no second kernel to compile (a numba
 ``prange`` twin doubled the first-run compile time for no speed).
 
+:func:`preprocess_cpu` is the host side, the twin of
+:func:`jetimg.kernels.cuda.preprocess_cuda`: outputs, the loops over blocks of
+jets, and the first invalid jet raised.
+
 Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; options a
 :class:`~jetimg.kernels.body.KernelOptions` (the recipe); images
 (N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
@@ -20,10 +24,13 @@ import pathlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from numba import njit
 
-from .body import (N_SCRATCH, make_channels_body, make_fill_jet, make_fill_jet_channels,
+from ..errors import InvalidJetError
+from ..outputs import empty_outputs
+from .body import (N_SCRATCH, describe_invalid, make_channels_body, make_fill_jet, make_fill_jet_channels,
                    make_jet_body)
 from .fastmath import fast_asinh, fast_atan2
 
@@ -138,3 +145,46 @@ def in_blocks(call, n_jets, n_threads):
     for error in errors:
         if error is not None:
             raise error
+
+
+def preprocess_cpu(jets, options, *, raise_invalid=True, row_offset=0, out=None,
+                   channels=None, parallel=True):
+    """:func:`jetimg.preprocess` on the CPU, for jets and ``out`` it has checked.
+
+    The twin of :func:`jetimg.kernels.cuda.preprocess_cuda`, with the same
+    arguments: ``channels``, for a recipe with channels, is ``(kinds,
+    chan_qty, chan_mask)`` as :func:`jetimg.core.check_kinds` and
+    :func:`jetimg.core.channel_codes` give them. ``parallel`` spreads the jets
+    over ``numba.get_num_threads()`` blocks (:func:`in_blocks`); ``False``
+    runs them on the calling thread. Fills ``out`` when given, else new arrays.
+
+    Raises
+    ------
+    InvalidJetError
+        For the first invalid jet when ``raise_invalid`` (``row_offset`` added
+        to its row).
+    """
+    n_jets = jets.shape[0]
+    if out is None:
+        out = empty_outputs(n_jets, options.npix,
+                            n_channels=None if channels is None else len(channels[1]))
+    codes = np.empty(n_jets, dtype=np.int64)
+    results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
+               out["n_constituents"], out["valid"], codes)
+    if channels is None:
+        def call(lo, hi):
+            fill_images_serial_cpu(jets[lo:hi], options, *(a[lo:hi] for a in results))
+    else:
+        kinds, chan_qty, chan_mask = channels
+
+        def call(lo, hi):
+            fill_channels_serial_cpu(jets[lo:hi], kinds if len(kinds) == 1 else kinds[lo:hi],
+                                     options, chan_qty, chan_mask,
+                                     *(a[lo:hi] for a in results))
+    in_blocks(call, n_jets, numba.get_num_threads() if parallel else 1)
+    if raise_invalid:
+        bad = np.flatnonzero(codes < 0)
+        if bad.size:
+            n = int(bad[0])
+            raise InvalidJetError(row_offset + n, describe_invalid(jets[n], codes[n]))
+    return out
