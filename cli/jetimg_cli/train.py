@@ -187,10 +187,12 @@ def predict(model, store, output, archive, batch_size, overwrite, allow_incomple
     import numpy as np
 
     from jetimg.train import predict as run
+    from jetimg.train.modelfile import check_model_file
 
     output = pathlib.Path(output)
     if output.suffix != ".npy":
         raise click.BadParameter("must end in .npy", param_hint="-o/--output")
+    check_model_file(model, "MODEL")
     started = time.perf_counter()
     if allow_incomplete:
         incomplete_note(store)
@@ -269,6 +271,10 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
         raise click.UsageError("give one of --plots-dir, --plots and --no-plots")
     store = paths[-1]
     model = paths[0] if scores is None else None
+    if model is not None:
+        from jetimg.train.modelfile import check_model_file
+
+        check_model_file(model, "MODEL")
     plots = None
     if not no_plots:
         stem = pathlib.Path(store.rstrip("/")).with_suffix("").name

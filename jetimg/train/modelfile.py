@@ -98,8 +98,48 @@ def check_label_names(expected, found, found_path, what):
                      "same order")
 
 
-def read_metadata(path):
+def check_model_file(path, name="model"):
+    """Raise unless ``path`` can be a model file: an existing file, not a folder or image store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    name : str
+        What the caller calls the model in messages (``"model"`` in Python,
+        ``"MODEL"`` on the command line).
+
+    Raises
+    ------
+    InputError
+        One line saying what ``path`` is and what the model must be.
+
+    >>> import tempfile
+    >>> check_model_file(tempfile.mkdtemp(), "MODEL")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    jetimg.errors.InputError: MODEL ... is a folder, not a model: MODEL must be a .keras ...
+    """
+    path = pathlib.Path(path)
+    must = f"{name} must be a .keras model file written by jetimg train"
+    if not path.exists():
+        raise InputError(f"{name} not found: {path}")
+    from ..io.store.stores import image_layout
+
+    layout = image_layout(path)
+    if layout is not None:
+        what = "an image store" if layout == "store" else "a pandas image file"
+        raise InputError(f"{name} {path} is {what}, not a model: {must}")
+    if path.is_dir():
+        raise InputError(f"{name} {path} is a folder, not a model: {must}")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{name} {path} is not a Keras 3 model file (.keras zip): {must}")
+
+
+def read_metadata(path, name="model"):
     """jetimg's metadata of a model file (the ``jetimg.json`` entry of the ``.keras`` zip).
+
+    ``name`` is what the caller calls the model in messages
+    (:func:`check_model_file`).
 
     Returns
     -------
@@ -112,13 +152,12 @@ def read_metadata(path):
         the pandas image layout), training figures, versions.
     """
     path = pathlib.Path(path)
-    if not path.exists():
-        raise InputError(f"model not found: {path}")
+    check_model_file(path, name)
     try:
         with zipfile.ZipFile(path) as z:
             return json.loads(z.read(METADATA_NAME))
     except zipfile.BadZipFile:
-        raise InputError(f"{path} is not a Keras 3 model file (.keras zip)") from None
+        raise InputError(f"{name} {path} is not a Keras 3 model file (.keras zip)") from None
     except KeyError:
         raise InputError(f"{path} is a Keras model without jetimg's metadata "
                          f"({METADATA_NAME}): train it with jetimg train") from None

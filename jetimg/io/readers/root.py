@@ -316,7 +316,13 @@ def open_root(path, key=None, labels_key=None, n_slots=None):
         if key not in classes or classes[key] != "TTree":
             what = (f"'{key}' is a {classes[key]}, not a TTree" if key in classes
                     else f"no tree '{key}'")
-            hint = "; pass --key / key= to pick one" if trees else ""
+            hint = "; pass key= to pick one" if trees else ""
+            rntuples = [name for name, cls in classes.items() if cls == "ROOT::RNTuple"]
+            if rntuples and not trees:
+                held = [f"'{n}'" for n in rntuples if n != key]
+                held = f"; it holds the RNTuple {short_list(held)}" if held else ""
+                hint = (f"{held}: jetimg reads TTrees only (write the jets as a TTree, "
+                        "e.g. with uproot's mktree)")
             raise InputError(f"{what} in {path} (trees found: {short_list(trees)}){hint}")
         tree = f[key]
         branches = set(tree.keys())
