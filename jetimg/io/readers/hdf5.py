@@ -1,8 +1,8 @@
 """HDF5 machinery shared by the HDF5 layouts (pandas frames, plain arrays).
 
 Compression: HDF5 inputs may use any filter HDF5 knows, plus those that
-``hdf5plugin`` registers (it is imported here): zlib (gzip), shuffle, lzf,
-and PyTables' blosc (filter 32001, all its codecs), as written by
+``hdf5plugin`` registers (it is imported here where installed): zlib (gzip),
+shuffle, lzf, and PyTables' blosc (filter 32001, all its codecs), as written by
 ``to_hdf(..., complib="blosc")``. A dataset compressed with a filter that is
 not available is refused up front (:func:`check_filters`), naming the filter.
 
@@ -11,7 +11,11 @@ partial chunks at the edges of the row windows read one after the other.
 """
 
 import h5py
-import hdf5plugin  # noqa: F401  (registers blosc and other filters with HDF5)
+
+try:
+    import hdf5plugin  # noqa: F401  (registers blosc and other filters with HDF5)
+except ImportError:  # a core dependency; without it only blosc & co. are missing
+    hdf5plugin = None
 
 from jetimg.errors import InputError
 from jetimg.io.readers.sources import JetSource
@@ -99,9 +103,10 @@ def check_filters(ds, path):
         code, _, _, name = plist.get_filter(i)
         if not h5py.h5z.filter_avail(code):
             label = _FILTER_NAMES.get(code) or name.decode("ascii", "replace")
+            hint = ("a newer hdf5plugin may have it" if hdf5plugin is not None
+                    else "install hdf5plugin, which brings it")
             raise InputError(f"{ds.name} in {path} is compressed with HDF5 filter "
-                             f"{code} ({label}), which is not available here "
-                             "(a newer hdf5plugin may have it)")
+                             f"{code} ({label}), which is not available here ({hint})")
 
 
 def describe_compression(datasets):

@@ -77,8 +77,14 @@ def _zarr_codecs(codec):
 
 
 def _hdf5_filter(codec):
-    import hdf5plugin
-
+    if codec == "none":
+        return {}
+    try:
+        import hdf5plugin
+    except ImportError:
+        raise InputError(f"codec={codec!r} in an HDF5 store needs hdf5plugin, which is not "
+                         "installed: install it, or choose codec='none' or a .zarr "
+                         "store") from None
     return {
         "blosc-lz4": hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE),
         "blosc-lz4-noshuffle": hdf5plugin.Blosc(cname="lz4", clevel=5,
@@ -86,7 +92,6 @@ def _hdf5_filter(codec):
         "zstd": hdf5plugin.Zstd(clevel=3),
         "blosc-zstd": hdf5plugin.Blosc(cname="zstd", clevel=3,
                                        shuffle=hdf5plugin.Blosc.SHUFFLE),
-        "none": {},
     }[codec]
 
 
@@ -148,8 +153,8 @@ def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chu
     else:
         import h5py
 
+        filt = _hdf5_filter(codec)  # before the file exists: refused, it leaves nothing
         with h5py.File(path, "w-") as f:
-            filt = _hdf5_filter(codec)
             for name, (shape, dtype) in specs.items():
                 f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=0,
                                  chunks=(rows_of[name],) + shape[1:] if n_rows else None,
