@@ -65,11 +65,20 @@ def parse_channel(name):
 def _channels(value):
     if value is None or (isinstance(value, list | tuple) and len(value) == 0):
         return None
-    if isinstance(value, str):
+    text = isinstance(value, str)
+    if text:
         value = [name.strip() for name in value.split(",")]
     if not isinstance(value, list | tuple):
         raise RecipeError(f"channels={value!r} is not valid; give a list of channel names "
                           f"such as ['charged_pt', 'neutral_pt', 'charged_count']")
+    empty = [i for i, name in enumerate(value, 1) if isinstance(name, str) and not name]
+    if empty:
+        given = ",".join(value) if text else list(value)
+        which = (f"an empty entry (number {empty[0]})" if len(empty) == 1
+                 else f"empty entries (numbers {', '.join(map(str, empty))})")
+        fix = ("separate the names by single commas, e.g. charged_pt,neutral_pt" if text
+               else "leave it out")
+        raise RecipeError(f"channels={given!r} has {which}: {fix}")
     for name in value:
         if not isinstance(name, str) or name not in CHANNEL_NAMES:
             raise RecipeError(f"channels={name!r} is not a channel name; a channel is QUANTITY "

@@ -18,6 +18,7 @@ model is loaded, and evaluate takes ``--scores``.
 import re
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ INTERNAL = ("Error: internal error: RuntimeError: boom; rerun with --debug for t
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A small labelled store (Zarr), its jets, scores for it and a stand-in model file."""
+    """A small labelled store (Zarr), its jets, scores for it and a stand-in model file
+    (a zip, as a .keras file is, that is never loaded)."""
     folder = tmp_path_factory.mktemp("errors")
     jets, labels = jetimg.toys.toy_jets(200, seed=3)
     np.save(folder / "jets.npy", jets)
@@ -45,7 +47,8 @@ def files(tmp_path_factory):
                  chunk_size=50)
     scores = np.random.default_rng(0).random(200).astype(np.float32)
     np.save(folder / "scores.npy", scores)
-    (folder / "model.keras").write_bytes(b"not read: the outputs are checked first")
+    with zipfile.ZipFile(folder / "model.keras", "w") as z:  # a zip, as .keras files are
+        z.writestr("jetimg.json", "{}")  # never loaded: the outputs are checked first
     return {"folder": folder, "store": store, "jets": folder / "jets.npy",
             "scores": folder / "scores.npy", "model": folder / "model.keras"}
 
@@ -283,7 +286,8 @@ def test_invalid_jet_words(tmp_path):
 
 def test_store_path_is_not_called_an_output(files):
     line = one_line(invoke("info", f"{files['store']}/images"))
-    assert line.startswith(f"Error: store {files['store']}/images: unknown suffix")
+    assert line.startswith(f"Error: {files['store']}/images is the array 'images' of the "
+                           f"image store {files['store']}: jetimg info ")
     assert "output" not in line
 
 

@@ -200,7 +200,8 @@ def recipe_options(func):
                      help="Flip so the most intensity sits at x<0, y>0."),
         click.option("--npix", type=int, default=40, show_default=True, help="Image side in pixels."),
         click.option("--pixel-size", type=PixelSize(), default=None,
-                     help=f"Pixel width in eta and phi [default: {DEFAULT_PIXEL_SIZE[0]:.6g},"
+                     help="Pixel width in eta and phi, DX,DY; one number is both (0.03 "
+                          f"means 0.03,0.03) [default: {DEFAULT_PIXEL_SIZE[0]:.6g},"
                           f"{DEFAULT_PIXEL_SIZE[1]:.6g}]."),
         click.option("--intensity", type=click.Choice(INTENSITIES), default="pt", show_default=True,
                      help="Pixel weight: pT or E of the constituents."),

@@ -27,12 +27,13 @@ class _Lines:
     def __init__(self, label, steps=10):
         self.label, self.steps = label, steps
         self.started = None
+        self.done0 = 0          # rows done at the first call (a resumed build's earlier ones)
         self.shown = 0          # tenths already reported
 
     def __call__(self, done, total):
         now = time.perf_counter()
         if self.started is None:
-            self.started = now
+            self.started, self.done0 = now, done  # rows already done (a resumed build)
         if total <= 0:
             return
         step = min(self.steps, done * self.steps // total)
@@ -40,7 +41,7 @@ class _Lines:
             return
         self.shown = step
         elapsed = now - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = (done - self.done0) / elapsed if elapsed > 0 else 0.0
         left = f", {_clock((total - done) / rate)} left" if rate > 0 and done < total else ""
         speed = f", {rate:,.0f} {self.label}/s" if rate > 0 else ""
         click.echo(f"{self.label}: {done:,} of {total:,} rows ({100 * done // total}%)"

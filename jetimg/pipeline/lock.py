@@ -12,6 +12,9 @@ different process, and no ``flock`` held) is stale: it is taken over and the
 caller is told. A lock from another host (a shared file system under
 dask.distributed) cannot be checked from here and is refused with its host and
 age; the user removes it if they know that build is gone.
+
+The lock file's name and content, and reading it, live in
+:mod:`jetimg.io.store.lockfile`, which the commands that read a store use too.
 """
 
 from __future__ import annotations
@@ -27,19 +30,17 @@ import sys
 import time
 
 from ..errors import OutputBusyError, StoreWriteError
+from ..io.store.lockfile import SUFFIX, lock_path  # noqa: F401  (the lock's name, here too)
+from ..io.store.lockfile import alive as _alive
+from ..io.store.lockfile import describe_writer as _describe
+from ..io.store.lockfile import read_lock as _read
+from ..io.store.lockfile import start_tick as _start_tick
 
 __all__ = ["lock_path", "output_lock", "os_cause"]
 
-SUFFIX = ".jetimg-lock"
 #: the locks this process holds now (a lock of this pid not in it was left
 #: behind by an earlier build of this process that could not remove it)
 _HELD = set()
-
-
-def lock_path(output):
-    """The lock file of ``output``: ``{output}.jetimg-lock`` beside it."""
-    output = pathlib.Path(output)
-    return output.with_name(output.name + SUFFIX)
 
 
 def os_cause(exc, path=None):
@@ -62,27 +63,6 @@ def os_cause(exc, path=None):
     return str(exc) or type(exc).__name__
 
 
-def _start_tick(pid):
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _alive(pid, tick):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        pass
-    now = _start_tick(pid)
-    return tick is None or now is None or now == tick
-
-
 def _flock(fd):
     """Try to take an exclusive flock: True if taken, False if held elsewhere,
     None where the file system does not support it."""
@@ -93,36 +73,6 @@ def _flock(fd):
         return False
     except OSError:
         return None
-
-
-def _describe(output, holder, age_s):
-    started = holder.get("started")
-    since = ""
-    if isinstance(started, int | float):
-        since = (f", since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}, "
-                 f"{_human_age(age_s)} ago")
-    return (f"{output} is being written by another build (host {holder.get('host', '?')}, "
-            f"pid {holder.get('pid', '?')}{since})")
-
-
-def _human_age(s):
-    s = max(0, int(s))
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    return f"{s // 3600} h {s % 3600 // 60} min"
-
-
-def _read(path):
-    try:
-        st = os.stat(path)
-        with open(path) as f:
-            return json.loads(f.read() or "{}"), st
-    except FileNotFoundError:
-        return None, None
-    except ValueError:
-        return {}, st
 
 
 def _write_error(output, exc):

@@ -5,13 +5,15 @@ interrupted build leaves ``complete: false``, rows never written read as
 zeros (``valid == 0``, all-zero images). Training, prediction, evaluation and
 the plots refuse such a store unless asked (``allow_incomplete=True``); with it,
 the unwritten rows count as invalid jets (left out, or the score of an empty
-image in a prediction).
+image in a prediction). A store that a build is writing now (its lock file,
+:mod:`~jetimg.io.store.lockfile`, held) is refused naming that build.
 """
 
 import pathlib
 
 from ...errors import InputError
 from . import checkpoints
+from .lockfile import build_writing
 
 __all__ = ["rows_written", "check_complete"]
 
@@ -45,6 +47,10 @@ def check_complete(store, allow_incomplete=False):
     if allow_incomplete:
         return False
     path = str(store.path)
+    writer = build_writing(path)
+    if writer is not None:
+        raise InputError(f"{writer['text']}: wait for it to finish, or pass "
+                         "allow_incomplete=True to read the rows written so far")
     state = rows_written(path) if store.format == "zarr" and pathlib.Path(path).is_dir() else None
     written = (f"{state[0]:,} of {state[1]:,} rows written" if state is not None
                else "rows written unknown")
