@@ -15,6 +15,7 @@ from jetimg import __version__
 from jetimg_cli.build import build
 from jetimg_cli.plot import plot
 from jetimg_cli.simulate import simulate
+from jetimg_cli.split import split
 from jetimg_cli.store import info, verify
 from jetimg_cli.train import evaluate, predict, train
 
@@ -65,7 +66,7 @@ def cli(debug):
     """
 
 
-for command in (build, info, verify, plot, train, predict, evaluate, simulate):
+for command in (build, split, info, verify, plot, train, predict, evaluate, simulate):
     cli.add_command(command)
 
 

@@ -187,6 +187,13 @@ class JetSource:
         if handle is not None and pid == os.getpid():
             self._close(handle)
 
+    def __len__(self):
+        """The number of jets N (``n_rows``), so ``len(source)`` works for every input."""
+        return self.n_rows
+
+    def __bool__(self):
+        return True   # an input of no rows is still an input
+
     def __enter__(self):
         return self
 
