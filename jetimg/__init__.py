@@ -23,6 +23,8 @@ _LAZY = {
     "preprocess": "jetimg.core",
     "build": "jetimg.pipeline",
     "BuildResult": "jetimg.pipeline",
+    "split": "jetimg.io.split",
+    "SplitResult": "jetimg.io.split",
     "open_jets": "jetimg.io",
     "open_store": "jetimg.io.store.stores",
     "toys": "jetimg.toys",
@@ -40,7 +42,7 @@ __all__ = ["__version__", "Recipe", "JetimgError", "InputError", "InvalidJetErro
 def __getattr__(name):
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if module.__name__.endswith(name) else getattr(module, name)
+        value = module if module.__name__ == f"jetimg.{name}" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'jetimg' has no attribute {name!r}")
