@@ -46,7 +46,7 @@ _CH100[1:101] = [
     0, -1, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 6, 3, 6, 0, 0, 0, 0, 0, 0] + [0] * 40
 
-#: masses (GeV) of the ids SPEC.md names, by |id|; every other id is massless
+#: masses (GeV) by |id| (docs/building.md, quark/gluon jets); every other id is massless
 PDG_MASSES = {211: 0.13957, 321: 0.493677, 130: 0.497611, 2212: 0.938272,
               2112: 0.939565, 11: 0.000511, 13: 0.105658}
 
@@ -112,7 +112,7 @@ def three_charge_from_pdg(pids):
 
 
 def kinds_from_pdg(pids):
-    """The particle kind code of each PDG id, as SPEC.md's "Step 6" says.
+    """The particle kind code of each PDG id, as docs/recipe.md's step 6 says.
 
     photon 22; electron +-11; muon +-13; charged_hadron any other id of
     non-zero electric charge (:func:`three_charge_from_pdg`); neutral_hadron
@@ -144,7 +144,9 @@ def kinds_from_pdg(pids):
 
 
 def masses_from_pdg(pids):
-    """The mass (GeV) SPEC.md gives each PDG id (:data:`PDG_MASSES`, either sign; else 0).
+    """The mass (GeV) of each PDG id (:data:`PDG_MASSES`, either sign; else 0).
+
+    The masses docs/building.md gives for quark/gluon jets.
 
     Parameters
     ----------
@@ -174,8 +176,8 @@ def kinds_from_flags(is_photon, is_electron, is_muon, is_charged_hadron, is_neut
     """The particle kind code of each particle from JetClass's part_is* flags.
 
     The flag that is non-zero gives the kind; a particle with no flag set is a
-    charged_hadron when its charge is non-zero, else a neutral_hadron (SPEC.md,
-    "Input layouts"). A particle with several flags set has no kind: its code
+    charged_hadron when its charge is non-zero, else a neutral_hadron (docs/recipe.md,
+    step 6). A particle with several flags set has no kind: its code
     is 0 and ``several`` marks it, for the reader to refuse with its row.
 
     Parameters

@@ -1,7 +1,7 @@
 """Figures of a store with channels: images (N, npix, npix, C), channel last.
 
 Called by :func:`jetimg.plots.plot_average` and :func:`jetimg.plots.plot_jets`
-when the store's images have channels (SPEC.md step 6); the store's channel
+when the store's images have channels (docs/recipe.md, step 6); the store's channel
 names come from its recipe. Channels hold different quantities (a fraction
 of the jet's pT, a count of constituents), so each channel has its own
 colour scale and colour bar, shared by every class (or jet) drawn in it:

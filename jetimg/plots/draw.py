@@ -54,7 +54,8 @@ def intensity_label(store, prefix):
 
 
 def channel_label(channel, normalise, average):
-    """The colour bar label of one channel: its name and unit (SPEC.md step 6).
+    """The colour bar label of one channel: its name and unit (docs/recipe.md,
+    step 6).
 
     ``pt`` and ``e`` channels are fractions of the jet's pT or E ("sum"), of
     the brightest pixel of every particle ("max"), or GeV ("none"); ``count``

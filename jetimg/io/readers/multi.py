@@ -45,7 +45,7 @@ __all__ = ["open_inputs", "expand_inputs", "MultiSource", "input_names", "layout
 
 _GLOB_CHARS = frozenset("*?[")
 
-# Layouts that are one SPEC layout in several containers.
+# Layouts that are one input layout in several containers.
 _FAMILIES = {"pandas-fixed": "top-tagging (pandas HDF5)",
              "pandas-table": "top-tagging (pandas HDF5)",
              "hdf5-array": "plain (N, M, 4) array", "zarr-array": "plain (N, M, 4) array",
