@@ -25,6 +25,7 @@ _LAZY = {
     "BuildResult": "jetimg.pipeline",
     "split": "jetimg.io.split",
     "SplitResult": "jetimg.io.split",
+    "BuildSettings": "jetimg.pipeline",
     "open_jets": "jetimg.io",
     "open_store": "jetimg.io.store.stores",
     "toys": "jetimg.toys",

@@ -22,24 +22,21 @@ import threading
 import time
 
 from .._version import __version__
-from ..checks import integer
 from ..device import resolve_device
 from ..errors import InputError, OutputExistsError, StoreWriteError
 from ..io.store import checkpoints, stores
 from ..io.readers.multi import input_names, open_inputs
 from ..io.store.pandas_images import write_pandas_images
 from ..recipe import Recipe
-from .chunks import load_kernel, writing
+from .chunks import ChunkJob, load_kernel, writing
 from .lock import output_lock
 from .resume import (build_progress, check_resumable, count_invalid, input_files,
                      input_fingerprint, resume_record)
-from .schedulers import SCHEDULERS, ProgressCounter, gc_frozen, run_chunks
+from .schedulers import ProgressCounter, gc_frozen, run_chunks
+from .settings import DEFAULT_CHUNK_SIZE, LAYOUTS, BuildSettings, chunk_rows
 
-__all__ = ["build", "BuildResult", "DEFAULT_CHUNK_SIZE", "LAYOUTS", "chunk_rows"]
-
-DEFAULT_CHUNK_SIZE = 20_000
-IMAGE_CHUNK_ROWS = 1_000
-LAYOUTS = ("store", "pandas-images")
+__all__ = ["build", "BuildResult", "BuildSettings", "DEFAULT_CHUNK_SIZE", "LAYOUTS",
+           "chunk_rows"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +55,6 @@ class BuildResult:
     def jets_per_second(self):
         """Rows made per second by this call."""
         return self.n_made / self.seconds if self.seconds > 0 else float("inf")
-
-
-def chunk_rows(chunk_size):
-    """Pipeline chunk size and images' store-chunk rows (aligned to each other)."""
-    chunk_size = integer("chunk_size", chunk_size)
-    if chunk_size <= IMAGE_CHUNK_ROWS:
-        return chunk_size, chunk_size
-    chunk_size = -(-chunk_size // IMAGE_CHUNK_ROWS) * IMAGE_CHUNK_ROWS  # round up
-    return chunk_size, IMAGE_CHUNK_ROWS
 
 
 #: Importing numba and loading the kernel from its cache takes about a second
@@ -107,11 +95,14 @@ def _temporary_path(output):
     return output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}{output.suffix}")
 
 
-def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None,
-          chunk_size=DEFAULT_CHUNK_SIZE, limit=None, workers=None, scheduler="threads",
-          overwrite=False, resume=False, layout="store", codec=stores.DEFAULT_CODEC,
-          device="cpu", progress=None, notify=None, **options):
+def build(input, output, recipe=None, settings=None, *, progress=None, notify=None,
+          **options):
     """Make the image store of every jet of ``input`` (docs/recipe.md's recipe and layout).
+
+    What each image is comes from ``recipe``, how the build runs from
+    ``settings`` (:class:`BuildSettings`); keyword ``options`` override
+    fields of either, by name (``npix=32``, ``chunk_size=10_000``), so the
+    settings below are keyword arguments too.
 
     Parameters
     ----------
@@ -127,6 +118,9 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
         ``*.zarr`` (Zarr v3 group) or ``*.h5`` / ``*.hdf5`` (HDF5 file).
     recipe : Recipe, optional
         The recipe; keyword ``options`` override its fields.
+    settings : BuildSettings, optional
+        The build settings below, as one object; keyword ``options`` override
+        its fields.
     key, labels_key : str, optional
         Dataset / column names of the jets and labels (see ``open_jets``).
     pid_key : str, optional
@@ -204,10 +198,12 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
     (100, (100, 32, 32))
     """
     started = time.perf_counter()
-    recipe = Recipe.from_options(recipe, **options)
+    names = BuildSettings.names()
+    settings = BuildSettings.from_options(
+        settings, **{k: v for k, v in options.items() if k in names})
+    recipe = Recipe.from_options(recipe, **{k: v for k, v in options.items() if k not in names})
     output = pathlib.Path(output)
-    if layout not in LAYOUTS:
-        raise InputError(f"layout={layout!r} is not valid; choose one of {', '.join(LAYOUTS)}")
+    layout = settings.layout
     fmt = stores.store_format(output)
     if layout == "pandas-images" and fmt != "hdf5":
         raise InputError("layout 'pandas-images' is an HDF5 (pandas HDFStore) layout: "
@@ -216,26 +212,15 @@ def build(input, output, recipe=None, *, key=None, labels_key=None, pid_key=None
         raise InputError(f"layout 'pandas-images' holds one image per jet (columns img_0 ...), "
                          f"not the {recipe.n_channels} channels {', '.join(recipe.channels)}; "
                          f"build a Zarr or HDF5 store instead")
-    if codec not in stores.CODECS:
-        raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(stores.CODECS)}")
-    chunk_size, image_rows = chunk_rows(chunk_size)
-    workers = integer("workers", workers, none_means="all cores")
-    if isinstance(scheduler, str) and scheduler not in SCHEDULERS and "://" not in scheduler:
-        raise InputError(f"scheduler={scheduler!r} is not valid; choose one of "
-                         f"{', '.join(SCHEDULERS)} or a dask.distributed address (tcp://host:8786)")
-    device = resolve_device(device)
-    if device == "cuda" and scheduler == "processes":
+    device = resolve_device(settings.device)
+    if device == "cuda" and settings.scheduler == "processes":
         raise InputError("device 'cuda' runs with the threads scheduler (or a dask.distributed "
                          "cluster), not 'processes': forked workers cannot use the GPU "
                          "the parent opened")
+    settings = dataclasses.replace(settings, device=device)
     stores.check_writable(output)
     with output_lock(output, notify):
-        return _build_locked(input, output, recipe, fmt=fmt, key=key, labels_key=labels_key,
-                             pid_key=pid_key,
-                             chunk_size=chunk_size, image_rows=image_rows, limit=limit,
-                             workers=workers, scheduler=scheduler, overwrite=overwrite,
-                             resume=resume, layout=layout, codec=codec, device=device,
-                             progress=progress, notify=notify, started=started)
+        return _build_locked(input, output, recipe, settings, fmt, progress, notify, started)
 
 
 def _without_kinds(source):
@@ -244,19 +229,20 @@ def _without_kinds(source):
     return next((p.path for p in parts if not p.has_kinds), source.path)
 
 
-def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk_size,
-                  image_rows, limit, workers, scheduler, overwrite, resume, layout, codec,
-                  device, progress, notify, started):
+def _build_locked(input, output, recipe, settings, fmt, progress, notify, started):
     """The build once the output's lock is held: what is there, then the chunks."""
+    resume, layout, codec, chunk_size = (settings.resume, settings.layout, settings.codec,
+                                         settings.chunk_size)
     exists = output.exists() or output.is_symlink()
     if resume:
-        check_resumable(output, fmt, layout, overwrite, exists)
-    elif exists and not overwrite:
+        check_resumable(output, fmt, layout, settings.overwrite, exists)
+    elif exists and not settings.overwrite:
         hint = ("it holds an interrupted build: resume=True finishes it, "
                 if build_progress(output) is not None else "")
         raise OutputExistsError(f"output {output} already exists; {hint}"
                                 "overwrite=True replaces it")
-    source = open_inputs(input, key=key, labels_key=labels_key, pid_key=pid_key)
+    source = open_inputs(input, key=settings.key, labels_key=settings.labels_key,
+                         pid_key=settings.pid_key)
     with source:  # its file handles close with the build (others' workers: at exit)
         if layout == "pandas-images" and source.label_names is not None \
                 and len(source.label_names) > 2:
@@ -269,11 +255,11 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk
                              f"come from JetClass ROOT files, quark/gluon .npz files, or a "
                              f"pid array beside plain arrays (pid_key=)")
         n_rows = source.n_rows
-        if limit is not None:
-            limit = integer("limit", limit)
-            if limit > source.n_rows:
-                raise InputError(f"limit={limit} is beyond the input's {source.n_rows} rows")
-            n_rows = limit
+        if settings.limit is not None:
+            if settings.limit > source.n_rows:
+                raise InputError(f"limit={settings.limit} is beyond the input's "
+                                 f"{source.n_rows} rows")
+            n_rows = settings.limit
 
         attrs = {"jetimg_version": __version__, "recipe": recipe.to_attrs(),
                  "input": input_names(source), "input_rows": int(source.n_rows),
@@ -309,7 +295,7 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk
         # Load the kernel from numba's cache while the store is being made: only
         # now, after every check, and joined on every way out (a thread still
         # running when the interpreter exits can hang it or crash it).
-        loader = _KernelLoader(recipe) if device == "cpu" else None
+        loader = _KernelLoader(recipe) if settings.device == "cpu" else None
         try:
             if not resume:
                 made.append(store)
@@ -318,7 +304,8 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk
                     stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
                                          n_channels=recipe.n_channels,
                                          has_labels=source.has_labels, attrs=attrs,
-                                         chunk_rows=chunk_size, image_chunk_rows=image_rows,
+                                         chunk_rows=chunk_size,
+                                         image_chunk_rows=settings.image_chunk_rows,
                                          codec=codec)
                     if resumable:
                         build_id = checkpoints.start(store, {**info, "chunk_size": chunk_size})
@@ -327,8 +314,9 @@ def _build_locked(input, output, recipe, *, fmt, key, labels_key, pid_key, chunk
             if progress:
                 progress = ProgressCounter(progress, n_rows, n_rows - sum(b - a for a, b in todo))
             with gc_frozen():
-                n_invalid = run_chunks(source, store, todo, recipe, workers, scheduler, progress,
-                                        build_id, device)
+                job = ChunkJob(source, str(store), recipe, build_id=build_id,
+                               device=settings.device)
+                n_invalid = run_chunks(job, todo, settings, progress)
             if resume:
                 n_invalid = count_invalid(store)
             with writing(store):

@@ -8,6 +8,7 @@ its read and output buffers from chunk to chunk.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import threading
@@ -20,7 +21,7 @@ from ..io.store import checkpoints, stores
 from ..io.readers.jagged import jagged_width, pad_jagged, pad_jagged_values
 from ..outputs import empty_outputs
 
-__all__ = ["process_chunk", "load_kernel", "writing", "READ_ROWS"]
+__all__ = ["ChunkJob", "process_chunk", "load_kernel", "writing", "READ_ROWS"]
 
 _local = threading.local()
 
@@ -104,8 +105,26 @@ def load_kernel(recipe):
                kinds=np.zeros((1, 1), np.int8))
 
 
-def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None, device="cpu"):
-    """Read rows [start, stop) of ``source``, make their images, write them to ``target``.
+@dataclasses.dataclass(frozen=True)
+class ChunkJob:
+    """What every chunk of one build shares: read ``source``, image with ``recipe``
+    on ``device``, write to the store at ``target`` (under ``lock`` for HDF5),
+    record finished chunks under ``build_id``. Picklable, for Dask's workers."""
+
+    source: object
+    target: str
+    recipe: object
+    lock: object = None
+    build_id: str | None = None
+    device: str = "cpu"
+
+    def with_lock(self, lock):
+        """The same job under ``lock`` (the scheduler's lock for an HDF5 store)."""
+        return dataclasses.replace(self, lock=lock)
+
+
+def process_chunk(job, start, stop):
+    """Read rows [start, stop) of ``job.source``, make their images, write them to ``job.target``.
 
     Returns (rows, invalid jets) of the chunk. This is the body of every Dask
     task of :func:`build`; it takes only picklable arguments. With a
@@ -119,6 +138,7 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
     block decompressed each ROOT basket again for every block) and padded per
     block to the block's own largest multiplicity.
     """
+    source, recipe, device = job.source, job.recipe, job.device
     n = stop - start
     rows = n if device == "cuda" else min(n, READ_ROWS)
     out, labels = _output_buffers(n, recipe.npix, recipe.n_channels)
@@ -147,8 +167,8 @@ def process_chunk(source, target, start, stop, recipe, lock=None, build_id=None,
             labels[lo:hi] = block_labels
     if labels is not None:
         out = {**out, "labels": labels}
-    with writing(target):
-        stores.write_rows(target, start, out, lock=lock)
-        if build_id is not None:
-            checkpoints.mark_done(target, build_id, start, stop)
+    with writing(job.target):
+        stores.write_rows(job.target, start, out, lock=job.lock)
+        if job.build_id is not None:
+            checkpoints.mark_done(job.target, job.build_id, start, stop)
     return stop - start, int(np.count_nonzero(out["valid"] == 0))

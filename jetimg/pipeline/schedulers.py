@@ -22,10 +22,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from ..errors import JetimgError
 from ..io.store import stores
 from .chunks import process_chunk
+from .settings import SCHEDULERS
 
 __all__ = ["SCHEDULERS", "run_chunks", "gc_frozen", "ProgressCounter", "FileLock"]
-
-SCHEDULERS = ("threads", "processes", "synchronous")
 
 
 class FileLock:
@@ -86,24 +85,25 @@ def gc_frozen():
         gc.unfreeze()
 
 
-def run_chunks(source, store, chunks, recipe, workers, scheduler, progress, build_id, device):
-    """Run one Dask task per ``(start, stop)`` chunk; return the number of invalid jets."""
+def run_chunks(job, chunks, settings, progress=None):
+    """Run ``job`` (a :class:`~jetimg.pipeline.chunks.ChunkJob`) as one Dask task per
+    ``(start, stop)`` chunk, with ``settings``' scheduler and workers; return the
+    number of invalid jets. ``progress(rows)`` after each chunk."""
+    store, scheduler = job.target, settings.scheduler
     hdf5 = stores.store_format(store) == "hdf5"
-    if not isinstance(scheduler, str) or scheduler not in SCHEDULERS:
-        return _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5,
-                                build_id, device)
+    if not settings.local:
+        return _run_distributed(job, chunks, scheduler, progress, hdf5)
     import dask.local
     import dask.multiprocessing
     import dask.threaded
 
-    lock = FileLock(str(store) + ".lock") if hdf5 else None
+    job = job.with_lock(FileLock(str(store) + ".lock") if hdf5 else None)
     # A plain task graph run by dask's local scheduler with our own pool (the
     # generic dask.compute would import dask.distributed to look for a client).
-    graph = {("chunk", i): (process_chunk, source, str(store), start, stop, recipe, lock,
-                            build_id, device)
+    graph = {("chunk", i): (process_chunk, job, start, stop)
              for i, (start, stop) in enumerate(chunks)}
     keys = list(graph)
-    workers = workers or os.cpu_count() or 1
+    workers = settings.workers or os.cpu_count() or 1
     pool = None
     if scheduler == "threads":
         pool = ThreadPoolExecutor(workers)
@@ -153,8 +153,7 @@ class _ProgressCallback:
         return Callback(posttask=posttask)
 
 
-def _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5, build_id,
-                     device):
+def _run_distributed(job, chunks, scheduler, progress, hdf5):
     try:
         from distributed import Client, Lock, as_completed
     except ImportError:
@@ -166,11 +165,12 @@ def _run_distributed(source, store, chunks, recipe, scheduler, progress, hdf5, b
     except (OSError, TimeoutError, ValueError) as exc:
         raise JetimgError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
     try:
-        lock = Lock(f"jetimg-{os.path.abspath(store)}") if hdf5 else None
+        if hdf5:
+            job = job.with_lock(Lock(f"jetimg-{os.path.abspath(job.target)}"))
         # A worker that dies loses only its running tasks: the scheduler runs
         # them again elsewhere, and they rewrite the same rows.
-        futures = [client.submit(process_chunk, source, str(store), start, stop, recipe,
-                                 lock, build_id, device, pure=False) for start, stop in chunks]
+        futures = [client.submit(process_chunk, job, start, stop, pure=False)
+                   for start, stop in chunks]
         n_invalid = 0
         try:
             for future in as_completed(futures):
