@@ -384,3 +384,68 @@ def one_line(result, code=1):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), lines[0]
     return lines[0]
+
+
+# ---------------------------------------------------------------------------
+# tagger metrics, recomputed slowly (jetimg.metrics is held to them)
+# ---------------------------------------------------------------------------
+
+def slow_confusion(labels, scores):
+    k = scores.shape[1]
+    out = np.zeros((k, k), int)
+    for label, row in zip(labels, scores):
+        best = 0
+        for j in range(1, k):
+            if row[j] > row[best]:
+                best = j
+        out[label, best] += 1
+    return out
+
+
+def slow_auc(positive, negative):
+    """The chance that a positive outscores a negative, ties a half, pair by pair."""
+    wins = 0.0
+    for p in positive:
+        for n in negative:
+            wins += 1.0 if p > n else 0.5 if p == n else 0.0
+    return wins / (len(positive) * len(negative))
+
+
+def slow_rejection(signal, background, efficiency):
+    """1/eps_B of the cut that keeps exactly ``efficiency`` of the signal (no tie there)."""
+    ordered = sorted(signal, reverse=True)
+    k = round(efficiency * len(ordered))
+    assert k == efficiency * len(ordered) and ordered[k - 1] > ordered[k]
+    kept = sum(1 for b in background if b >= ordered[k - 1])
+    return np.inf if kept == 0 else len(background) / kept
+
+
+def slow_summary(labels, scores, names):
+    """accuracy, confusion, per-class one-vs-rest AUC, rejection of QCD per class."""
+    scores = np.asarray(scores, np.float64)
+    confusion = slow_confusion(labels, scores)
+    present = [k for k in range(len(names)) if np.any(labels == k)]
+    aucs = {names[k]: slow_auc(scores[labels == k, k], scores[labels != k, k])
+            for k in present}
+    qcd = names.index("QCD")
+    rejections = {}
+    for k in present:
+        if k == qcd:
+            continue
+        eff = {"Hqql": 0.99, "Tbl": 0.995}.get(names[k], 0.5)
+        disc = scores[:, k] / (scores[:, k] + scores[:, qcd])
+        rejections[names[k]] = (eff, slow_rejection(disc[labels == k], disc[labels == qcd],
+                                                    eff))
+    return {"accuracy": np.trace(confusion) / len(labels), "confusion": confusion,
+            "auc": aucs, "rejection": rejections}
+
+
+def assert_matches(m, slow):
+    assert m["accuracy"] == pytest.approx(slow["accuracy"], abs=1e-12)
+    np.testing.assert_array_equal(m["confusion_matrix"], slow["confusion"])
+    assert m["auc"] == pytest.approx(slow["auc"], abs=1e-12)
+    assert m["auc_mean"] == pytest.approx(np.mean(list(slow["auc"].values())), abs=1e-12)
+    assert set(m["background_rejection"]) == set(slow["rejection"])
+    for name, (eff, rejection) in slow["rejection"].items():
+        assert m["signal_efficiency"][name] == eff
+        assert m["background_rejection"][name] == pytest.approx(rejection, rel=1e-12)

@@ -18,13 +18,12 @@ import pytest
 
 import jetimg
 import jetimg.data
-from jetimg import metrics
 from jetimg.errors import InputError, JetimgError
 from jetimg import train as T
 from jetimg.io import open_jets
 from jetimg.train.models import _keras, _quiet_keras
 
-from .helpers import invoke
+from .helpers import assert_matches, invoke, slow_summary
 
 try:
     _keras()                # selects PyTorch, else JAX, when no installed backend is configured
@@ -97,96 +96,8 @@ def model10(sample):
 
 
 # ---------------------------------------------------------------------------
-# the figures, recomputed slowly
+# the figures (recomputed slowly in tests/helpers.py; the metrics alone in tests/test_metrics.py)
 # ---------------------------------------------------------------------------
-
-def slow_confusion(labels, scores):
-    k = scores.shape[1]
-    out = np.zeros((k, k), int)
-    for label, row in zip(labels, scores):
-        best = 0
-        for j in range(1, k):
-            if row[j] > row[best]:
-                best = j
-        out[label, best] += 1
-    return out
-
-
-def slow_auc(positive, negative):
-    """The chance that a positive outscores a negative, ties a half, pair by pair."""
-    wins = 0.0
-    for p in positive:
-        for n in negative:
-            wins += 1.0 if p > n else 0.5 if p == n else 0.0
-    return wins / (len(positive) * len(negative))
-
-
-def slow_rejection(signal, background, efficiency):
-    """1/eps_B of the cut that keeps exactly ``efficiency`` of the signal (no tie there)."""
-    ordered = sorted(signal, reverse=True)
-    k = round(efficiency * len(ordered))
-    assert k == efficiency * len(ordered) and ordered[k - 1] > ordered[k]
-    kept = sum(1 for b in background if b >= ordered[k - 1])
-    return np.inf if kept == 0 else len(background) / kept
-
-
-def slow_summary(labels, scores, names):
-    """accuracy, confusion, per-class one-vs-rest AUC, rejection of QCD per class."""
-    scores = np.asarray(scores, np.float64)
-    confusion = slow_confusion(labels, scores)
-    present = [k for k in range(len(names)) if np.any(labels == k)]
-    aucs = {names[k]: slow_auc(scores[labels == k, k], scores[labels != k, k])
-            for k in present}
-    qcd = names.index("QCD")
-    rejections = {}
-    for k in present:
-        if k == qcd:
-            continue
-        eff = {"Hqql": 0.99, "Tbl": 0.995}.get(names[k], 0.5)
-        disc = scores[:, k] / (scores[:, k] + scores[:, qcd])
-        rejections[names[k]] = (eff, slow_rejection(disc[labels == k], disc[labels == qcd],
-                                                    eff))
-    return {"accuracy": np.trace(confusion) / len(labels), "confusion": confusion,
-            "auc": aucs, "rejection": rejections}
-
-
-def assert_matches(m, slow):
-    assert m["accuracy"] == pytest.approx(slow["accuracy"], abs=1e-12)
-    np.testing.assert_array_equal(m["confusion_matrix"], slow["confusion"])
-    assert m["auc"] == pytest.approx(slow["auc"], abs=1e-12)
-    assert m["auc_mean"] == pytest.approx(np.mean(list(slow["auc"].values())), abs=1e-12)
-    assert set(m["background_rejection"]) == set(slow["rejection"])
-    for name, (eff, rejection) in slow["rejection"].items():
-        assert m["signal_efficiency"][name] == eff
-        assert m["background_rejection"][name] == pytest.approx(rejection, rel=1e-12)
-
-
-def test_metrics_against_slow_loops():
-    """Ten JetClass classes, some absent; Hqql and Tbl at 99 % and 99.5 % (arXiv:2202.03772)."""
-    rng = np.random.default_rng(7)
-    counts = {"QCD": 300, "Hbb": 100, "Hqql": 100, "Wqq": 40, "Tbl": 200}
-    labels = np.concatenate([np.full(n, JETCLASS.index(c)) for c, n in counts.items()])
-    logits = rng.normal(size=(len(labels), 10))
-    logits[np.arange(len(labels)), labels] += 1.5
-    scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    m = metrics.multiclass_summary(labels, scores, JETCLASS)
-    slow = slow_summary(labels, scores, JETCLASS)
-    assert_matches(m, slow)
-    assert m["signal_efficiency"] == {"Hbb": 0.5, "Hqql": 0.99, "Wqq": 0.5, "Tbl": 0.995}
-    assert m["n_per_class"] == counts and m["notes"] == []
-    assert m["n_classes"] == 10 and m["label_names"] == JETCLASS
-    # the row order does not matter
-    perm = rng.permutation(len(labels))
-    assert metrics.multiclass_summary(labels[perm], scores[perm], JETCLASS) == m
-    # an empty (underflowed) pair of scores gets the discriminant 1/2, not NaN
-    zeros = scores.copy()
-    zeros[0, [0, 1]] = 0.0
-    assert np.isfinite(metrics.rejection_against(labels, zeros, 1, 0, 0.5))
-    with pytest.raises(InputError, match="class indices 0 to 9"):
-        metrics.confusion_matrix(np.r_[labels[:-1], 10], scores)
-    with pytest.raises(InputError, match="not finite"):
-        metrics.class_accuracy(labels, np.where(zeros == 0, np.nan, zeros))
-
 
 def test_without_qcd_the_rejections_are_left_out(tmp_path):
     """No QCD class: said once (notes; one line on the CLI), every other figure given."""
