@@ -244,6 +244,22 @@ def test_jetclass_glob_every_branch_and_build(inputs, tmp_path):
                                   read_store(whole)[0]["images"][part_rows(parts, "test")["row"]])
 
 
+def test_jetclass_counter_per_branch_round_trips(tmp_path):
+    """Jagged branches with a counter each (npart_energy, ...) keep their names and counters."""
+    path = tmp_path / "in" / "WToQQ_000.root"
+    path.parent.mkdir()
+    write_jetclass(path, toy(40, 6, seed=2), np.full(40, 7), counter="per-branch")
+    split(path, tmp_path / "parts", fractions=(0.5, 0.5), seed=0)
+    tin = uproot.open(path)["tree"]
+    tout = uproot.open(tmp_path / "parts" / "test" / path.name)["tree"]
+    assert {k: tout[k].typename for k in tout.keys()} == {k: tin[k].typename for k in tin.keys()}
+    assert "npart_energy" in tout.keys() and tout.num_entries == 20
+    take = part_rows(tmp_path / "parts", "test")["row"]
+    a, b = tin.arrays(library="ak"), tout.arrays(library="ak")
+    for k in tin.keys():
+        assert ak.to_list(a[k][take]) == ak.to_list(b[k]), k
+
+
 @pytest.mark.parametrize("which", ["qg", "qg_stored"])
 def test_qg_npz_members_and_build(inputs, tmp_path, which):
     path = inputs[which]
@@ -378,7 +394,12 @@ def test_cli_refusals_leave_nothing(inputs, tmp_path):
         assert words in line, line
     assert listing(tmp_path) == []
     assert "input file not found" in one_line(invoke("split", tmp_path / "no.h5", "-o", out))
-    assert listing(tmp_path) == []
+    zarr = pytest.importorskip("zarr")
+    store = tmp_path / "jets.zarr"
+    zarr.save_array(str(store), np.ones((4, 2, 4), np.float32))
+    assert "zarr-array input, which split does not copy" in one_line(
+        invoke("split", store, "-o", out))
+    assert listing(tmp_path) == ["jets.zarr"]
 
 
 def test_existing_output_is_kept_unless_overwrite(inputs, tmp_path):
