@@ -336,8 +336,8 @@ def _check_names(names, k):
     for n in names:
         if not n or n in (".", "..") or "/" in n or os.sep in n or n.startswith(".") \
                 or n == MAP_FILE:
-            raise InputError(f"names={_show(names)}: {n!r} is not a folder name (letters, "
-                             "digits, - and _)")
+            raise InputError(f"names={_show(names)}: {n!r} cannot name a part's folder "
+                             "(empty, a path, hidden or split.json)")
     if len(set(names)) != k:
         raise InputError(f"names={_show(names)} repeats a name")
     return names
