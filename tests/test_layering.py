@@ -15,13 +15,17 @@ cli/jetimg_cli/ counts, at module level or inside a function alike:
 * nothing under jetimg/ imports the command line (jetimg_cli);
 * no import cycle among jetimg's modules (the failure names each one's path);
 * no test module imports another (shared helpers live in tests/helpers.py,
-  fixtures in tests/conftest.py).
+  fixtures in tests/conftest.py);
+* CONTRIBUTING.md's layout block names what is there: every path in its
+  first column exists, every module it names is in that folder, and every
+  package and module of jetimg/ and cli/jetimg_cli/ is named.
 
 Modules loaded by name at run time (``importlib.import_module`` in
 jetimg/__init__.py's lazy attributes) are not imports here.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -322,3 +326,81 @@ def test_no_test_module_imports_another():
                     parts[1].startswith("test_") or parts[1] in ("conftest", "cuda_checks")):
                 bad.append(f"{path.name} imports {name}")
     assert bad == [], "; ".join(bad)
+
+
+# ---------------------------------------------------------------------------
+# CONTRIBUTING.md's layout block
+# ---------------------------------------------------------------------------
+
+def layout_entries(text):
+    """``path -> description`` of the fenced block under "## Layout of the code": an
+    entry starts where a line starts without a space; indented lines continue it."""
+    section = text.split("## Layout of the code", 1)[1]
+    block = section.split("```", 2)[1]
+    entries, path = {}, None
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        if not line[0].isspace():
+            path, _, rest = line.partition(" ")
+            entries[path] = rest.strip()
+        elif path is not None:
+            entries[path] += " " + line.strip()
+    return entries
+
+
+def layout_problems(entries, root, packages=("jetimg", "cli/jetimg_cli")):
+    """What the entries get wrong about the tree at ``root`` and its ``packages``,
+    one string each."""
+    problems = []
+    for path, text in entries.items():
+        where = root / path
+        if path.endswith("/"):
+            if not where.is_dir():
+                problems.append(f"{path} is not a folder")
+                continue
+            for name in sorted(set(re.findall(r"\b(\w+\.py)\b", text))):
+                if not (where / name).is_file():
+                    problems.append(f"{path} names {name}, which is not in it")
+        elif not where.exists():
+            problems.append(f"{path} does not exist")
+    for package in packages:
+        for folder in sorted({p.parent for p in (root / package).rglob("*.py")}):
+            if "__pycache__" in folder.parts:
+                continue
+            key = folder.relative_to(root).as_posix() + "/"
+            named = entries.get(key)
+            for module in sorted(folder.glob("*.py")):
+                if module.name in ("__init__.py", "_version.py"):
+                    continue
+                own = module.relative_to(root).as_posix()
+                if own in entries or (named is not None and re.search(
+                        rf"\b{re.escape(module.name)}\b", named)):
+                    continue
+                problems.append(f"{own} is not named in the layout"
+                                + ("" if named is not None or folder == root / package
+                                   else f" (and {key} has no entry)"))
+    return problems
+
+
+def test_layout_block_checker_finds_what_is_wrong(tmp_path):
+    for name in ("pkg/a.py", "pkg/sub/b.py", "pkg/sub/c.py", "pkg/top.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    text = ("## Layout of the code\n\n```\npkg/top.py   the top\npkg/sub/     b.py and\n"
+            "             d.py, gone\npkg/gone/    nothing\n```\n")
+    entries = layout_entries(text)
+    assert entries == {"pkg/top.py": "the top", "pkg/sub/": "b.py and d.py, gone",
+                       "pkg/gone/": "nothing"}
+    assert layout_problems(entries, tmp_path, ("pkg",)) == [
+        "pkg/sub/ names d.py, which is not in it", "pkg/gone/ is not a folder",
+        "pkg/a.py is not named in the layout", "pkg/sub/c.py is not named in the layout"]
+    entries.update({"pkg/a.py": "a", "pkg/sub/": "b.py, c.py"})
+    del entries["pkg/gone/"]
+    assert layout_problems(entries, tmp_path, ("pkg",)) == []
+
+
+def test_contributing_layout_names_what_is_there():
+    entries = layout_entries((ROOT / "CONTRIBUTING.md").read_text())
+    problems = layout_problems(entries, ROOT)
+    assert problems == [], "CONTRIBUTING.md's layout block: " + "; ".join(problems)
