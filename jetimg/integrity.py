@@ -35,6 +35,7 @@ import numpy as np
 from .checks import integer
 from .errors import JetimgError
 from .io.store import stores
+from .io.store.lockfile import build_writing
 from .io.store.rows import chunk_ranges, complement_ranges, format_ranges, merge_ranges
 from .recipe import Recipe
 
@@ -183,7 +184,10 @@ def verify(store, input=None, *, key=None, labels_key=None, pid_key=None, n_samp
                 unreadable[name] = merge_ranges(unreadable.get(name, []) + [(a, b)])
             checks += _decode_lines(findings, len(pieces))
         complete = attrs.get("complete") is True
+        writer = None if complete else build_writing(store)
         checks.append(("complete", complete, "complete: true" if complete
+                       else f"complete is not true: being written now by {writer['who']}"
+                       if writer is not None
                        else "complete is not true: the build did not finish"
                        + ("; jetimg.build(..., resume=True) finishes it"
                           if st.format == "zarr" and _resumable(st) else "")))
