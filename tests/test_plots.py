@@ -436,14 +436,19 @@ def test_plot_jets_channels(channel_stores):
     with jetimg.open_store(path) as store:
         images = store["images"][rows]
         mass, label = float(store["jet_mass"][12]), int(store["labels"][12])
+        store_pt = store["jet_pt"][12]
     names = {0: "QCD", 7: "Wqq", 8: "Tbqq"}
     for c, channel in zip((1, 2), ("neutral_pt", "charged_count")):
         row = panels[:3] if channel == "neutral_pt" else panels[3:]
         assert len({id(ax.images[0].norm) for ax in row}) == 1
         for ax, image, r in zip(row, images, rows):
             np.testing.assert_array_equal(plotted(ax), image[..., c])
-            assert ax.get_title().startswith(f"row {r}: ") and f", {channel}\n" in ax.get_title()
-    assert f"row 12: {names[label]}, neutral_pt\n$m$ = {mass:.1f} GeV" in panels[2].get_title()
+            assert ax.get_title().startswith(f"row {r}: ") and ax.get_title().endswith(
+                f"\n{channel}")
+    # the jet's mass and pT above its first channel's panel
+    assert panels[2].get_title() == (f"row 12: {names[label]}\n$m$ = {mass:.1f} GeV\n"
+                                     f"$p_T$ = {float(store_pt):.0f} GeV\nneutral_pt")
+    assert panels[5].get_title() == f"row 12: {names[label]}\ncharged_count"
     assert "invalid" in " ".join(t.get_text() for t in panels[1].texts)
     assert "invalid" in " ".join(t.get_text() for t in panels[4].texts)
     assert len(image_axes(jetimg.plots.plot_jets(path, rows=[3]))) == len(CHANNELS)

@@ -16,7 +16,8 @@ Panels are drawn as in :mod:`jetimg.plots.images`: ``origin="lower"`` over the
 recipe's extent, zero pixels white, logarithmic scales unless ``log=False``.
 """
 
-from jetimg.plots.draw import colour_norm, draw_diff, draw_image, invalid_note, new_figure
+from jetimg.plots.draw import (colour_norm, column_width, draw_diff, draw_image, invalid_note,
+                               new_figure, settle_layout)
 from jetimg.plots.style import hep_style
 
 __all__ = ["average_figure", "progression_figure", "jets_figure"]
@@ -61,27 +62,30 @@ def average_figure(avg, extent, name, cbar_labels, difference=True, log=True):
     n_channels, k = len(avg.channels), len(avg.names)
     with_diff = difference and k == 2
     ncols = k + with_diff
+    titles = [[f"{avg.names[col]} ({avg.counts[col]:,} jets)\n{channel}" for col in range(k)]
+              + ([f"{avg.names[0]} $-$ {avg.names[1]}\n{channel}"] if with_diff else [])
+              for channel in avg.channels]
     with hep_style():
-        fig = new_figure((3.2 * ncols + 1.6 + 1.4 * with_diff, 3.4 * n_channels + 0.7))
+        width = column_width([t for row in titles for t in row], 3.2)
+        fig = new_figure((width * ncols + 1.6 + 1.4 * with_diff, 3.4 * n_channels + 0.7))
         axes = fig.subplots(n_channels, ncols, squeeze=False, sharex=True, sharey=True)
         for row, channel in enumerate(avg.channels):
             images = avg.images[..., row]
             norm = colour_norm(list(images), log)
             for col in range(k):
-                im = draw_image(axes[row, col], images[col], extent, norm,
-                                f"{avg.names[col]} ({avg.counts[col]:,} jets)\n{channel}")
+                im = draw_image(axes[row, col], images[col], extent, norm, titles[row][col])
             fig.colorbar(im, ax=list(axes[row, :k]), label=cbar_labels[row], shrink=0.9)
             if with_diff:
                 ax = axes[row, -1]
                 dim, ticks = draw_diff(ax, images[0] - images[1], extent, log)
-                ax.set_title(f"{avg.names[0]} $-$ {avg.names[1]}\n{channel}")
+                ax.set_title(titles[row][-1])
                 fig.colorbar(dim, ax=ax, label="Difference of averages", shrink=0.9,
                              ticks=ticks)
         _grid_labels(axes)
         first = "" if avg.n is None else f", first {avg.n:,} jets per class"
         fig.suptitle(f"Average jet images: {name}{first}"
                      f"{invalid_note(avg.n_invalid, avg.n_rows)}")
-    return fig
+    return settle_layout(fig)
 
 
 def progression_figure(averages, extent, name, cbar_labels, log=True):
@@ -98,23 +102,26 @@ def progression_figure(averages, extent, name, cbar_labels, log=True):
     """
     channels, names = averages[0].channels, averages[0].names
     n_channels, k, m = len(channels), len(names), len(averages)
+    titles = {(c, i, col): f"{names[i]}, {avg.n:,} jet{'s' if avg.n > 1 else ''}\n{channel}"
+              for c, channel in enumerate(channels) for i in range(k)
+              for col, avg in enumerate(averages)}
     with hep_style():
-        fig = new_figure((2.9 * m + 2.0, 3.1 * n_channels * k + 0.6))
+        width = column_width(titles.values(), 2.9)
+        fig = new_figure((width * m + 2.0, 3.1 * n_channels * k + 0.6))
         axes = fig.subplots(n_channels * k, m, squeeze=False, sharex=True, sharey=True)
         for c, channel in enumerate(channels):
             norm = colour_norm([image[..., c] for avg in averages for image in avg.images], log)
             for col, avg in enumerate(averages):
                 for i in range(k):
-                    plural = "s" if avg.n > 1 else ""
                     im = draw_image(axes[c * k + i, col], avg.images[i, ..., c], extent, norm,
-                                    f"{names[i]}, {avg.n:,} jet{plural}\n{channel}")
+                                    titles[c, i, col])
             fig.colorbar(im, ax=axes[c * k:(c + 1) * k].ravel().tolist(),
                          label=cbar_labels[c], shrink=0.9)
         _grid_labels(axes)
         last = averages[-1]
         fig.suptitle(f"Averages over the first n jets: {name}"
                      f"{invalid_note(last.n_invalid, last.n_rows)}")
-    return fig
+    return settle_layout(fig)
 
 
 def jets_figure(images, channels, titles, valid, extent, name, cbar_labels, log=True):
@@ -127,7 +134,9 @@ def jets_figure(images, channels, titles, valid, extent, name, cbar_labels, log=
     channels : sequence of str
         The C channel names.
     titles : sequence of (str, str)
-        Per jet: what it is (``"row 3: top"``) and its mass and pT.
+        Per jet: what it is (``"row 3: top"``) and its mass and pT (one line
+        each), drawn above the first channel's panel; every panel names the
+        jet and its channel.
     valid : sequence of bool
         False: an invalid jet (all-zero image), said on its panels.
     extent, name, cbar_labels, log
@@ -138,19 +147,21 @@ def jets_figure(images, channels, titles, valid, extent, name, cbar_labels, log=
     matplotlib.figure.Figure
     """
     n_jets, n_channels = len(images), len(channels)
+    panel_titles = [[f"{what}\n{kinematics}\n{channel}" if c == 0 else f"{what}\n{channel}"
+                     for what, kinematics in titles] for c, channel in enumerate(channels)]
     with hep_style():
-        fig = new_figure((3.2 * n_jets + 1.6, 3.5 * n_channels + 0.5))
+        width = column_width([t for row in panel_titles for t in row], 3.2)
+        fig = new_figure((width * n_jets + 1.6, 3.5 * n_channels + 1.0))
         axes = fig.subplots(n_channels, n_jets, squeeze=False, sharex=True, sharey=True)
         for c, channel in enumerate(channels):
             norm = colour_norm([image[..., c] for image in images], log)
             for i, image in enumerate(images):
                 ax = axes[c, i]
-                im = draw_image(ax, image[..., c], extent, norm,
-                                f"{titles[i][0]}, {channel}\n{titles[i][1]}")
+                im = draw_image(ax, image[..., c], extent, norm, panel_titles[c][i])
                 if not valid[i]:
                     ax.text(0.5, 0.5, "invalid jet\n(all-zero image)", transform=ax.transAxes,
                             ha="center", va="center")
             fig.colorbar(im, ax=list(axes[c]), label=cbar_labels[c], shrink=0.9)
         _grid_labels(axes)
         fig.suptitle(f"Single jets: {name} (zero pixels white)")
-    return fig
+    return settle_layout(fig)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..metrics import check_class_scores, class_accuracy, confusion_matrix
+from .draw import text_width
 from .style import hep_style
 from .training import _title, plot_scores
 
@@ -69,9 +70,14 @@ def plot_confusion(labels, scores, label_names=None, *, store=None, all_rows=Fal
     if not len(rows):
         raise InputError("no jets to draw a confusion matrix of")
     fractions = counts[rows] / np.maximum(totals[rows], 1)[:, None]
+    title = _title(f"Confusion matrix, accuracy {class_accuracy(labels, scores):.3f}", store)
     with hep_style():
-        fig = Figure(figsize=(1.6 + 0.62 * n_classes, 1.5 + 0.5 * len(rows)),
-                     layout="constrained")
+        import matplotlib
+
+        # as wide as the title, for few classes
+        width = max(1.6 + 0.62 * n_classes,
+                    text_width([title], matplotlib.rcParams["figure.titlesize"]) + 0.3)
+        fig = Figure(figsize=(width, 1.5 + 0.5 * len(rows)), layout="constrained")
         ax = fig.subplots()
         image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0, origin="upper",
                           aspect="auto")
@@ -88,8 +94,7 @@ def plot_confusion(labels, scores, label_names=None, *, store=None, all_rows=Fal
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         fig.colorbar(image, ax=ax, label="fraction of the true class")
-        fig.suptitle(_title(f"Confusion matrix, accuracy {class_accuracy(labels, scores):.3f}",
-                            store))
+        fig.suptitle(title)
     return fig
 
 

@@ -21,7 +21,8 @@ from jetimg.recipe import parse_channel
 
 __all__ = ["LOG_RANGE", "CMAP", "DIFF_CMAP", "store_name", "image_extent", "intensity_label",
            "channel_label", "colour_norm", "log_norm", "diff_norm", "draw_image", "draw_diff",
-           "axis_labels", "invalid_note", "new_figure"]
+           "axis_labels", "invalid_note", "new_figure", "text_width", "column_width",
+           "image_ticks", "settle_layout"]
 
 #: Zero pixels are masked (drawn white); the log scale starts at most this far below its top.
 LOG_RANGE = 1e-6
@@ -54,30 +55,31 @@ def intensity_label(store, prefix):
 
 
 def channel_label(channel, normalise, average):
-    """The colour bar label of one channel: its name and unit (docs/recipe.md,
-    step 6).
+    """The colour bar label of one channel: its name, and its unit below
+    (docs/recipe.md, step 6).
 
     ``pt`` and ``e`` channels are fractions of the jet's pT or E ("sum"), of
     the brightest pixel of every particle ("max"), or GeV ("none"); ``count``
     channels are constituents, never normalised. Channels not named by a
-    recipe (``"channel 0"``) get their name only.
+    recipe (``"channel 0"``) get their name only. Two lines, so that the
+    label is no longer than the colour bar of one row of panels.
 
     >>> channel_label("charged_pt", "sum", average=True)
-    "charged_pt: fraction of the jet's $p_T$"
+    "charged_pt\\nfraction of the jet's $p_T$"
     >>> channel_label("neutral_count", "sum", average=True)
-    'neutral_count: average constituents'
+    'neutral_count\\naverage constituents'
     """
     quantity = parse_channel(str(channel))[1]
     if quantity == "count":
-        return f"{channel}: {'average constituents' if average else 'constituents'}"
+        return f"{channel}\n{'average constituents' if average else 'constituents'}"
     if quantity not in _SYMBOL:
         return channel
     symbol = _SYMBOL[quantity]
     if normalise == "sum":
-        return f"{channel}: fraction of the jet's {symbol}"
+        return f"{channel}\nfraction of the jet's {symbol}"
     if normalise == "max":
-        return f"{channel}: fraction of the brightest {symbol} pixel"
-    return f"{channel}: {symbol} [GeV]"
+        return f"{channel}\nfraction of the brightest {symbol} pixel"
+    return f"{channel}\n{symbol} [GeV]"
 
 
 def log_norm(arrays):
@@ -117,6 +119,7 @@ def draw_image(ax, image, extent, norm, title):
     im = ax.imshow(masked, origin="lower", extent=extent, norm=norm, cmap=image_cmap(),
                    interpolation="nearest", aspect="equal")
     ax.set_title(title)
+    image_ticks(ax)
     return im
 
 
@@ -142,6 +145,7 @@ def draw_diff(ax, diff, extent, log=True):
     norm, ticks = diff_norm(diff, log)
     im = ax.imshow(diff, origin="lower", extent=extent, norm=norm, cmap=DIFF_CMAP,
                    interpolation="nearest", aspect="equal")
+    image_ticks(ax)
     return im, ticks
 
 
@@ -155,6 +159,66 @@ def invalid_note(n_invalid, n_rows, what="jets"):
     if not n_invalid:
         return ""
     return f"; {n_invalid:,} invalid {what} of {n_rows:,} rows left out"
+
+
+def image_ticks(ax):
+    """At most five ticks on each axis of an image panel, at steps of 1, 2 or 5 x 10^k.
+
+    Short labels (``-0.4``, not ``-0.50 -0.25``) that stay apart on the narrow
+    panels of a grid.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10], min_n_ticks=3))
+
+
+def text_width(texts, size="large"):
+    """Width in inches of the widest line of ``texts`` at font ``size``; mathtext between
+    ``$`` signs measured as drawn.
+
+    A figure's texts take their font from the rcParams in force when it is
+    drawn (saved or shown), not when it is made: the wider of the current
+    font and matplotlib's own (DejaVu Sans, which a figure saved outside
+    :func:`~jetimg.plots.style.hep_style` is drawn in) counts.
+
+    >>> from jetimg.plots.style import hep_style
+    >>> with hep_style():
+    ...     round(text_width(["QCD", "row 2: Wqq\\n$m$ = 162.2 GeV"], size=13.0), 2)
+    1.39
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    measure = TextToPath()
+    props = [FontProperties(size=size), FontProperties(family="DejaVu Sans", size=size)]
+    widths = [measure.get_text_width_height_descent(line, prop, ismath="$" in line)[0]
+              for text in texts for line in str(text).split("\n") if line for prop in props]
+    return float(max(widths, default=0.0)) / 72.0
+
+
+#: Space between the titles of neighbouring panels, in inches.
+TITLE_GAP = 0.3
+
+
+def column_width(titles, minimum):
+    """Width in inches of one column of panels: ``minimum``, or more where the widest
+    line of the column's ``titles`` (at the axes title size) needs it."""
+    import matplotlib
+
+    return max(minimum, text_width(titles, matplotlib.rcParams["axes.titlesize"]) + TITLE_GAP)
+
+
+def settle_layout(fig):
+    """Lay ``fig`` out once now, so that its first draw is laid out as every later one.
+
+    matplotlib's constrained layout places the colour bar of fixed-aspect
+    (image) panels right only from its second pass: the first draw of such
+    a figure, which is the one saved by ``jetimg plot``, would push the axis
+    labels out of the figure. Returns ``fig``.
+    """
+    fig.get_layout_engine().execute(fig)
+    return fig
 
 
 def new_figure(figsize):

@@ -27,9 +27,9 @@ from jetimg.io.store.completeness import check_complete
 from jetimg.plots.averages import (average_images, class_name, class_order,
                                    select_channels, store_class_names)
 from jetimg.plots.colours import class_colours
-from jetimg.plots.draw import (axis_labels, channel_label, colour_norm, draw_diff, draw_image,
-                               image_extent, intensity_label, invalid_note, new_figure,
-                               store_name)
+from jetimg.plots.draw import (axis_labels, channel_label, colour_norm, column_width, draw_diff,
+                               draw_image, image_extent, intensity_label, invalid_note,
+                               new_figure, settle_layout, store_name)
 from jetimg.plots.style import hep_style
 
 __all__ = ["plot_average", "plot_jets", "plot_kinematics"]
@@ -132,45 +132,48 @@ def _average_figure(avg, extent, name, cbar_label, difference, log):
     k = len(avg.names)
     with_diff = difference and k == 2
     panels = k + with_diff
+    titles = ([f"{avg.names[i]} ({avg.counts[i]:,} jets)" for i in range(k)]
+              + ([f"{avg.names[0]} $-$ {avg.names[1]}"] if with_diff else []))
     with hep_style():
-        fig = new_figure((4.2 * panels + 1.6, 4.6))
+        fig = new_figure((column_width(titles, 4.2) * panels + 1.6, 4.6))
         axes = fig.subplots(1, panels, squeeze=False)[0]
         norm = colour_norm(list(avg.images), log)
         for i, (ax, image) in enumerate(zip(axes, avg.images)):
-            im = draw_image(ax, image, extent, norm,
-                            f"{avg.names[i]} ({avg.counts[i]:,} jets)")
+            im = draw_image(ax, image, extent, norm, titles[i])
             axis_labels(ax, left=i == 0)
         fig.colorbar(im, ax=list(axes[:k]), label=cbar_label, shrink=0.9)
         if with_diff:
             ax = axes[-1]
             dim, ticks = draw_diff(ax, avg.images[0] - avg.images[1], extent, log)
-            ax.set_title(f"{avg.names[0]} $-$ {avg.names[1]}")
+            ax.set_title(titles[-1])
             axis_labels(ax, left=False)
             fig.colorbar(dim, ax=ax, label="Difference of averages", shrink=0.9, ticks=ticks)
         first = "" if avg.n is None else f", first {avg.n:,} jets per class"
         fig.suptitle(f"Average jet images: {name}{first}"
                      f"{invalid_note(avg.n_invalid, avg.n_rows)}")
-    return fig
+    return settle_layout(fig)
 
 
 def _progression_figure(averages, extent, name, cbar_label, log):
     k, m = len(averages[0].names), len(averages)
+    titles = [[f"{avg.names[row]}, {avg.n:,} jet{'s' if avg.n > 1 else ''}" for avg in averages]
+              for row in range(k)]
     with hep_style():
-        fig = new_figure((2.9 * m + 1.4, 3.0 * k + 0.6))
+        fig = new_figure((column_width([t for row in titles for t in row], 2.9) * m + 1.4,
+                          3.0 * k + 0.6))
         axes = fig.subplots(k, m, squeeze=False, sharex=True, sharey=True)
         norm = colour_norm([image for avg in averages for image in avg.images], log)
         for col, avg in enumerate(averages):
             for row in range(k):
                 ax = axes[row, col]
-                im = draw_image(ax, avg.images[row], extent, norm,
-                                f"{avg.names[row]}, {avg.n:,} jet{'s' if avg.n > 1 else ''}")
+                im = draw_image(ax, avg.images[row], extent, norm, titles[row][col])
                 ax.set_xlabel(r"Rotated $\eta'$" if row == k - 1 else "")
                 ax.set_ylabel(r"Rotated $\phi'$ [rad]" if col == 0 else "")
         fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.9)
         last = averages[-1]
         fig.suptitle(f"Averages over the first n jets: {name}"
                      f"{invalid_note(last.n_invalid, last.n_rows)}")
-    return fig
+    return settle_layout(fig)
 
 
 def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, channels=None, log=True,
@@ -238,7 +241,7 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, channels=N
     titles = []
     for i, row in enumerate(rows):
         label = "" if labels is None else f": {class_name(labels[i], class_names)}"
-        titles.append((f"row {row}{label}", f"$m$ = {mass[i]:.1f} GeV, $p_T$ = {pt[i]:.0f} GeV"))
+        titles.append((f"row {row}{label}", f"$m$ = {mass[i]:.1f} GeV\n$p_T$ = {pt[i]:.0f} GeV"))
     if names is not None:
         from jetimg.plots import channels as multi
 
@@ -247,7 +250,8 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, channels=N
     ncols = max(1, min(int(ncols), len(rows)))
     nrows = math.ceil(len(rows) / ncols)
     with hep_style():
-        fig = new_figure((3.3 * ncols + 1.4, 3.6 * nrows + 0.5))
+        width = column_width(["\n".join(t) for t in titles], 3.3)
+        fig = new_figure((width * ncols + 1.4, 3.9 * nrows + 0.5))
         axes = fig.subplots(nrows, ncols, squeeze=False)
         norm = colour_norm(images, log)
         im = None
@@ -264,7 +268,7 @@ def plot_jets(store, rows=(0, 1, 2, 3), *, class_names=None, ncols=5, channels=N
             ax.set_ylabel(r"Rotated $\phi'$ [rad]" if i % ncols == 0 else "")
         fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.9)
         fig.suptitle(f"Single jets: {name} (zero pixels white)")
-    return fig
+    return settle_layout(fig)
 
 
 def plot_kinematics(store, *, by_label=True, class_names=None, bins=50, allow_incomplete=False):
