@@ -122,24 +122,26 @@ def _jetclass_rows(n):
 # ---------------------------------------------------------------------------
 
 class _Held:
-    """A build's progress callback that holds it at its first call (the store made,
-    marked incomplete, its lock taken) until released."""
+    """A build's progress callback that holds it once ``rows`` rows are written (the
+    store made, marked incomplete, its lock taken) until released."""
 
-    def __init__(self):
+    def __init__(self, rows):
+        self.rows = rows
         self.reached, self.release = threading.Event(), threading.Event()
 
     def __call__(self, done, total):
-        self.reached.set()
-        self.release.wait(120)
+        if done >= self.rows:
+            self.reached.set()
+            self.release.wait(120)
 
 
 def test_store_being_written_names_its_build(made, tmp_path):
     out = tmp_path / "busy.zarr"
-    held, failures = _Held(), []
+    held, failures = _Held(40), []
 
     def run():
         try:
-            jetimg.build(made["jets"], out, npix=8, chunk_size=40, progress=held)
+            jetimg.build(made["jets"], out, npix=8, chunk_size=40, workers=1, progress=held)
         except BaseException as exc:  # noqa: BLE001 (reported below)
             failures.append(exc)
             held.reached.set()
@@ -154,7 +156,7 @@ def test_store_being_written_names_its_build(made, tmp_path):
         info = invoke("info", out)
         assert info.exit_code == 0, info.output
         complete = [ln for ln in info.stdout.splitlines() if ln.startswith("complete")]
-        assert re.fullmatch(rf"complete     NO: being written now by {who}; 120 rows not "
+        assert re.fullmatch(rf"complete     NO: being written now by {who}; \d+ rows not "
                             r"written yet", complete[0]), complete
         assert "--resume" not in info.stdout and "interrupted" not in info.stdout
 
@@ -162,6 +164,14 @@ def test_store_being_written_names_its_build(made, tmp_path):
         assert re.fullmatch(rf"Error: {re.escape(str(out))} is being written by {who}: wait "
                             r"for it to finish, or pass --allow-incomplete to read the rows "
                             r"written so far", line), line
+
+        # with --allow-incomplete, the note names it
+        noted = invoke("plot", "average", out, "-o", tmp_path / "b.png", "--allow-incomplete")
+        assert noted.exit_code == 0, noted.output
+        assert re.match(rf"note: {re.escape(str(out))} is incomplete \(being written now by "
+                        rf"{who}; [\d,]+ of 120 rows written\): rows not written yet read as "
+                        r"invalid jets", noted.stderr), noted.stderr
+        (tmp_path / "b.png").unlink()
 
         verify = invoke("verify", out, "--quick")
         assert verify.exit_code == 1

@@ -104,6 +104,7 @@ def incomplete_note(*paths):
     import os
 
     from jetimg.io.store.completeness import rows_written
+    from jetimg.io.store.lockfile import build_writing
     from jetimg.io.store.stores import image_layout, open_store
 
     for path in paths:
@@ -118,7 +119,11 @@ def incomplete_note(*paths):
             continue        # the command itself says what is wrong with it
         written = (f"{state[0]:,} of {state[1]:,} rows written" if state
                    else "the rows written are not known")
-        click.echo(f"note: {path} is incomplete ({written}): rows never written read as "
+        writer = build_writing(path)
+        if writer is not None:
+            written = f"being written now by {writer['who']}; {written}"
+        never = "not written yet" if writer is not None else "never written"
+        click.echo(f"note: {path} is incomplete ({written}): rows {never} read as "
                    "invalid jets (all-zero images)", err=True)
 
 
