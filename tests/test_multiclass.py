@@ -23,7 +23,7 @@ from jetimg import train as T
 from jetimg.io import open_jets
 from jetimg.train.models import _keras, _quiet_keras
 
-from .helpers import assert_matches, invoke, slow_summary
+from .helpers import assert_matches, invoke, slow_auc, slow_summary
 
 try:
     _keras()                # selects PyTorch, else JAX, when no installed backend is configured
@@ -126,6 +126,48 @@ def test_without_qcd_the_rejections_are_left_out(tmp_path):
     assert set(m["n_per_class"]) == {"Hbb", "Zqq", "Wqq"}
 
 
+def test_each_auc_named_for_what_it_is(tmp_path):
+    """The table, the JSON and the ROC legend name the AUC against the rest and the AUC
+    against QCD apart; each equals its slow recomputation."""
+    from jetimg.toys import toy_jets
+
+    jets, _ = toy_jets(400, seed=6)
+    labels = (np.arange(400) % 4).astype(np.int8)
+    names = ["QCD", "Hbb", "Zqq", "Wqq"]
+    store = _array_store(tmp_path, "four", jets, labels, names)
+    logits = np.random.default_rng(2).normal(size=(400, 4))
+    logits[np.arange(400), labels] += 1.5
+    scores = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+    np.save(tmp_path / "s.npy", scores)
+    out = invoke("evaluate", "--scores", tmp_path / "s.npy", store, "--no-plots", "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    rest, qcd = data["auc_vs_rest"], data["auc_vs_qcd"]
+    assert data["auc"] == rest and data["auc_mean"] == data["auc_vs_rest_mean"]  # old names
+    assert set(rest) == set(names) and set(qcd) == set(names[1:])
+    for k, name in enumerate(names):
+        mine = scores[labels == k, k].astype(np.float64)
+        assert rest[name] == pytest.approx(slow_auc(mine, scores[labels != k, k]), abs=1e-12)
+        if k:
+            pair = scores[:, k].astype(np.float64) / (scores[:, k] + scores[:, 0])
+            assert qcd[name] == pytest.approx(
+                slow_auc(pair[labels == k], pair[labels == 0]), abs=1e-12)
+            assert qcd[name] != pytest.approx(rest[name], abs=1e-3)  # two figures, not one
+    out = invoke("evaluate", "--scores", tmp_path / "s.npy", store, "--plots", tmp_path / "ev")
+    assert out.exit_code == 0, out.output
+    header = out.stdout.splitlines()[1].split()
+    assert header == ["class", "jets", "AUC", "vs", "rest", "AUC", "vs", "QCD", "1/eps_QCD"]
+    hbb = out.stdout.splitlines()[3].split()
+    assert hbb[:4] == ["Hbb", "100", f"{rest['Hbb']:.4f}", f"{qcd['Hbb']:.4f}"]
+    # the ROC figure draws each class against QCD: its legend says so, with the same AUC
+    roc = jetimg.plots.plot_roc(labels, scores, label_names=names, background="QCD")
+    texts = [t.get_text() for t in roc.axes[0].get_legend().get_texts()]
+    assert f"Hbb: AUC vs QCD = {qcd['Hbb']:.4f}" in " ".join(texts)
+    roc = jetimg.plots.plot_roc(labels, scores, label_names=names)
+    texts = [t.get_text() for t in roc.axes[0].get_legend().get_texts()]
+    assert f"Hbb: AUC vs rest = {rest['Hbb']:.4f}" in " ".join(texts)
+
+
 # ---------------------------------------------------------------------------
 # class-sorted stores
 # ---------------------------------------------------------------------------
@@ -206,7 +248,8 @@ def test_five_classes_end_to_end(sample, model5, tmp_path):
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     assert set(data) == {"n_jets", "n_classes", "label_names", "n_per_class", "accuracy",
-                         "confusion_matrix", "auc", "auc_mean", "signal_efficiency",
+                         "confusion_matrix", "auc", "auc_mean", "auc_vs_rest",
+                         "auc_vs_rest_mean", "auc_vs_qcd", "signal_efficiency",
                          "background_rejection", "notes", "n_invalid", "store", "plots"}
     assert data["accuracy"] == pytest.approx(m["accuracy"])
     assert data["confusion_matrix"] == m["confusion_matrix"]

@@ -246,7 +246,8 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     reports them (its CNN: AUC 0.981, 1/eps_B ~ 900 on 1.2M training jets).
     K > 2 classes (a model of K classes, or --scores of shape (N, K) on a
     store whose label_names name K): the accuracy, the confusion matrix, the
-    one-vs-rest AUC of each class and, for each class X but QCD, the
+    AUC of each class against the rest (AUC vs rest) and against QCD only
+    (AUC vs QCD, as the ROC figure draws it) and, for each class X but QCD, the
     rejection of QCD at X's efficiency as JetClass's paper quotes it
     (arXiv:2202.03772, its table of JetClass results: 50%; 99% for Hqql,
     99.5% for Tbl). Invalid jets are left out. Plots the ROC curves (1/eps_B
@@ -325,14 +326,21 @@ def _classes_report(m, written):
     lines = [f"{m['n_jets']} jets of {len(present)} of {m['n_classes']} classes{invalid}: "
              f"accuracy {m['accuracy']:.4f}, mean one-vs-rest AUC {m['auc_mean']:.4f}"]
     width = max(len(n) for n in names) + 2
-    lines.append(f"{'class':<{width}}{'jets':>7}  {'AUC':>6}  1/eps_QCD")
+    # two AUCs, each named for what it is: the class against all other jets (its own
+    # score), and against QCD only (s_X / (s_X + s_QCD), the ROC figure's curves)
+    vs_qcd = m.get("auc_vs_qcd", {})
+    lines.append(f"{'class':<{width}}{'jets':>7}  {'AUC vs rest':>11}"
+                 + (f"  {'AUC vs QCD':>10}" if vs_qcd else "") + "  1/eps_QCD")
     for name in present:
         auc = f"{m['auc'][name]:.4f}" if name in m["auc"] else "-"
+        against = f"  {vs_qcd[name]:>10.4f}" if name in vs_qcd else (
+            f"  {'-':>10}" if vs_qcd else "")
         rejection = ""
         if name in m["background_rejection"]:
             rejection = (f"{_fmt_rejection(m['background_rejection'][name])} at eps = "
                          f"{m['signal_efficiency'][name]:g}")
-        lines.append(f"{name:<{width}}{m['n_per_class'][name]:>7}  {auc:>6}  {rejection}".rstrip())
+        lines.append(f"{name:<{width}}{m['n_per_class'][name]:>7}  {auc:>11}{against}  "
+                     f"{rejection}".rstrip())
     lines.append("confusion matrix (rows: true class, columns: predicted "
                  f"{', '.join(names)}):")
     cell = max(6, max(len(str(v)) for row in m["confusion_matrix"] for v in row) + 1)

@@ -94,14 +94,16 @@ def _class_index(which, names, what):
 
 
 def _roc_curves(labels, scores, label_names, background):
-    """[(class name, binary labels, scores)] of each curve, the class names, the title."""
+    """[(class name, binary labels, scores)] of each curve, the class names, the title, and
+    the name of the curves' AUC: "AUC" (signal scores), "AUC vs rest" (each class against
+    all others) or "AUC vs B" (each class against class B)."""
     scores_array = np.asarray(scores)
     if scores_array.ndim != 2:
         if background is not None:
             raise InputError("background= needs class scores (N, K); signal scores (N,) "
                              "are one class against the other already")
         names = _class_names(label_names, 2)
-        return [(names[1], labels, scores)], names, f"ROC: {names[1]} vs {names[0]}"
+        return [(names[1], labels, scores)], names, f"ROC: {names[1]} vs {names[0]}", "AUC"
     labels, scores, names = _check_classes(labels, scores_array, label_names)
     curves = []
     if background is None:
@@ -111,7 +113,7 @@ def _roc_curves(labels, scores, label_names, background):
                 curves.append((name, truth, scores[:, i]))
         if not curves:
             raise InputError("no ROC curve to draw: the labels hold one class only")
-        return curves, names, "ROC: each class vs the rest"
+        return curves, names, "ROC: each class vs the rest", "AUC vs rest"
     b = _class_index(background, names, "background")
     for i, name in enumerate(names):
         pair = (labels == i) | (labels == b)
@@ -124,7 +126,7 @@ def _roc_curves(labels, scores, label_names, background):
     if not curves:
         raise InputError(f"no ROC curve to draw: the labels need jets of {names[b]} and of "
                          "another class")
-    return curves, names, f"ROC: each class vs {names[b]}"
+    return curves, names, f"ROC: each class vs {names[b]}", f"AUC vs {names[b]}"
 
 
 def _legend_above(ax):
@@ -163,7 +165,10 @@ def plot_roc(labels, scores, *, signal_efficiency=0.3, label=None, ax=None, labe
     signal_efficiency : float
         The working point to mark (0.3, as arXiv:1902.09914's table).
     label : str, optional
-        Legend entry of a single curve (default: the AUC and 1/eps_B).
+        Legend entry of a single curve (default: the AUC and 1/eps_B). With
+        class scores the legend names each curve's AUC for what it is:
+        "AUC vs rest" (one class against all others) or, with
+        ``background``, "AUC vs QCD" (one class against that class only).
     ax : matplotlib Axes, optional
         Draw into it (to overlay taggers) instead of a new figure; a second
         curve of a class keeps its colour and takes another line style.
@@ -197,7 +202,7 @@ def plot_roc(labels, scores, *, signal_efficiency=0.3, label=None, ax=None, labe
     >>> fig.get_suptitle()
     'ROC: each class vs the rest (test.zarr)'
     """
-    curves, names, what = _roc_curves(labels, scores, label_names, background)
+    curves, names, what, auc_name = _roc_curves(labels, scores, label_names, background)
     colours = class_colours(names)
     with hep_style():
         if ax is None:
@@ -210,7 +215,7 @@ def plot_roc(labels, scores, *, signal_efficiency=0.3, label=None, ax=None, labe
             area = auc(truth, values)
             rejection = background_rejection(truth, values, signal_efficiency)
             rejection_text = f"{rejection:.0f}" if np.isfinite(rejection) else "inf"
-            text = f"AUC = {area:.4f}, 1/$\\epsilon_B$ = {rejection_text}"
+            text = f"{auc_name} = {area:.4f}, 1/$\\epsilon_B$ = {rejection_text}"
             if len(curves) > 1:
                 text = f"{name}: {text}"
             elif label:

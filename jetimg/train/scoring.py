@@ -224,7 +224,10 @@ class Evaluation:
         background_rejection at signal_efficiency); K > 2 classes:
         :func:`jetimg.metrics.multiclass_summary` (accuracy, confusion
         matrix, one-vs-rest AUC per class, JetClass's rejections of QCD,
-        notes); both plus ``n_invalid`` (jets left out) and ``store``.
+        notes) with the AUCs named for what they are: ``auc_vs_rest`` (the
+        same as ``auc``) and ``auc_vs_rest_mean``, and ``auc_vs_qcd`` (each
+        class against QCD only, as the ROC figure draws it); both plus
+        ``n_invalid`` (jets left out) and ``store``.
     labels, scores : numpy.ndarray
         The valid jets' labels (int8) and scores (float32: (n,), or (n, K)
         for K > 2 classes), in row order.
@@ -250,7 +253,8 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     Two classes: the AUC, the accuracy of the cut at 0.5 and 1/eps_B at
     ``signal_efficiency``. K > 2 classes (the model's, or the store's
     ``label_names`` with (N, K) scores): the accuracy (highest score), the
-    confusion matrix, the one-vs-rest AUC of each class, and for each class X
+    confusion matrix, the one-vs-rest AUC of each class, the AUC of each class X
+    against QCD jets only (the ROC figure's curves), and for each class X
     other than QCD the rejection of QCD at X's efficiency as JetClass's paper
     quotes it (:func:`jetimg.metrics.jetclass_rejections`; classes without
     jets in the store are left out, and without a QCD class it is not
@@ -322,6 +326,7 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
         summary = metrics.summary(labels[keep], scores[keep], signal_efficiency)
     else:
         summary = metrics.multiclass_summary(labels[keep], scores[keep], names)
+        summary.update(_named_aucs(summary, labels[keep], scores[keep]))
     summary["n_invalid"] = int(len(labels) - keep.sum())
     summary["store"] = source.path
     result = Evaluation(metrics=summary, labels=labels[keep], scores=scores[keep],
@@ -329,6 +334,30 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     if figures:
         _plot(result, figures, signal_efficiency, overwrite)
     return result
+
+
+def _named_aucs(summary, labels, scores):
+    """The two AUCs of K classes, each named for what it is: ``auc_vs_rest`` (class name ->
+    AUC of the class against all other jets with its own score; ``multiclass_summary``'s
+    ``auc``, kept under that name too) and its mean ``auc_vs_rest_mean``; ``auc_vs_qcd``
+    (class name -> AUC of the class against QCD jets only with s_X / (s_X + s_QCD), the
+    curves of the ROC figure and the discriminant of the rejections; empty where the
+    rejections are not computed)."""
+    from .. import metrics
+
+    names = summary["label_names"]
+    vs_qcd = {}
+    if summary["background_rejection"]:
+        qcd = names.index(metrics.BACKGROUND_CLASS)
+        for name in summary["background_rejection"]:
+            k = names.index(name)
+            pair = (labels == k) | (labels == qcd)
+            s, b = scores[pair, k].astype(np.float64), scores[pair, qcd].astype(np.float64)
+            total = s + b
+            disc = np.divide(s, total, out=np.full(s.shape, 0.5), where=total > 0)
+            vs_qcd[name] = metrics.auc(labels[pair] == k, disc)
+    return {"auc_vs_rest": dict(summary["auc"]), "auc_vs_rest_mean": summary["auc_mean"],
+            "auc_vs_qcd": vs_qcd}
 
 
 def _given_scores(scores, source, n_classes, names):
