@@ -117,8 +117,9 @@ class Recipe:
         Flip so that more intensity sits at x < 0 and at y > 0.
     npix : int
         Image side in pixels (images are npix x npix).
-    pixel_size : (float, float)
-        Pixel width (dx along eta, dy along phi); default (5.2/180, 2 pi/180).
+    pixel_size : (float, float) or float
+        Pixel width (dx along eta, dy along phi), one number for both (square
+        pixels); default (5.2/180, 2 pi/180).
     intensity : {"pt", "e"}
         Pixel weight: transverse momentum or energy of the constituents (GeV).
     threshold : float
