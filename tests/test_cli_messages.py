@@ -326,3 +326,14 @@ def test_build_summary_says_when_the_kernels_were_compiled():
     assert re.fullmatch(r": [\d,]+ jets/s, after [\d.]+ s of start-up, compiling the kernels "
                         r"\(first run only\)", clock.rate(10))
     assert _Clock().rate(10) == ""        # no progress call: nothing was made
+
+
+def test_output_into_a_closed_pipe_ends_quietly(made):
+    """``jetimg info STORE | head -1``: the reader leaves first; no "internal error" line."""
+    proc = subprocess.Popen([sys.executable, "-m", "jetimg_cli.main", "info", str(made["store"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    assert err == "" and proc.returncode == 1

@@ -8,6 +8,8 @@ the commands, so ``jetimg --version`` and ``--help`` stay fast.
 
 import atexit
 import gc
+import os
+import sys
 
 import click
 
@@ -43,6 +45,12 @@ class GuardedGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # the reader of our output left (``jetimg info ... | head``): stop quietly,
+            # as the POSIX tools do; stdout goes to devnull so the flush at exit is silent
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(1) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
                 SystemExit, KeyboardInterrupt, GeneratorExit):
             raise
