@@ -174,11 +174,17 @@ def test_resume_refuses_a_different_run(source, interrupted):
     np.save(changed, jets)
     with pytest.raises(InputError, match=r"input content \(first and last rows\)"):
         jetimg.build(changed, interrupted, **base)
+    with pytest.raises(InputError, match="differs from the interrupted one in recipe option"):
+        jetimg.build(source / "jets.npy", interrupted, **{**base, "npix": 20})
     # A refused resume changes nothing: the interrupted store still resumes.
     before = build_progress(interrupted)
     assert before is not None
     jetimg.build(source / "jets.npy", interrupted, **base)
     assert_same_store(interrupted, source / "clean.zarr")
+    # complete now: another recipe is refused naming the build that made it, not an interruption
+    with pytest.raises(InputError, match=r"differs from the build that made it in recipe "
+                                         r"option npix: 16 before, 20 now"):
+        jetimg.build(source / "jets.npy", interrupted, **{**base, "npix": 20})
 
 
 def test_interrupted_output_is_not_overwritten_silently(source, interrupted):

@@ -146,8 +146,9 @@ def resume_record(output, info):
                for name, what in names.items()
                if name in earlier and name in info and earlier[name] != info[name]]
     if differ:
-        raise InputError(f"cannot resume {output}: this run differs from the interrupted "
-                         f"one in {'; '.join(differ)}")
+        earlier_build = "the build that made it" if complete else "the interrupted one"
+        raise InputError(f"cannot resume {output}: this run differs from {earlier_build} "
+                         f"in {'; '.join(differ)}")
     return None if complete else record
 
 
