@@ -141,6 +141,38 @@ def inputs(tmp_path_factory):
     np.save(out["npy"], toy(n, 5, seed=6))
     np.save(out["npy"].parent / "labels.npy", (np.arange(n) % 2).astype(np.int8))
     np.save(out["npy"].parent / "pid.npy", rng.choice([22, 211, 2112], (n, 5)))
+    # Zarr: a group (format 3, chunks, shards, a compressor) with labels, label_names, pid,
+    # a non-row array and attributes; and one array (format 2) with labels and PDG-id stores
+    out.update(write_zarr_inputs(folder, rng))
+    return out
+
+
+def write_zarr_inputs(folder, rng):
+    zarr = pytest.importorskip("zarr")
+    from zarr.codecs import ZstdCodec
+
+    out = {}
+    n = 140
+    out["zarr"] = folder / "plain.zarr"
+    root = zarr.open_group(store=out["zarr"], mode="w", zarr_format=3,
+                           attributes={"source": "toy"})
+    root.create_array("jets", data=toy(n, 7, seed=7), chunks=(16, 7, 4), shards=(64, 7, 4),
+                      compressors=ZstdCodec(level=3))
+    lab = root.create_array("labels", data=(np.arange(n) % 3).astype(np.int16), chunks=(50,))
+    lab.attrs["label_names"] = ["a", "b", "c"]
+    root.create_array("pid", data=rng.choice([22, 211, -211, 130, 11], (n, 7)).astype(np.int32),
+                      chunks=(40, 7))
+    root.create_group("meta", attributes={"what": "weights"})
+    root.create_array("meta/weights", data=np.array([1.0, 2.0, 3.0]))
+    n = 90
+    single = folder / "single"
+    single.mkdir()
+    out["zarr_single"] = single / "jets.zarr"
+    zarr.save_array(str(out["zarr_single"]), toy(n, 5, seed=8), zarr_format=2)
+    zarr.save_array(str(single / "labels.zarr"), (np.arange(n) % 2).astype(np.int8),
+                    zarr_format=2)
+    zarr.save_array(str(single / "pid.zarr"), rng.choice([22, 211, 2112], (n, 5)),
+                    zarr_format=2)
     return out
 
 
@@ -324,6 +356,59 @@ def test_npy_with_labels_and_pid_files(inputs, tmp_path):
     build_matches(tmp_path, path, parts / "b" / "jets.npy", rows)   # no labels: one class
 
 
+def test_plain_zarr_arrays_attributes_codecs_and_build(inputs, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path = inputs["zarr"]
+    parts = tmp_path / "parts"
+    result = split(path, parts, fractions=(0.6, 0.2, 0.2), seed=4, chunk_rows=50)
+    assert result.label_names == ("a", "b", "c")
+    f = zarr.open_group(store=path, mode="r")
+    labels = f["labels"][:]
+    check_parts(parts, len(labels), labels, (0.6, 0.2, 0.2), ("train", "val", "test"))
+    for name in ("train", "val", "test"):
+        assert os.listdir(parts / name) == [path.name]
+        rows = part_rows(parts, name)["row"]
+        g = zarr.open_group(store=parts / name / path.name, mode="r")
+        assert g.metadata.zarr_format == 3 and dict(g.attrs) == dict(f.attrs)
+        assert sorted(k for k, _ in g.members(max_depth=None)) == \
+            sorted(k for k, _ in f.members(max_depth=None))
+        for key in ("jets", "labels", "pid"):
+            assert g[key].dtype == f[key].dtype and g[key].shape[1:] == f[key].shape[1:]
+            assert (g[key].chunks, g[key].shards) == (f[key].chunks, f[key].shards)
+            assert g[key].compressors == f[key].compressors
+            np.testing.assert_array_equal(g[key][:], f[key][:][rows])
+        assert g["labels"].attrs["label_names"] == ["a", "b", "c"]
+        assert dict(g["meta"].attrs) == {"what": "weights"}
+        np.testing.assert_array_equal(g["meta/weights"][:], f["meta/weights"][:])
+    src = jetimg.open_jets(parts / "val" / path.name)
+    assert (src.layout, src.label_names, src.has_kinds, len(src)) == \
+        ("zarr-array", ("a", "b", "c"), True, result.rows["val"])
+    build_matches(tmp_path, path, parts / "val" / path.name, part_rows(parts, "val")["row"])
+
+
+def test_zarr_single_array_with_label_and_pid_stores(inputs, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path = inputs["zarr_single"]
+    parts = tmp_path / "parts"
+    result = split(path, parts, fractions=(0.5, 0.5), seed=0, labels_key="labels.zarr",
+                   pid_key="pid.zarr")
+    assert sorted(os.listdir(parts / "test")) == ["jets.zarr", "labels.zarr", "pid.zarr"]
+    assert len(result.files["test"]) == 3
+    labels = zarr.open_array(store=path.parent / "labels.zarr", mode="r")[:]
+    check_parts(parts, len(labels), labels, (0.5, 0.5), ("train", "test"))
+    rows = part_rows(parts, "test")["row"]
+    for store in ("jets.zarr", "labels.zarr", "pid.zarr"):
+        a = zarr.open_array(store=path.parent / store, mode="r")
+        b = zarr.open_array(store=parts / "test" / store, mode="r")
+        assert (b.metadata.zarr_format, b.dtype, b.chunks, b.compressors) == \
+            (2, a.dtype, a.chunks, a.compressors)
+        np.testing.assert_array_equal(b[:], a[:][rows])
+    src = jetimg.open_jets(parts / "test" / "jets.zarr", labels_key="labels.zarr",
+                           pid_key="pid.zarr")
+    assert src.has_labels and src.has_kinds and len(src) == result.rows["test"]
+    build_matches(tmp_path, path, parts / "test" / "jets.zarr", rows)
+
+
 # ---------------------------------------------------------------------------
 # shuffle, the record, the CLI
 # ---------------------------------------------------------------------------
@@ -350,6 +435,87 @@ def test_shuffle_is_seeded_and_keeps_the_assignment(inputs, tmp_path):
     split(path, other, seed=10, shuffle=True)
     assert not np.array_equal(part_rows(other, "train")["row"],
                               part_rows(runs[0], "train")["row"])
+
+
+def part_contents(folder):
+    """Every row-wise column, branch, member or array of the files of a part, by name."""
+    zarr = pytest.importorskip("zarr")
+    out = {}
+    for f in sorted(os.listdir(folder)):
+        path = folder / f
+        if f.endswith(".root"):
+            tree = uproot.open(path)["tree"]
+            out.update({(f, k): v for k, v in tree.arrays(library="ak", how=dict).items()})
+        elif f.endswith(".npz"):
+            with np.load(path) as data:
+                out.update({(f, k): data[k] for k in data.files})
+        elif f.endswith(".npy"):
+            out[f] = np.load(path)
+        elif f.endswith(".zarr"):
+            node = zarr.open(store=path, mode="r")
+            members = node.members(max_depth=None) if isinstance(node, zarr.Group) \
+                else [("", node)]
+            out.update({(f, k): v[:] for k, v in members if isinstance(v, zarr.Array)})
+        elif f.startswith("toptag"):
+            out[f] = pd.read_hdf(path, "table")
+        else:
+            with h5py.File(path, "r") as h:
+                h.visititems(lambda k, v: out.__setitem__((f, k), v[()])
+                             if isinstance(v, h5py.Dataset) else None)
+    return out
+
+
+def assert_rows_equal(got, want, idx):
+    """``got`` equals the rows ``idx`` of ``want`` (a frame, an array or an awkward array)."""
+    if isinstance(want, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, want.iloc[idx])
+    elif isinstance(want, ak.Array):
+        assert got.type == want.type and ak.to_list(got) == ak.to_list(want[idx])
+    elif len(want) == len(idx):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want[idx])
+    else:   # not a row array: copied whole
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("which", ["fixed", "table", "jetclass", "qg", "hdf5", "npy", "zarr",
+                                   "zarr_single"])
+def test_shuffle_permutes_the_ordered_parts_by_their_maps(inputs, tmp_path, which):
+    """Two passes through bucket files give exactly the seeded permutation, in every layout."""
+    path = inputs[which]
+    if which == "jetclass":
+        path = str(path / "*.root")
+    kw = {"npy": {"labels_key": "labels.npy", "pid_key": "pid.npy"},
+          "zarr_single": {"labels_key": "labels.zarr", "pid_key": "pid.zarr"}}.get(which, {})
+    names = ("train", "val", "test")
+    ordered, shuffled, again = tmp_path / "ordered", tmp_path / "shuffled", tmp_path / "again"
+    split(path, ordered, seed=6, chunk_rows=8, **kw)
+    # chunks of 8 rows: each part's order is cut into several buckets, filled from
+    # several windows of the input
+    split(path, shuffled, seed=6, shuffle=True, chunk_rows=8, **kw)
+    stamped = which in ("jetclass", "fixed", "table")   # files with time stamps
+    if not stamped:
+        split(path, again, seed=6, shuffle=True, chunk_rows=8, **kw)
+    for name in names:
+        a, b = part_rows(ordered, name), part_rows(shuffled, name)
+        assert len(b) > 2 * 8 and not np.array_equal(a["row"], b["row"])
+        for fi in np.unique(a["file"]):
+            order_a = a["file_row"][a["file"] == fi]
+            order_b = b["file_row"][b["file"] == fi]
+            assert np.array_equal(np.sort(order_b), order_a)     # the same rows, in the file
+        got, want = part_contents(shuffled / name), part_contents(ordered / name)
+        assert sorted(got, key=str) == sorted(want, key=str)
+        files = sorted({k[0] if isinstance(k, tuple) else k for k in want})
+        for key in want:
+            f = key[0] if isinstance(key, tuple) else key
+            fi = files.index(f) if which == "jetclass" else 0
+            order_a = a["file_row"][a["file"] == fi]
+            order_b = b["file_row"][b["file"] == fi]
+            assert_rows_equal(got[key], want[key], np.searchsorted(order_a, order_b))
+        if not stamped:   # the same seed: the same bytes
+            assert snapshot(shuffled / name) == snapshot(again / name)
+            assert np.array_equal(part_rows(again, name), b)
+    assert not (set(os.listdir(shuffled)) - set(os.listdir(ordered)))   # no bucket left
 
 
 def test_record_says_what_was_split(inputs, tmp_path):
@@ -394,12 +560,7 @@ def test_cli_refusals_leave_nothing(inputs, tmp_path):
         assert words in line, line
     assert listing(tmp_path) == []
     assert "input file not found" in one_line(invoke("split", tmp_path / "no.h5", "-o", out))
-    zarr = pytest.importorskip("zarr")
-    store = tmp_path / "jets.zarr"
-    zarr.save_array(str(store), np.ones((4, 2, 4), np.float32))
-    assert "zarr-array input, which split does not copy" in one_line(
-        invoke("split", store, "-o", out))
-    assert listing(tmp_path) == ["jets.zarr"]
+    assert listing(tmp_path) == []
 
 
 def test_existing_output_is_kept_unless_overwrite(inputs, tmp_path):

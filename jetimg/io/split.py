@@ -17,10 +17,11 @@ or array of the input copied: a top-tagging HDFStore keeps its format
 quark/gluon ``.npz`` keeps its members, stored or deflated; a plain HDF5
 file keeps every dataset with a row per jet (jets, labels, ``pid``, ...)
 cut by rows, the others whole, with their attributes (``label_names``); a
-``.npy`` input also gets its labels and PDG-id files, under their own
-names. Every reader, label and kind rule therefore applies to a part as to
-its input, and a build of a part equals the matching rows of a build of the
-whole.
+plain-array Zarr store the same, each array keeping its Zarr format, chunks,
+shards and codecs; a ``.npy`` input (or a Zarr store of one array) also gets
+its labels and PDG-id files (stores), under their own names. Every reader,
+label and kind rule therefore applies to a part as to its input, and a
+build of a part equals the matching rows of a build of the whole.
 
 Beside the parts, ``output/split.json`` records the inputs, the fractions,
 seed and counts, and ``output/<name>_rows.npy`` maps each row of a part (in
@@ -31,6 +32,9 @@ in that file).
 
 Rows are copied chunk by chunk (``chunk_rows``): memory is bounded by a chunk
 and the assignment (about 30 bytes per input row), never by the input. The
+input is read once, shuffled or not: a shuffle is a two-pass external
+shuffle through temporary files (see :func:`_copy_shuffled`) that hold the
+rows of one input file once, uncompressed, until its parts are written. The
 parts are written to a temporary folder beside ``output`` and renamed when
 complete, so a failed split leaves nothing that looks finished.
 
@@ -204,9 +208,9 @@ def split(inputs, output, fractions=(0.6, 0.2, 0.2), seed=0, names=None, shuffle
         ``train, test`` for two, ``part0, part1, ...`` otherwise.
     shuffle : bool
         Shuffle the rows within each file of a part (seeded); default the
-        input order. A shuffle reads the input once per ``chunk_rows`` rows
-        of each part: slower for large inputs (the training loaders shuffle
-        anyway).
+        input order. The input is still read once; the rows of the input
+        file being copied are held in temporary files in the hidden output
+        folder (uncompressed) until its parts are written.
     key, labels_key, pid_key : str, optional
         As for :func:`jetimg.open_jets`: where the jets, labels and PDG ids
         are (the same names then open each part).
@@ -425,7 +429,8 @@ def _write_parts(tmp, names, files, copiers, part_of, shuffle, seed, chunk_rows)
                 record["row"], record["file"], record["file_row"] = rows[p] + offset, fi, rows[p]
                 maps[p].append(record)
             if shuffle:
-                _copy_shuffled(copier, rows, writers, n, chunk_rows)
+                _copy_shuffled(copier, rows, writers, n, chunk_rows,
+                               os.path.join(tmp, f".shuffle{fi}"))
             else:
                 for a in range(0, max(n, 1), chunk_rows):
                     b = min(a + chunk_rows, n)
@@ -446,24 +451,157 @@ def _write_parts(tmp, names, files, copiers, part_of, shuffle, seed, chunk_rows)
     return {name: tuple(v) for name, v in written.items()}
 
 
-def _copy_shuffled(copier, rows, writers, n, chunk_rows):
-    """Each part's rows in their shuffled order, ``chunk_rows`` at a time: the rows
-    of a chunk are read window by window, in input order, then put in place."""
-    for p, wanted_rows in enumerate(rows):
-        if not len(wanted_rows):
+def _copy_shuffled(copier, rows, writers, n, chunk_rows, folder):
+    """Each part's rows in their shuffled order, by a two-pass external shuffle.
+
+    ``rows[p]`` lists the input rows of part ``p`` in their shuffled order.
+    That order is cut into buckets of ``chunk_rows`` consecutive positions.
+    Pass 1 reads the input once, window by window in input order, and appends
+    the rows of each window to their buckets' files in ``folder`` (so a
+    bucket's file holds its rows in input order); pass 2 reads each bucket's
+    file whole (at most ``chunk_rows`` rows), puts its rows in their shuffled
+    order and appends them to the part. Memory stays at a window and a
+    bucket; the input is read once and the temporary files hold it once.
+
+    A bucket's file is a stream of ``.npy`` records (:func:`_pack`: the
+    window's columns as plain NumPy arrays, jagged branches as counts and
+    contents), opened for each append and closed at once: one file is open
+    at a time, however many buckets there are.
+    """
+    buckets = []   # per part: (bucket of each row in input order, those rows)
+    for p, shuffled in enumerate(rows):
+        order = np.argsort(shuffled, kind="stable")
+        buckets.append((order // chunk_rows, shuffled[order]))
+    os.mkdir(folder)
+    spec = None   # how every window packs: the same for the whole input
+    path = lambda p, j: os.path.join(folder, f"{p}_{j}.npys")   # noqa: E731
+    for a in range(0, n, chunk_rows):
+        b = min(a + chunk_rows, n)
+        block = None
+        for p, (bucket, ordered) in enumerate(buckets):
+            i0, i1 = np.searchsorted(ordered, (a, b))
+            if i0 == i1:
+                continue
+            if block is None:
+                block = copier.window(a, b)
+            mine = bucket[i0:i1]
+            by_bucket = np.argsort(mine, kind="stable")   # input order within a bucket
+            packed = _pack(_take(block, ordered[i0:i1][by_bucket] - a))
+            spec = packed[0], len(packed[1])
+            mine = mine[by_bucket]
+            cuts = np.flatnonzero(np.diff(mine)) + 1
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(mine)]):
+                with open(path(p, int(mine[lo])), "ab") as fh:
+                    for arr in _slice_packed(packed, int(lo), int(hi)):
+                        np.lib.format.write_array(fh, arr, allow_pickle=True)
+    for p, shuffled in enumerate(rows):
+        if not len(shuffled):
             writers[p].append(_take(copier.window(0, 0), np.zeros(0, np.int64)))
-        for lo in range(0, len(wanted_rows), chunk_rows):
-            chunk = wanted_rows[lo:lo + chunk_rows]
-            order = np.argsort(chunk, kind="stable")
-            wanted = chunk[order]
-            pieces = []
-            for w in np.unique(wanted // chunk_rows):
-                a, b = int(w) * chunk_rows, min((int(w) + 1) * chunk_rows, n)
-                i0, i1 = np.searchsorted(wanted, (a, b))
-                pieces.append(_take(copier.window(a, b), wanted[i0:i1] - a))
-            back = np.empty_like(order)
-            back[order] = np.arange(len(order))
-            writers[p].append(_take(_concat(pieces), back))
+        for j, lo in enumerate(range(0, len(shuffled), chunk_rows)):
+            chunk = shuffled[lo:lo + chunk_rows]
+            block = _read_bucket(path(p, j), *spec)
+            os.remove(path(p, j))
+            back = np.empty(len(chunk), np.int64)
+            back[np.argsort(chunk, kind="stable")] = np.arange(len(chunk))
+            writers[p].append(_take(block, back))
+    os.rmdir(folder)
+
+
+def _pack(block):
+    """A block as plain NumPy arrays: ``(how, arrays)``.
+
+    ``arrays`` are row arrays (one row per input row) and, for a jagged
+    awkward array, its counts (a row array) then its flat contents; ``how``
+    says how :func:`_unpack` rebuilds the block. A DataFrame is its index then
+    one 2-D array per dtype of its columns (a column that NumPy cannot hold
+    as numbers is kept as objects, pickled in the record).
+    """
+    if isinstance(block, dict):
+        import awkward as ak
+
+        how, arrays = [], []
+        for k, v in block.items():
+            if isinstance(v, np.ndarray):
+                how.append((k, "numpy"))
+                arrays.append(v)
+            elif isinstance(v.type.content, ak.types.ListType):
+                how.append((k, "jagged"))
+                arrays += [ak.to_numpy(ak.num(v, axis=1)).astype(np.int64),
+                           ak.to_numpy(ak.flatten(v, axis=1))]
+            else:
+                how.append((k, "awkward"))
+                arrays.append(ak.to_numpy(v))
+        return how, arrays
+    groups = {}
+    for i, dtype in enumerate(block.dtypes):
+        groups.setdefault(dtype if isinstance(dtype, np.dtype) else np.dtype(object),
+                          []).append(i)
+    arrays = [np.asarray(block.index)]
+    for dtype, where in groups.items():
+        arrays.append(block.iloc[:, where].to_numpy(dtype=dtype))
+    how = ("frame", block.columns, block.index.name, list(groups.values()),
+           list(block.dtypes))
+    return how, arrays
+
+
+def _slice_packed(packed, lo, hi):
+    """The arrays of rows ``lo:hi`` of a packed block."""
+    how, arrays = packed
+    if how[0] == "frame":
+        return [a[lo:hi] for a in arrays]
+    out, i = [], 0
+    for _, kind in how:
+        if kind == "jagged":
+            counts, contents = arrays[i], arrays[i + 1]
+            start = int(counts[:lo].sum())
+            stop = start + int(counts[lo:hi].sum())
+            out += [counts[lo:hi], contents[start:stop]]
+            i += 2
+        else:
+            out.append(arrays[i][lo:hi])
+            i += 1
+    return out
+
+
+def _read_bucket(path, how, n_arrays):
+    """The block stored in a bucket's file (records of ``n_arrays`` arrays), joined."""
+    records = []
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        while fh.tell() < size:
+            records.append([np.lib.format.read_array(fh, allow_pickle=True)
+                            for _ in range(n_arrays)])
+    return _unpack(how, [np.concatenate(col) for col in zip(*records)])
+
+
+def _unpack(how, arrays):
+    """The block that :func:`_pack` packed as ``(how, arrays)``."""
+    if how[0] == "frame":
+        import pandas as pd
+
+        _, columns, index_name, groups, dtypes = how
+        data = {}
+        for where, values in zip(groups, arrays[1:]):
+            for j, i in enumerate(where):
+                data[i] = values[:, j]
+        frame = pd.DataFrame({i: data[i] for i in range(len(columns))},
+                             index=pd.Index(arrays[0], name=index_name))
+        frame.columns = columns
+        for i, dtype in enumerate(dtypes):
+            if frame.dtypes.iloc[i] != dtype:
+                frame.isetitem(i, frame.iloc[:, i].astype(dtype))
+        return frame
+    import awkward as ak
+
+    out, i = {}, 0
+    for k, kind in how:
+        if kind == "jagged":
+            out[k] = ak.unflatten(arrays[i + 1], arrays[i])
+            i += 2
+        else:
+            out[k] = arrays[i] if kind == "numpy" else ak.Array(arrays[i])
+            i += 1
+    return out
 
 
 def _write_record(tmp, source, files, names, fracs, seed, shuffle, written, rows, counts,
@@ -528,9 +666,11 @@ def _copier(source):
         return _HDF5Copier(source)
     if layout == "npy":
         return _NpyCopier(source)
+    if layout == "zarr-array":
+        return _ZarrCopier(source)
     raise InputError(f"{source.path} is a {layout} input, which split does not copy yet "
                      "(it copies top-tagging HDFStores, JetClass ROOT files, quark/gluon "
-                     ".npz, and plain arrays in HDF5 or .npy)")
+                     ".npz, and plain arrays in HDF5, Zarr or .npy)")
 
 
 class _FrameCopier:
@@ -738,6 +878,63 @@ class _HDF5Copier:
         self.f.close()
 
 
+class _ZarrCopier:
+    """A plain-array Zarr store: a group (every array with a row per jet by rows,
+    the others whole, groups and attributes), or one array with its labels and
+    PDG-id stores (each kept under its name)."""
+
+    def __init__(self, source):
+        import zarr
+
+        from jetimg.io.readers.sources import zarr_open_array
+
+        self.path, self.n = source.path, source.n_rows
+        stores = [source.path]
+        root = zarr.open(store=source.path, mode="r")
+        if not isinstance(root, zarr.Group):   # labels and ids are stores of their own
+            labels = getattr(source, "_labels_path", None)
+            if labels is not None:
+                stores.append(labels[0])
+            pid = getattr(source, "_pid_at", None)
+            if pid is not None:
+                stores.append(pid[1][0])
+        self.outputs = tuple(os.path.basename(s.rstrip(os.sep)) for s in stores)
+        if len(set(self.outputs)) != len(self.outputs):
+            raise InputError(f"the jets, labels and PDG-id stores of {source.path} share a "
+                             "name; each part keeps them under their names, so they must "
+                             "differ")
+        self.stores, self.rows = {}, {}   # output name -> store; (name, path) -> array
+        for name, store in zip(self.outputs, stores):
+            node = root if store == source.path else zarr_open_array(zarr, store, None)
+            self.stores[name] = node
+            if isinstance(node, zarr.Group):
+                for path, obj in sorted(node.members(max_depth=None)):
+                    if not isinstance(obj, zarr.Group) and obj.ndim >= 1 \
+                            and obj.shape[0] == self.n:
+                        self.rows[name, path] = obj
+            else:
+                self.rows[name, ""] = node
+
+    def window(self, a, b):
+        try:
+            return {k: np.asarray(arr[a:b]) for k, arr in self.rows.items()}
+        except Exception as exc:   # zarr and its codecs raise many kinds
+            raise InputError(f"cannot read rows {a}:{b} of {self.path}: "
+                             f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+    def writer(self, folder, n_rows):
+        from jetimg.io.writers.appenders import ZarrAppender
+
+        appenders = {name: ZarrAppender(os.path.join(folder, name), n_rows, node,
+                                        [p for (n, p) in self.rows if n == name])
+                     for name, node in self.stores.items()}
+        return _Several(appenders, pick=lambda block, name: {p: v for (n, p), v in block.items()
+                                                             if n == name})
+
+    def close(self):
+        self.stores, self.rows = {}, {}
+
+
 class _NpyCopier:
     """A ``.npy`` input with its labels and PDG-id files (each kept under its name)."""
 
@@ -775,14 +972,16 @@ class _NpyCopier:
 
 
 class _Several:
-    """Appenders of several files fed one block (a dict by file name)."""
+    """Appenders of several files fed one block (a dict by file name, or what
+    ``pick(block, name)`` takes from it for each)."""
 
-    def __init__(self, appenders):
+    def __init__(self, appenders, pick=None):
         self.appenders = appenders
+        self.pick = pick or (lambda block, name: block[name])
 
     def append(self, block):
         for name, out in self.appenders.items():
-            out.append(block[name])
+            out.append(self.pick(block, name))
 
     def close(self):
         for out in self.appenders.values():

@@ -14,7 +14,9 @@ memory stays at the block handed in.
   (EnergyFlow's quark/gluon layout), stored or deflated, its members first
   written as ``.npy`` files beside it;
 * :class:`HDF5Appender`: the datasets of a plain-array HDF5 file, with their
-  attributes (``label_names``), compression and groups.
+  attributes (``label_names``), compression and groups;
+* :class:`ZarrAppender`: the arrays of a Zarr store (a group or one array),
+  with their attributes, chunks, shards, codecs and Zarr format.
 
 >>> import os, tempfile
 >>> import numpy as np
@@ -33,7 +35,8 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["FrameAppender", "TreeAppender", "NpyAppender", "NpzAppender", "HDF5Appender"]
+__all__ = ["FrameAppender", "TreeAppender", "NpyAppender", "NpzAppender", "HDF5Appender",
+           "ZarrAppender"]
 
 
 class _Rows:
@@ -218,6 +221,81 @@ def _copy_attrs(src, dst):
 
 
 # ---------------------------------------------------------------------------
+# Zarr stores
+# ---------------------------------------------------------------------------
+
+class ZarrAppender(_Rows):
+    """A Zarr store copying the layout of another: its groups, attributes and
+    arrays, those of ``n_rows`` rows written by rows.
+
+    Each array keeps the Zarr format, dtype, chunks, shards, filters,
+    compressors, serializer (Zarr 3), fill value, order (Zarr 2), chunk key
+    encoding and dimension names of the one it copies.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store folder to write (must not exist).
+    n_rows : int
+    like : zarr.Group or zarr.Array
+        The store whose layout is copied (open; read only here).
+    row_arrays : sequence of str
+        Paths in ``like`` of the arrays written by rows (their first axis is
+        the row; ``""`` when ``like`` is one array); every other array is
+        copied whole.
+    """
+
+    def __init__(self, path, n_rows, like, row_arrays):
+        import zarr
+
+        super().__init__(path, n_rows)
+        self.row_arrays = tuple(row_arrays)
+        self._arrays = {}
+        if isinstance(like, zarr.Array):
+            self._arrays[""] = self._create(zarr, self.path, None, like)
+            return
+        fmt = like.metadata.zarr_format
+        zarr.open_group(store=self.path, mode="w-", zarr_format=fmt,
+                        attributes=dict(like.attrs))
+        for name, obj in sorted(like.members(max_depth=None)):
+            if isinstance(obj, zarr.Group):
+                zarr.open_group(store=self.path, path=name, mode="w-", zarr_format=fmt,
+                                attributes=dict(obj.attrs))
+            else:
+                self._arrays[name] = self._create(zarr, self.path, name, obj)
+
+    def _create(self, zarr, store, name, like):
+        rows = (name or "") in self.row_arrays
+        meta = like.metadata
+        fmt = meta.zarr_format
+        if fmt == 2:
+            kw = {"order": like.order,
+                  "chunk_key_encoding": {"name": "v2", "separator": meta.dimension_separator}}
+        else:
+            kw = {"serializer": like.serializer, "chunk_key_encoding": meta.chunk_key_encoding,
+                  "dimension_names": meta.dimension_names}
+        out = zarr.create_array(
+            store, name=name, shape=((self.n_rows,) + like.shape[1:]) if rows else like.shape,
+            dtype=like.dtype, chunks=like.chunks, shards=like.shards,
+            filters=like.filters or None, compressors=like.compressors or None,
+            fill_value=like.fill_value, zarr_format=fmt, attributes=dict(like.attrs), **kw)
+        if not rows and like.size:
+            out[...] = like[...]
+        return out
+
+    def append(self, block):
+        """Append rows: ``block`` maps the path of every row array to its rows."""
+        n = len(block[self.row_arrays[0]])
+        start = self._advance(n)
+        if n:
+            for name in self.row_arrays:
+                self._arrays[name][start:start + n] = block[name]
+
+    def close(self):
+        self._check_full()
+
+
+# ---------------------------------------------------------------------------
 # pandas HDFStore frames
 # ---------------------------------------------------------------------------
 
@@ -329,7 +407,19 @@ class FrameAppender(_Rows):
         import pandas as pd
 
         self._check_full()
-        if self.n_rows == 0:
+        if self.n_rows == 0 and self.format == "table":
+            # pandas writes nothing for an empty frame in "table": write one row of
+            # zeros of the columns' dtypes, then remove it (the empty table stays)
+            empty = self._empty
+            one = pd.DataFrame({i: np.zeros(1, dtype) for i, dtype in enumerate(empty.dtypes)},
+                               index=pd.Index(np.zeros(1, empty.index.dtype),
+                                              name=empty.index.name))
+            one.columns = empty.columns
+            with pd.HDFStore(self.path, mode="w", **self.store_kw) as store:
+                store.append(self.key, one, format="table", index=False,
+                             data_columns=self.data_columns)
+                store.remove(self.key, start=0, stop=1)
+        elif self.n_rows == 0:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._empty.to_hdf(self.path, key=self.key, mode="w", format=self.format,
