@@ -580,15 +580,13 @@ def _unpack(how, arrays):
         import pandas as pd
 
         _, columns, index_name, groups, dtypes = how
-        data = {}
-        for where, values in zip(groups, arrays[1:]):
-            for j, i in enumerate(where):
-                data[i] = values[:, j]
-        frame = pd.DataFrame({i: data[i] for i in range(len(columns))},
-                             index=pd.Index(arrays[0], name=index_name))
+        index = pd.Index(arrays[0], name=index_name)
+        frame = pd.concat([pd.DataFrame(values, columns=where, index=index, copy=False)
+                           for where, values in zip(groups, arrays[1:])], axis=1)
+        frame = frame.iloc[:, np.argsort(np.concatenate(groups), kind="stable")]
         frame.columns = columns
-        for i, dtype in enumerate(dtypes):
-            if frame.dtypes.iloc[i] != dtype:
+        for i, (got, dtype) in enumerate(zip(frame.dtypes, dtypes)):
+            if got != dtype:   # a column NumPy held as objects (strings, categories, ...)
                 frame.isetitem(i, frame.iloc[:, i].astype(dtype))
         return frame
     import awkward as ak
