@@ -242,6 +242,22 @@ def test_toptag_every_column_and_build(inputs, tmp_path, fmt):
     build_matches(tmp_path, path, parts / "val" / path.name, part_rows(parts, "val")["row"])
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_an_empty_part_of_a_table_frame_is_written(tmp_path, shuffle):
+    """pandas writes nothing for an empty "table" frame: the part still opens, empty."""
+    path = tmp_path / "toptag_table.h5"
+    frame = toptag_frame(3, 2, seed=3)
+    frame.to_hdf(path, key="table", format="table", data_columns=["is_signal_new"])
+    result = split(path, tmp_path / "parts", fractions=(0.9, 0.1), seed=0, shuffle=shuffle)
+    empty = tmp_path / "parts" / "test" / path.name
+    assert result.rows["test"] == 0
+    got = pd.read_hdf(empty, "table")
+    pd.testing.assert_frame_equal(got, frame.iloc[:0], check_index_type=False)
+    with pd.HDFStore(empty, "r") as store:
+        assert store.get_storer("table").is_table
+    assert len(jetimg.open_jets(empty)) == 0
+
+
 def test_jetclass_glob_every_branch_and_build(inputs, tmp_path):
     parts = tmp_path / "parts"
     pattern = str(inputs["jetclass"] / "*.root")
