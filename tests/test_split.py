@@ -10,6 +10,10 @@ whole input.
 
 import json
 import os
+import pathlib
+import re
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -623,3 +627,28 @@ def test_unexpected_error_is_one_line(inputs, tmp_path, monkeypatch):
     line = one_line(invoke("split", inputs["hdf5"], "-o", tmp_path / "out"))
     assert line == ("Error: internal error: RuntimeError: boom; rerun with --debug for the "
                     "traceback and report it")
+
+
+# ---------------------------------------------------------------------------
+# the README's tour
+# ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_readme_tour_splits_the_sample_and_builds_every_part(tmp_path):
+    """The README's split block, run as written (bash), in a fresh folder: three parts
+    of the shipped sample, each class in its proportion, and a store of each part."""
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```bash\n(.*?)```", readme, re.S)
+                if "jetimg split --sample" in b]
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep
+           + os.environ.get("PATH", "")}
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    sizes = {}
+    for part in ("train", "val", "test"):
+        with jetimg.open_store(tmp_path / f"{part}_img.zarr") as store:
+            labels = np.asarray(store["labels"][:])
+        sizes[part] = (len(labels), int(labels.sum()))
+    # 4,000 jets, half top: 60/20/20 of each class
+    assert sizes == {"train": (2400, 1200), "val": (800, 400), "test": (800, 400)}
