@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from .errors import RecipeError
 from .kinds import GROUPS
 
-__all__ = ["Recipe", "DEFAULT_PIXEL_SIZE", "CHANNEL_NAMES", "QUANTITIES", "parse_channel"]
+__all__ = ["Recipe", "DEFAULT_PIXEL_SIZE", "CHANNEL_NAMES", "QUANTITIES", "parse_channel",
+           "PARTICLE_FEATURES", "KIND_FEATURES", "particle_features"]
 
 #: (dx, dy): a 180 x 180 grid over |eta| < 2.6 and the full phi circle.
 DEFAULT_PIXEL_SIZE = (5.2 / 180.0, 2.0 * math.pi / 180.0)
@@ -30,6 +31,23 @@ INVALIDS = ("raise", "skip")
 QUANTITIES = ("pt", "e", "count")
 #: every valid channel name: QUANTITY or KIND_QUANTITY (docs/recipe.md, step 6)
 CHANNEL_NAMES = QUANTITIES + tuple(f"{kind}_{q}" for kind in GROUPS for q in QUANTITIES)
+
+#: the features of every particle (docs/recipe.md, step 7), in store order
+PARTICLE_FEATURES = ("x", "y", "log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r",
+                     "px", "py", "pz", "e")
+#: the six more features of inputs with particle kinds
+KIND_FEATURES = ("charge", "is_charged_hadron", "is_neutral_hadron", "is_photon",
+                 "is_electron", "is_muon")
+
+
+def particle_features(with_kinds):
+    """The names of the F particle features: 11, or 17 for an input with particle kinds.
+
+    >>> len(particle_features(False)), particle_features(True)[11:13]
+    (11, ('charge', 'is_charged_hadron'))
+    """
+    return PARTICLE_FEATURES + (KIND_FEATURES if with_kinds else ())
+
 
 # Integer codes the kernels take (numba kernels take numbers, not strings).
 CENTER_CODE = {name: i for i, name in enumerate(CENTERS)}
@@ -50,6 +68,16 @@ def _boolean(name, value):
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     raise RecipeError(f"{name}={value!r} is not valid; choose True or False")
+
+
+def _particles(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or int(value) != value or value < 1:
+        raise RecipeError(f"particles={value!r} is not valid; choose an integer >= 1 "
+                          f"(the most particles kept per jet) or None")
+    return int(value)
 
 
 def parse_channel(name):
@@ -137,6 +165,10 @@ class Recipe:
         ``charged_hadron``, ``neutral_hadron`` (:data:`CHANNEL_NAMES`). None
         (default) or empty: one image of ``intensity``. A comma-separated
         string is also accepted.
+    particles : int, optional
+        Also keep each jet's valid constituents after centring, rotation and
+        flips, the first P by pT, as P rows of F features (docs/recipe.md,
+        step 7); None (default): images only.
     """
 
     center: str = "centroid"
@@ -149,6 +181,7 @@ class Recipe:
     normalise: str = "sum"
     invalid: str = "raise"
     channels: tuple | None = None
+    particles: int | None = None
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
@@ -180,6 +213,7 @@ class Recipe:
         put("normalise", _choice("normalise", self.normalise, NORMALISES))
         put("invalid", _choice("invalid", self.invalid, INVALIDS))
         put("channels", _channels(self.channels))
+        put("particles", _particles(self.particles))
 
     @property
     def n_channels(self):
