@@ -13,11 +13,14 @@ have no kinds.
 
 import numpy as np
 
-__all__ = ["KIND_NAMES", "KIND_CODE", "GROUPS", "KIND_DTYPE", "kinds_from_pdg",
-           "three_charge_from_pdg", "masses_from_pdg", "PDG_MASSES",
-           "kinds_from_flags"]
+__all__ = ["KIND_NAMES", "KIND_CODE", "GROUPS", "KIND_DTYPE", "CHARGE_DTYPE",
+           "kinds_from_pdg", "three_charge_from_pdg", "charges_from_pdg",
+           "kinds_and_charges_from_pdg", "masses_from_pdg",
+           "PDG_MASSES", "kinds_from_flags"]
 
 KIND_DTYPE = np.dtype(np.int8)
+#: electric charges of constituents (units of e; 0 for padding), as readers give them
+CHARGE_DTYPE = np.dtype(np.int8)
 
 #: code -> kind name; code 0 is padding (no particle).
 KIND_NAMES = ("none", "photon", "electron", "muon", "charged_hadron", "neutral_hadron")
@@ -86,9 +89,10 @@ def three_charge_from_pdg(pids):
     nj = _digit(ida, 1)
     extra = ida // 10_000_000          # digits n8, n9, n10
     charge = np.zeros(ida.shape, np.int64)
-    # nuclei: 10LZZZAAAI
-    nucleus = (ida >= 1_000_000_000) & (ida < 10_000_000_000)
-    charge = np.where(nucleus, 3 * ((ida // 10_000) % 1000), charge)
+    # nuclei: 10LZZZAAAI (n10 = 1, n9 = 0, A >= Z); other 10-digit ids are unknown
+    z, a = (ida // 10_000) % 1000, (ida // 10) % 1000
+    nucleus = (ida // 1_000_000_000 == 1) & (_digit(ida, 9) == 0) & (a >= z)
+    charge = np.where(nucleus, 3 * z, charge)
     plain = extra == 0
     # fundamental ids: no quark digits q1, q2, or |id| <= 100
     fund_id = np.where((q1 == 0) & (q2 == 0), ida % 10_000, ida)
@@ -109,6 +113,35 @@ def three_charge_from_pdg(pids):
     baryon = composite & (q1 > 0) & (q2 > 0) & (q3 > 0)
     charge = np.where(baryon, c1 + c2 + c3, charge)
     return np.where(pids < 0, -charge, charge)
+
+
+def charges_from_pdg(pids):
+    """The electric charge (units of e) of each PDG id, as an integer.
+
+    ``three_charge_from_pdg(pids) / 3``, rounded away from zero: integral
+    charges (every hadron, lepton and nucleus) are exact; a fractional
+    charge, which only a quark or a diquark id carries (never a final-state
+    particle), becomes the next integer away from zero (d -1/3 -> -1,
+    u +2/3 -> +1, uu +4/3 -> +2), so a charge is 0 exactly when
+    :func:`kinds_from_pdg` counts the id as neutral. 0 and ids the numbering
+    scheme does not know give 0. Charges beyond int8 (nuclei ids with
+    Z > 127, which no element has) are clipped to -127..127.
+
+    Parameters
+    ----------
+    pids : array_like of int (float holding integers also accepted)
+
+    Returns
+    -------
+    numpy.ndarray
+        int8 (:data:`CHARGE_DTYPE`), the shape of ``pids``.
+
+    >>> charges_from_pdg([211, 321, 2212, -11, -13, -211, 11, 13, 3112]).tolist()
+    [1, 1, 1, 1, 1, -1, -1, -1, -1]
+    >>> charges_from_pdg([22, 130, 2112, 0, 99999999]).tolist()
+    [0, 0, 0, 0, 0]
+    """
+    return _charges_from_three(three_charge_from_pdg(pids))
 
 
 def kinds_from_pdg(pids):
@@ -132,7 +165,31 @@ def kinds_from_pdg(pids):
     ['photon', 'electron', 'muon', 'charged_hadron', 'charged_hadron', 'neutral_hadron', 'neutral_hadron']
     """
     pids = np.asarray(pids)
-    charged = three_charge_from_pdg(pids) != 0
+    return _kinds_from_three(pids, three_charge_from_pdg(pids))
+
+
+def kinds_and_charges_from_pdg(pids):
+    """:func:`kinds_from_pdg` and :func:`charges_from_pdg` of ``pids`` at once.
+
+    One pass over the ids' digits gives both (a reader asked for kinds and
+    charges of the same rows reads and decodes its ids once).
+
+    Returns
+    -------
+    kinds, charges : numpy.ndarray
+        int8 each, the shape of ``pids``.
+
+    >>> kinds, charges = kinds_and_charges_from_pdg([22, -211, 2112])
+    >>> [KIND_NAMES[k] for k in kinds], charges.tolist()
+    (['photon', 'charged_hadron', 'neutral_hadron'], [0, -1, 0])
+    """
+    pids = np.asarray(pids)
+    three = three_charge_from_pdg(pids)
+    return _kinds_from_three(pids, three), _charges_from_three(three)
+
+
+def _kinds_from_three(pids, three):
+    charged = three != 0
     if pids.dtype.kind == "f":
         pids = np.where(np.isfinite(pids) & (np.abs(pids) < 2 ** 31), pids, 0)
     ida = np.abs(pids.astype(np.int64))
@@ -141,6 +198,11 @@ def kinds_from_pdg(pids):
     kinds = np.where(ida == 11, KIND_CODE["electron"], kinds)
     kinds = np.where(ida == 13, KIND_CODE["muon"], kinds)
     return kinds.astype(KIND_DTYPE)
+
+
+def _charges_from_three(three):
+    charges = np.sign(three) * ((np.abs(three) + 2) // 3)
+    return np.clip(charges, -127, 127).astype(CHARGE_DTYPE)
 
 
 def masses_from_pdg(pids):

@@ -226,50 +226,64 @@ class MultiSource(JetSource):
                 labels[at:at + b - a] = lab
         return jets, labels
 
-    def read_flat(self, start, stop, kinds=False):
+    def read_flat(self, start, stop, kinds=False, charges=False):
         """Rows ``start:stop`` of jagged files, unpadded: ``(offsets, p4s, labels)``
-        as each file's ``read_flat`` gives them, joined across files (and the
-        particles' kinds fourth with ``kinds=True``)."""
+        as each file's ``read_flat`` gives them, joined across files (then the
+        particles' kinds with ``kinds=True``, and their charges with ``charges=True``)."""
         start, stop = operator.index(start), operator.index(stop)
         if not 0 <= start <= stop <= self.n_rows:
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of the {len(self.parts)} input files {self._where()}")
         if kinds and not self.has_kinds:
             self.read_kinds(start, stop)  # raises, naming the file without kinds
-        offsets, p4s, labels, codes, base = [np.zeros(1, np.int64)], [], [], [], 0
+        if charges and not self.has_kinds:
+            self.read_charges(start, stop)  # likewise
+        asked = {"kinds": bool(kinds), "charges": bool(charges)}
+        offsets, p4s, labels, values, base = [np.zeros(1, np.int64)], [], [], [], 0
         for part, a, b, _ in self._pieces(start, stop):
-            o, q, lab, *k = part.read_flat(a, b, kinds=kinds) if kinds else part.read_flat(a, b)
+            o, q, lab, *v = (part.read_flat(a, b, **asked) if kinds or charges
+                             else part.read_flat(a, b))
             offsets.append(o[1:] + base)
             base += int(o[-1])
             p4s.append(q)
             labels.append(lab)
-            codes.extend(k)
+            values.append(v)
         offsets = np.concatenate(offsets)
         p4s = np.concatenate(p4s) if p4s else np.zeros((0, 4), np.float32)
         labels = (None if not self.has_labels
                   else np.concatenate(labels) if labels else np.zeros(0, np.int8))
-        if not kinds:
-            return offsets, p4s, labels
-        return offsets, p4s, labels, np.concatenate(codes) if codes else np.zeros(0, np.int8)
+        joined = [np.concatenate([v[j] for v in values]) if values else np.zeros(0, np.int8)
+                  for j in range(sum(asked.values()))]
+        return (offsets, p4s, labels, *joined)
 
     def read_kinds(self, start, stop):
         """The particle kinds of rows ``start:stop`` across the files, padded with 0."""
+        return self._read_slots(start, stop, "kinds")
+
+    def read_charges(self, start, stop):
+        """The particle charges of rows ``start:stop`` across the files, padded with 0."""
+        return self._read_slots(start, stop, "charges")
+
+    def _read_slots(self, start, stop, what):
+        """One int8 value per slot (``what``: "kinds" or "charges") of rows
+        ``start:stop``, each file's padded to the common width."""
         if not self.has_kinds:
             without = next(p for p in self.parts if not p.has_kinds)
-            raise InputError(f"{without.path} carries no particle identity (kinds): "
+            raise InputError(f"{without.path} carries no particle identity ({what}): "
                              f"its layout {without.layout!r} has none")
         start, stop = operator.index(start), operator.index(stop)
         if not 0 <= start <= stop <= self.n_rows:
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of the input files {self._where()}")
-        blocks = [(at, part.read_kinds(a, b)) for part, a, b, at in self._pieces(start, stop)]
+        blocks = [(at, getattr(part, f"read_{what}")(a, b))
+                  for part, a, b, at in self._pieces(start, stop)]
         width = self.n_slots
         if self.jagged:
             width = max((block.shape[1] for _, block in blocks), default=0)
-        kinds = np.zeros((stop - start, width), np.int8)
+        values = np.zeros((stop - start, width), np.int8)
         for at, block in blocks:
-            kinds[at:at + len(block), :block.shape[1]] = block
-        return kinds
+            values[at:at + len(block), :block.shape[1]] = block
+        return values
 
     def describe(self):
         """One line: the files, their layout, rows and slots."""

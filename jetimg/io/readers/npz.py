@@ -10,10 +10,12 @@ An ``.npz`` (a zip of ``.npy`` members, as ``np.savez`` or
 
 Four-vectors (float64, then float32): px = pt cos(phi), py = pt sin(phi),
 mT = sqrt(pt^2 + m^2), E = mT cosh(y), pz = mT sinh(y), with m the mass of
-the PDG id (:func:`jetimg.kinds.masses_from_pdg`); kinds from the id
-(:func:`jetimg.kinds.kinds_from_pdg`). A particle with a non-finite value
-gets a NaN four-vector, so the kernel reports its jet as invalid (the row),
-or zeroes it with ``invalid="skip"``.
+the PDG id (:func:`jetimg.kinds.masses_from_pdg`); kinds and charges from
+the id (:func:`jetimg.kinds.kinds_from_pdg`, :func:`jetimg.kinds.charges_from_pdg`:
+``read_kinds`` and ``read_charges`` of the rows just read reuse the ids
+that read kept). A particle with a non-finite value gets a NaN four-vector,
+so the kernel reports its jet as invalid (the row), or zeroes it with
+``invalid="skip"``.
 
 Reading: a stored member (``np.savez``) is read at its offset in the file;
 a deflated one (``np.savez_compressed``) can only be decompressed in order,
@@ -46,7 +48,8 @@ import numpy as np
 from jetimg.errors import InputError
 from jetimg.io.readers.sources import (JetSource, check_array_shape, check_labels, check_slots,
                                short_list)
-from jetimg.kinds import KIND_DTYPE, kinds_from_pdg, masses_from_pdg
+from jetimg.kinds import (CHARGE_DTYPE, KIND_DTYPE, charges_from_pdg, kinds_from_pdg,
+                          masses_from_pdg)
 
 __all__ = ["LAYOUTS", "LABEL_NAMES", "open_qg", "is_zip", "p4s_from_qg"]
 
@@ -106,6 +109,12 @@ def _kinds(pid, padding):
     kinds = kinds_from_pdg(pid)
     kinds[padding] = 0
     return kinds.astype(KIND_DTYPE, copy=False)
+
+
+def _charges(pid, padding):
+    charges = charges_from_pdg(pid)
+    charges[padding] = 0
+    return charges.astype(CHARGE_DTYPE, copy=False)
 
 
 class _Streams:
@@ -226,15 +235,27 @@ class _QGSource(JetSource):
         return jets, handle[1][start:stop]
 
     def read_kinds(self, start, stop):
+        return _kinds(*self._pid_column(start, stop))
+
+    def read_charges(self, start, stop):
+        return _charges(*self._pid_column(start, stop))
+
+    def _pid_column(self, start, stop):
+        """``(pid, padding)`` of rows ``start:stop``: kept by the last :meth:`read`
+        of these rows, else read again."""
         last = self._last
         if last is not None and last[:2] == (start, stop):
-            return _kinds(last[2], last[3])
+            return last[2], last[3]
         if not 0 <= start <= stop <= self.n_rows:
             raise InputError(f"rows {start}:{stop} are outside [0, {self.n_rows}] "
                              f"of {self.path}")
         if start == stop:
-            return np.zeros((0, self.n_slots), KIND_DTYPE)
-        return p4s_from_qg(self._raw(self._opened(), start, stop))[1]
+            return np.zeros((0, self.n_slots)), np.zeros((0, self.n_slots), bool)
+        raw = self._raw(self._opened(), start, stop)
+        jets, _ = p4s_from_qg(raw, kinds=False)
+        pid, padding = raw[..., 3].copy(), (jets == 0).all(axis=-1)
+        self._last = (start, stop, pid, padding)
+        return pid, padding
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -3,7 +3,11 @@
 An optional (N, M) integer array of PDG ids sits beside the jets (``pid_key``;
 by default ``pid`` beside them in an HDF5 or Zarr group; for ``.npy``, the
 path of another ``.npy``). :class:`PidKinds` gives the plain-array sources of
-:mod:`jetimg.io.readers.arrays` their ``read_kinds`` from it (:func:`jetimg.kinds.kinds_from_pdg`).
+:mod:`jetimg.io.readers.arrays` their ``read_kinds`` and ``read_charges`` from it
+(:func:`jetimg.kinds.kinds_from_pdg`, :func:`jetimg.kinds.charges_from_pdg`). One
+read of the ids gives both: the one not asked for is kept for the next call
+on the same rows (``read_kinds`` then ``read_charges`` of a window read the
+ids and the jets once).
 """
 
 import os
@@ -18,12 +22,21 @@ __all__ = ["PidKinds", "with_pid", "find_pid_hdf5", "find_pid_zarr", "find_pid_n
 
 
 class PidKinds:
-    """Kinds of a plain-array source from the PDG-id array beside its jets."""
+    """Kinds and charges of a plain-array source from the PDG-id array beside its jets."""
 
     _pid_at = None  # ("hdf5" | "zarr" | "npy", where the ids are), set by _with_pid
+    _pid_spare = None  # (start, stop, "kinds" | "charges", values) of the last read
 
     def read_kinds(self, start, stop):
-        return _pid_read_kinds(self, start, stop)
+        return _pid_read(self, start, stop, "kinds")
+
+    def read_charges(self, start, stop):
+        return _pid_read(self, start, stop, "charges")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_pid_spare", None)
+        return state
 
 
 #: the (N, M) array of PDG ids found beside the jets when no pid_key is given
@@ -40,20 +53,27 @@ def _check_pid(shape, dtype, jets_shape, where):
         raise InputError(f"{where} has dtype {dtype}, expected integer PDG ids")
 
 
-def _pid_kinds(source, pids, start, stop):
-    """Kind codes of rows ``start:stop`` from their PDG ids; 0 where the jets pad."""
-    from jetimg.kinds import kinds_from_pdg
+def _pid_values(source, pids, start, stop):
+    """Kind codes and charges of rows ``start:stop`` from their ids; 0 where the jets pad."""
+    from jetimg.kinds import kinds_and_charges_from_pdg
 
     jets, _ = source.read(start, stop)
-    kinds = kinds_from_pdg(np.asarray(pids)[:, :source.n_slots])
-    kinds[(jets == 0).all(axis=-1)] = 0
-    return kinds
+    kinds, charges = kinds_and_charges_from_pdg(np.asarray(pids)[:, :source.n_slots])
+    padding = (jets == 0).all(axis=-1)
+    kinds[padding] = 0
+    charges[padding] = 0
+    return {"kinds": kinds, "charges": charges}
 
 
-def _pid_read_kinds(source, start, stop):
-    """:meth:`JetSource.read_kinds` of the plain-array sources with a pid array."""
+def _pid_read(source, start, stop, what):
+    """:meth:`JetSource.read_kinds` (``what`` "kinds") or ``read_charges`` ("charges")
+    of the plain-array sources with a pid array."""
     if not source.has_kinds:
-        return JetSource.read_kinds(source, start, stop)
+        return getattr(JetSource, f"read_{what}")(source, start, stop)
+    spare = source._pid_spare
+    if spare is not None and spare[:3] == (start, stop, what):
+        source._pid_spare = None
+        return spare[3]
     if not 0 <= start <= stop <= source.n_rows:
         raise InputError(f"rows {start}:{stop} are outside [0, {source.n_rows}] "
                          f"of {source.path}")
@@ -70,7 +90,10 @@ def _pid_read_kinds(source, start, stop):
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"cannot read the PDG ids of rows {start}:{stop} of "
                          f"{source.path}: {exc}") from exc
-    return _pid_kinds(source, pids, start, stop)
+    values = _pid_values(source, pids, start, stop)
+    other = "charges" if what == "kinds" else "kinds"
+    source._pid_spare = (start, stop, other, values[other])
+    return values[what]
 
 
 def with_pid(source, pid):

@@ -18,7 +18,12 @@ and :meth:`RootSource.read_flat` gives the particles unpadded.
 
 Labels are class indices in JetClass's order (:data:`CLASSES`); the label
 branch that is non-zero (float, bool or integer) is the class. Kinds follow
-the part_is* flags (:func:`jetimg.kinds.kinds_from_flags`).
+the part_is* flags (:func:`jetimg.kinds.kinds_from_flags`); charges are
+part_charge as given (integral values, as int8). A file with the five flags
+but no part_charge has kinds (a particle with no flag set is then refused,
+its kind unknown) and no charges: ``read_charges`` refuses it. ``read_kinds``
+and ``read_charges`` of the same rows read the file once: the one asked for
+first keeps what the other needs.
 """
 
 import operator
@@ -29,7 +34,7 @@ import numpy as np
 from jetimg.errors import InputError
 from jetimg.io.readers.jagged import jagged_width, pad_jagged, pad_jagged_values
 from jetimg.io.readers.sources import JetSource, short_list
-from jetimg.kinds import KIND_DTYPE, kinds_from_flags
+from jetimg.kinds import CHARGE_DTYPE, KIND_DTYPE, kinds_from_flags
 
 __all__ = ["LAYOUTS", "CLASSES", "DEFAULT_TREE", "RootSource", "open_root", "import_root",
            "is_root"]
@@ -96,11 +101,15 @@ class RootSource(JetSource):
     jagged = True
     label_names = CLASSES
 
-    def __init__(self, path, key, n_rows, label_branches, has_kinds, max_slots=None):
+    def __init__(self, path, key, n_rows, label_branches, has_kinds, max_slots=None,
+                 has_charges=None):
         super().__init__(path, key, "label_*" if label_branches else None, n_rows, 0)
         self.label_branches = tuple(label_branches)
         self.has_kinds = bool(has_kinds)
+        #: whether the file has part_charge (``read_charges`` needs it)
+        self.has_charges = self.has_kinds if has_charges is None else bool(has_charges)
         self.max_slots = max_slots
+        self._spare = None  # (start, stop, kinds and charges read) for the next call
         # the class index of each label branch read
         self._classes = np.array([CLASSES.index(b[len("label_"):]) for b in label_branches],
                                  np.int8)
@@ -130,11 +139,14 @@ class RootSource(JetSource):
                              f"{(n, m, 4)}")
         return pad_jagged(offsets, p4s, out), labels
 
-    def read_flat(self, start, stop, kinds=False):
+    def read_flat(self, start, stop, kinds=False, charges=False):
         """The particles of rows ``start:stop``, unpadded.
 
-        With ``kinds=True`` (a file with particle kinds) a fourth value is
-        returned: the int8 kind of every particle, (P,) beside ``p4s``.
+        With ``kinds=True`` (a file with particle kinds) the int8 kind of
+        every particle, (P,) beside ``p4s``, follows the labels; with
+        ``charges=True`` its int8 charge (part_charge) follows them
+        (``(offsets, p4s, labels, kinds, charges)`` with both). One read of
+        the file gives them all.
 
         Returns
         -------
@@ -151,26 +163,32 @@ class RootSource(JetSource):
         InputError
             The window is outside the file, a row's branches disagree in
             length, a jet has no or several true labels, or a particle
-            several kind flags.
+            several kind flags; kinds or charges asked of a file without
+            them; a part_charge that is not an integer.
         """
         if kinds and not self.has_kinds:
-            return (*self.read_flat(start, stop), super().read_kinds(start, stop))
+            super().read_kinds(start, stop)
+        if charges:
+            self._check_charges()
         start, stop = self._window(start, stop)
-        names = (MOMENTA + (FLAGS if self.has_kinds else ()) + ((CHARGE,) if kinds else ())
+        names = (MOMENTA + (FLAGS if self.has_kinds else ())
+                 + ((CHARGE,) if (kinds or charges) and self.has_charges else ())
                  + self.label_branches)
         arrays = self._arrays(names, start, stop)
         offsets, p4s = self._momenta(arrays, start)
+        values = []
         if self.has_kinds:
-            flags = [self._flat(arrays, b, offsets, start) for b in FLAGS]
-            charges = (self._flat(arrays, CHARGE, offsets, start) if kinds
-                       else np.zeros(len(p4s), np.int8))
-            codes, several = kinds_from_flags(*flags, charges)
-            self._refuse_several(several, offsets, start)
+            codes, raw, refusal = self._kinds_charges(arrays, offsets, start,
+                                                      need_charge=kinds or charges)
+            if refusal is not None:
+                raise InputError(refusal)
+            if kinds:
+                values.append(codes)
+            if charges:
+                values.append(self._charges_int8(raw, offsets, start))
         labels = self._labels(arrays, start) if self.has_labels else None
         capped, p4s = self._capped(offsets, p4s)
-        if not kinds:
-            return capped, p4s, labels
-        return capped, p4s, labels, self._capped(offsets, codes.astype(KIND_DTYPE))[1]
+        return (capped, p4s, labels, *(self._capped(offsets, v)[1] for v in values))
 
     def read_kinds(self, start, stop):
         """The particle kind of every slot of rows ``start:stop`` (0 for padding).
@@ -182,17 +200,32 @@ class RootSource(JetSource):
         """
         if not self.has_kinds:
             return super().read_kinds(start, stop)
-        start, stop = self._window(start, stop)
-        arrays = self._arrays(("part_energy",) + FLAGS + (CHARGE,), start, stop)
-        ak = import_root()[1]
-        counts = ak.to_numpy(ak.num(arrays["part_energy"], axis=1)).astype(np.int64)
-        offsets = np.zeros(len(counts) + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        flags = [self._flat(arrays, b, offsets, start) for b in FLAGS + (CHARGE,)]
-        kinds, several = kinds_from_flags(*flags)
-        self._refuse_several(several, offsets, start)
-        offsets, kinds = self._capped(offsets, kinds)
-        return pad_jagged_values(offsets, kinds.astype(KIND_DTYPE, copy=False))
+        offsets, codes, _, refusal = self._kinds_charges_of(start, stop, "kinds")
+        if refusal is not None:
+            raise InputError(refusal)
+        offsets, codes = self._capped(offsets, codes)
+        return pad_jagged_values(offsets, codes)
+
+    def read_charges(self, start, stop):
+        """The electric charge of every slot of rows ``start:stop`` (0 for padding).
+
+        part_charge as given, checked to hold integers.
+
+        Returns
+        -------
+        numpy.ndarray
+            int8 (stop - start, M), M as :meth:`read` gives for these rows.
+        """
+        self._check_charges()
+        offsets, _, raw, _ = self._kinds_charges_of(start, stop, "charges")
+        charges = self._charges_int8(raw, offsets, start)
+        offsets, charges = self._capped(offsets, charges)
+        return pad_jagged_values(offsets, charges)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_spare"] = None
+        return state
 
     # -- parts --------------------------------------------------------------
 
@@ -250,12 +283,77 @@ class RootSource(JetSource):
         np.cumsum(np.minimum(counts, self.max_slots), out=capped[1:])
         return capped, values[keep]
 
-    def _refuse_several(self, several, offsets, start):
+    def _check_charges(self):
+        if not self.has_kinds:
+            JetSource.read_charges(self, 0, 0)
+        if not self.has_charges:
+            raise InputError(f"{self.path} has no branch {CHARGE}: its particles' charges "
+                             "are unknown (it has the part_is* kind flags only)")
+
+    def _kinds_charges_of(self, start, stop, what):
+        """``(offsets, kind codes, raw part_charge or None, refusal or None)`` of rows
+        ``start:stop``, uncapped: kept from the last call for these rows that asked
+        for the other of ``what`` ("kinds", "charges"), else read."""
+        start, stop = self._window(start, stop)
+        spare = self._spare
+        if spare is not None and spare[:3] == (start, stop, what):
+            self._spare = None
+            return spare[3]
+        arrays = self._arrays(("part_energy",) + FLAGS + ((CHARGE,) if self.has_charges
+                                                          else ()), start, stop)
+        ak = import_root()[1]
+        counts = ak.to_numpy(ak.num(arrays["part_energy"], axis=1)).astype(np.int64)
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        got = (offsets, *self._kinds_charges(arrays, offsets, start, need_charge=True))
+        other = "charges" if what == "kinds" else "kinds"
+        if self.has_charges:
+            self._spare = (start, stop, other, got)
+        return got
+
+    def _kinds_charges(self, arrays, offsets, start, need_charge):
+        """``(kind codes, raw part_charge or None, refusal or None)`` of the particles
+        of ``arrays``: the refusal is the line a read of their kinds raises (a
+        particle with several flags; with ``need_charge``, one with none in a file
+        without part_charge). Without ``need_charge`` (neither kinds nor charges
+        asked for) part_charge is not read and the codes are only checked."""
+        flags = [self._flat(arrays, b, offsets, start) for b in FLAGS]
+        raw = (self._flat(arrays, CHARGE, offsets, start)
+               if need_charge and self.has_charges else None)
+        codes, several = kinds_from_flags(*flags, np.zeros(len(flags[0]), np.int8)
+                                          if raw is None else raw)
+        refusal = None
         if several.any():
-            p = int(np.flatnonzero(several)[0])
-            i = int(np.searchsorted(offsets, p, side="right")) - 1
-            raise InputError(f"row {start + i} of {self.path}: particle {p - offsets[i]} "
-                             f"has several kind flags set (of {', '.join(FLAGS)})")
+            refusal = self._at(several, offsets, start,
+                               f"has several kind flags set (of {', '.join(FLAGS)})")
+        elif need_charge and raw is None:
+            unset = ~np.any([f != 0 for f in flags], axis=0)
+            if unset.any():
+                refusal = self._at(unset, offsets, start,
+                                   f"has no kind flag set, and without a {CHARGE} branch "
+                                   "its kind (charged or neutral hadron) is unknown")
+        return codes.astype(KIND_DTYPE, copy=False), raw, refusal
+
+    def _charges_int8(self, raw, offsets, start):
+        """part_charge values as int8, refusing one that is not an integer in -128..127."""
+        raw = np.asarray(raw)
+        if raw.dtype.kind in "iub" and raw.dtype.itemsize == 1:
+            return raw.astype(CHARGE_DTYPE)
+        ok = (raw >= -128) & (raw <= 127)
+        if raw.dtype.kind == "f":
+            ok &= np.isfinite(raw) & (np.trunc(np.where(ok, raw, 0)) == raw)
+        if not ok.all():
+            bad = raw[~ok][0]
+            raise InputError(self._at(~ok, offsets, start,
+                                      f"has {CHARGE} {bad}, not an integral charge "
+                                      "(units of e)"))
+        return raw.astype(CHARGE_DTYPE)
+
+    def _at(self, mask, offsets, start, what):
+        """The line naming the first particle of ``mask`` (flat), its row and the file."""
+        p = int(np.flatnonzero(mask)[0])
+        i = int(np.searchsorted(offsets, p, side="right")) - 1
+        return f"row {start + i} of {self.path}: particle {p - offsets[i]} {what}"
 
     def _labels(self, arrays, start):
         ak = import_root()[1]
@@ -328,8 +426,8 @@ def open_root(path, key=None, labels_key=None, n_slots=None):
         branches = set(tree.keys())
         missing = [b for b in MOMENTA if b not in branches]
         kinds = [b for b in FLAGS + (CHARGE,) if b in branches]
-        if kinds and len(kinds) < len(FLAGS) + 1:
-            missing += [b for b in FLAGS + (CHARGE,) if b not in branches]
+        if kinds:   # the flags give the kinds; part_charge (the charges) may lack
+            missing += [b for b in FLAGS if b not in branches]
         if missing:
             raise InputError(f"tree '{key}' of {path} lacks the JetClass branches "
                              f"{', '.join(missing)}")
@@ -338,7 +436,8 @@ def open_root(path, key=None, labels_key=None, n_slots=None):
         label_branches = [f"label_{c}" for c in CLASSES if f"label_{c}" in branches]
         for b in label_branches:
             _check_scalar(tree[b], uproot, path)
-        return RootSource(path, key, tree.num_entries, label_branches, bool(kinds), n_slots)
+        return RootSource(path, key, tree.num_entries, label_branches, bool(kinds), n_slots,
+                          has_charges=CHARGE in branches)
 
 
 def _check_jagged(branch, uproot, path):

@@ -64,7 +64,8 @@ class JetSource:
         docs/recipe.md, "Labels"); None otherwise.
     has_kinds : bool
         Whether the input carries particle identity: :meth:`read_kinds` then
-        gives each slot's kind code (:mod:`jetimg.kinds`).
+        gives each slot's kind code (:mod:`jetimg.kinds`), and
+        :meth:`read_charges` its electric charge.
     jagged : bool
         Whether rows differ in length (``n_slots`` is then 0 and each window
         is padded to its own widest row).
@@ -164,6 +165,27 @@ class JetSource:
             The input carries no particle identity (``has_kinds`` is False).
         """
         raise InputError(f"{self.path} carries no particle identity (kinds): "
+                         f"its layout {self.layout!r} has none")
+
+    def read_charges(self, start, stop):
+        """The electric charge of every slot of rows ``start:stop``.
+
+        JetClass's part_charge as given; from a PDG id, its charge
+        (:func:`jetimg.kinds.charges_from_pdg`).
+
+        Returns
+        -------
+        numpy.ndarray
+            int8 charges in units of e (0 for padding), shape (stop - start, M):
+            the rows and slots of :meth:`read_kinds` and :meth:`read`.
+
+        Raises
+        ------
+        InputError
+            The input carries no particle identity (``has_kinds`` is False), or
+            its charges cannot be read.
+        """
+        raise InputError(f"{self.path} carries no particle identity (charges): "
                          f"its layout {self.layout!r} has none")
 
     def describe(self):
