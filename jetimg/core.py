@@ -6,7 +6,8 @@ It checks its input, then is the one place that picks the CPU host side
 the build runs every chunk through it too. Host arrays in give host arrays out; device arrays
 (numba, CuPy) in give device arrays out.
 
-Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix).
+Shapes: jets (N, M, 4) (E, px, py, pz) in GeV; images (N, npix, npix);
+kinds and charges (N, M); particles (N, P, F).
 """
 
 import numpy as np
@@ -17,9 +18,10 @@ from .kernels.body import KernelOptions
 from .kinds import GROUPS, KIND_CODE, KIND_DTYPE, KIND_NAMES
 from .outputs import output_specs
 from .recipe import (CENTER_CODE, INTENSITY_CODE, NORMALISE_CODE, QUANTITIES, Recipe,
-                     parse_channel)
+                     parse_channel, particle_features)
 
-__all__ = ["preprocess", "check_jets", "check_kinds", "kernel_options", "channel_codes"]
+__all__ = ["preprocess", "check_jets", "check_kinds", "check_charges", "kernel_options",
+           "channel_codes"]
 
 
 def check_jets(jets):
@@ -61,6 +63,11 @@ def check_kinds(kinds, jets_shape, recipe):
         raise InputError(f"channel {recipe.needs_kinds[0]} needs particle kinds, and the "
                          f"jets come without them (give kinds=, or an input with particle "
                          f"identity)")
+    return _kinds_array(kinds, jets_shape)
+
+
+def _kinds_array(kinds, jets_shape):
+    """``kinds`` checked as (N, M) integer kind codes, as C-contiguous int8."""
     if not hasattr(kinds, "shape") or tuple(kinds.shape) != tuple(jets_shape[:2]):
         raise InputError(f"kinds must have shape (N, M) = {tuple(jets_shape[:2])} like the "
                          f"jets; got {getattr(kinds, 'shape', type(kinds).__name__)}")
@@ -70,6 +77,30 @@ def check_kinds(kinds, jets_shape, recipe):
         raise InputError(f"kinds must be integer codes 0 to {len(KIND_NAMES) - 1} "
                          f"({', '.join(KIND_NAMES)})")
     return np.ascontiguousarray(kinds, dtype=KIND_DTYPE)
+
+
+def check_charges(charges, jets_shape):
+    """``charges`` as C-contiguous int8 (N, M): electric charges in units of e.
+
+    Raises
+    ------
+    InputError
+        ``charges`` is None (particles with kinds need them), not (N, M)
+        like the jets, or not integers from -127 to 127.
+    """
+    if charges is None:
+        raise InputError("particles with kinds need charges= beside kinds= (the electric "
+                         "charge of every slot); leave out kinds= for particles without "
+                         "the kind features")
+    if not hasattr(charges, "shape") or tuple(charges.shape) != tuple(jets_shape[:2]):
+        raise InputError(f"charges must have shape (N, M) = {tuple(jets_shape[:2])} like the "
+                         f"jets; got {getattr(charges, 'shape', type(charges).__name__)}")
+    charges = np.asarray(charges)
+    if charges.dtype.kind not in "iub" or (charges.size and not (
+            -127 <= charges.min() and charges.max() <= 127)):
+        raise InputError(f"charges must be integers from -127 to 127 (units of e); "
+                         f"got dtype {charges.dtype}")
+    return np.ascontiguousarray(charges, dtype=np.int8)
 
 
 def channel_codes(recipe):
@@ -90,10 +121,13 @@ def channel_codes(recipe):
     return np.array(qty, np.int64), np.array(mask, np.int64)
 
 
-def _check_out(out, n_jets, npix, on_device=False, n_channels=None):
+def _check_out(out, n_jets, npix, on_device=False, n_channels=None, n_particles=None,
+               n_features=None):
     """Raise unless ``out`` holds every output array: host arrays, or device
     arrays when ``on_device``."""
-    for name, (shape, dtype) in output_specs(n_jets, npix, n_channels).items():
+    specs = output_specs(n_jets, npix, n_channels, n_particles=n_particles,
+                         n_features=n_features)
+    for name, (shape, dtype) in specs.items():
         a = out.get(name)
         if on_device:
             ok = is_device_array(a) and device_array_info(a) == (shape, dtype, True)
@@ -115,11 +149,11 @@ def kernel_options(recipe):
     return KernelOptions(CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
                          recipe.pixel_size[0], recipe.pixel_size[1],
                          INTENSITY_CODE[recipe.intensity], recipe.threshold,
-                         NORMALISE_CODE[recipe.normalise])
+                         NORMALISE_CODE[recipe.normalise], recipe.particles or 0)
 
 
-def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, row_offset=0,
-               out=None, **options):
+def preprocess(jets, recipe=None, *, kinds=None, charges=None, device="cpu", parallel=True,
+               row_offset=0, out=None, **options):
     """Jet images and per-jet quantities of a chunk of jets, as docs/recipe.md defines them.
 
     Parameters
@@ -133,8 +167,14 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
         ``normalise="max"``, ...) override its fields.
     kinds : array (N, M) of int, optional
         The particle kind of every slot (:mod:`jetimg.kinds` codes, 0 for
-        padding), for channels that select kinds (``charged_pt``, ...);
-        ignored otherwise. Host arrays only.
+        padding), for channels that select kinds (``charged_pt``, ...) and
+        for the kind features of particles: with the recipe's ``particles``,
+        giving ``kinds`` gives F = 17 features per particle, leaving it out
+        F = 11. Host arrays only.
+    charges : array (N, M) of int, optional
+        The electric charge of every slot in units of e (0 for padding):
+        needed with ``kinds`` when the recipe has ``particles``; ignored
+        otherwise. Host arrays only.
     device : {"cpu", "cuda", "auto"}
         Where the kernels run; ``"auto"`` takes CUDA when a usable GPU is
         present. Both compute docs/recipe.md to float32 rounding.
@@ -158,7 +198,9 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
         ``images`` (N, npix, npix) float32, or (N, npix, npix, C) with the
         recipe's C ``channels`` (channel last, in their order); ``jet_pt``, ``jet_eta``,
         ``jet_phi``, ``jet_mass`` (N,) float32 (GeV, rad); ``n_constituents``
-        (N,) int16; ``valid`` (N,) int8. NumPy arrays for host ``jets``;
+        (N,) int16; ``valid`` (N,) int8; with the recipe's ``particles`` P,
+        ``particles`` (N, P, F) float32 (F = 11, or 17 with ``kinds``; the
+        names are :func:`jetimg.recipe.particle_features`). NumPy arrays for host ``jets``;
         for device ``jets`` numba device arrays (CuPy arrays for CuPy input),
         not waited for unless ``invalid="raise"``.
 
@@ -170,8 +212,9 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
     DeviceError
         ``device="cuda"`` where CUDA is not usable (no GPU, driver or toolkit).
     InputError
-        Bad ``jets``, ``kinds`` or ``out``, device ``jets`` with
-        ``device="cpu"``, or a channel that selects kinds without ``kinds``.
+        Bad ``jets``, ``kinds``, ``charges`` or ``out``, device ``jets`` with
+        ``device="cpu"``, a channel that selects kinds without ``kinds``, or
+        particles with ``kinds`` but without ``charges``.
 
     Examples
     --------
@@ -181,6 +224,9 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
     >>> out = jetimg.preprocess(jets, npix=5)
     >>> out["images"][0].nonzero(), float(out["images"][0, 2, 2]), int(out["n_constituents"][0])
     ((array([2]), array([2])), 1.0, 1)
+    >>> parts = jetimg.preprocess(jets, npix=5, particles=2)["particles"]
+    >>> parts.shape, parts[0, 0, :3].tolist(), parts[0, 1].any()   # x, y, log(100)
+    ((1, 2, 11), [0.0, 0.0, 4.605170249938965], False)
     """
     recipe = Recipe.from_options(recipe, **options)
     device = resolve_device(device)
@@ -189,17 +235,29 @@ def preprocess(jets, recipe=None, *, kinds=None, device="cpu", parallel=True, ro
         raise InputError("jets are a device (GPU) array: use device='cuda' or 'auto', "
                          "or copy them to the host for device='cpu'")
     jets = check_jets(jets)
+    shape = tuple(jets.shape)
     n_channels, channels = recipe.n_channels, None
+    kinds_in, charges_in = kinds, None
+    kinds = None
     if n_channels is not None:
         if on_device and recipe.needs_kinds:
             raise InputError("channels that select kinds take host jets and kinds; copy the "
                              "jets to the host")
-        channels = (check_kinds(kinds, tuple(jets.shape), recipe),
-                    *channel_codes(recipe))
+        channels = channel_codes(recipe)
+        if recipe.needs_kinds:
+            kinds = check_kinds(kinds_in, shape, recipe)
+    n_features = None
+    if recipe.particles is not None and kinds_in is not None:
+        # particles with kinds: F = 17, the kinds and charges read by the kernels
+        kinds = _kinds_array(kinds_in, shape) if kinds is None else kinds
+        charges_in = check_charges(charges, shape)
+    if recipe.particles is not None:
+        n_features = len(particle_features(charges_in is not None))
     if out is not None:
-        _check_out(out, jets.shape[0], recipe.npix, on_device, n_channels)
+        _check_out(out, shape[0], recipe.npix, on_device, n_channels,
+                   n_particles=recipe.particles, n_features=n_features)
     twin = dict(raise_invalid=recipe.invalid == "raise", row_offset=row_offset, out=out,
-                channels=channels)
+                channels=channels, kinds=kinds, charges=charges_in)
     if device == "cuda":
         from .kernels.cuda import preprocess_cuda
 

@@ -137,3 +137,29 @@ def test_build_on_cuda_equals_the_cpu_build(jets, tmp_path):
     with pytest.raises(jetimg.InputError, match="not 'processes'"):
         jetimg.build(tmp_path / "jets.npy", tmp_path / "p.zarr", device="cuda",
                      scheduler="processes", **kwargs)
+
+
+@pytest.mark.parametrize("options", [dict(particles=7), dict(particles=200, center="jet",
+                                                             rotate=False, flip=False),
+                                     dict(particles=30, intensity="e",
+                                          channels=["pt", "count"])],
+                         ids=option_id)
+def test_particles_equal_the_cpu(jets, options):
+    """Particles (docs/recipe.md step 7), F = 11 and, with kinds, F = 17."""
+    chunk = jets[:max(12, N_JETS // 3)].copy()
+    chunk[3] = 0.0                # no valid constituent: zero rows
+    chunk[4, 2, 0] = -1.0         # skipped invalid jet: zero rows
+    recipe = Recipe(**options, invalid="skip")
+    rng = np.random.default_rng(3)
+    present = (chunk != 0).any(axis=2)
+    kinds = np.where(present, rng.integers(1, 6, present.shape), 0).astype(np.int8)
+    charges = np.where(np.isin(kinds, [2, 3, 4]), rng.choice([-1, 1], present.shape), 0)
+    for extra in ({}, dict(kinds=kinds, charges=charges.astype(np.int8))):
+        want = jetimg.preprocess(chunk, recipe, **extra)
+        got = jetimg.preprocess(chunk, recipe, device="cuda", **extra)
+        assert got["particles"].shape == want["particles"].shape
+        assert want["particles"].shape[2] == (17 if extra else 11)
+        np.testing.assert_allclose(got["particles"], want["particles"], rtol=1e-6, atol=1e-6)
+        assert not got["particles"][3:5].any()
+        assert_same({k: v for k, v in got.items() if k != "particles"},
+                    {k: v for k, v in want.items() if k != "particles"}, recipe)

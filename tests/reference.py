@@ -25,7 +25,8 @@ import numpy as np
 
 __all__ = ["DEFAULTS", "ReferenceInvalidJet", "reference_jet", "reference_preprocess",
            "near_pixel_edge", "wrap_phi", "SNAP", "QUANTITIES", "KIND_SELECTS", "KIND_CODE",
-           "CHANNEL_NAMES", "parse_channel", "reference_geometry", "reference_channels"]
+           "CHANNEL_NAMES", "parse_channel", "reference_geometry", "reference_channels",
+           "PARTICLE_FEATURES", "KIND_FEATURES", "reference_particles"]
 
 #: SPEC.md options and their defaults.
 DEFAULTS = {
@@ -610,6 +611,83 @@ def reference_preprocess(jets, recipe=None, kinds=None, **options):
         out["images"][row] = r["image"].astype(np.float32)
         for name in ("jet_pt", "jet_eta", "jet_phi", "jet_mass", "n_constituents", "valid"):
             out[name][row] = r[name]
+    return out
+
+
+# --------------------------------------------------------------------------
+# SPEC Step 7: particles
+
+#: SPEC Step 7: "Features, in this order"
+PARTICLE_FEATURES = ("x", "y", "log_pt", "log_e", "log_pt_rel", "log_e_rel", "delta_r",
+                     "px", "py", "pz", "e")
+#: "With particle kinds ... six more"
+KIND_FEATURES = ("charge", "is_charged_hadron", "is_neutral_hadron", "is_photon",
+                 "is_electron", "is_muon")
+
+
+def reference_particles(jet, recipe=None, kinds=None, charges=None, *, particles, **options):
+    """One jet's particles (SPEC Step 7), float64, shape (P, F).
+
+    Parameters
+    ----------
+    jet : array_like, shape (M, 4)
+        Slots (E, px, py, pz) in GeV.
+    recipe, **options
+        As :func:`reference_jet` (threshold, normalise and channels play no part).
+    kinds, charges : array_like of int, shape (M,), optional
+        Each slot's kind code (``KIND_CODE``) and electric charge (units of
+        e). With kinds (charges then needed): F = 17, else F = 11.
+    particles : int
+        P, the rows kept.
+
+    >>> p = reference_particles([[5.0, 3.0, 4.0, 0.0], [10.0, 6.0, 8.0, 0.0]], particles=3)
+    >>> p.shape, p[0, 7:].tolist(), p[2].any()   # the larger pT first; row 2 empty
+    ((3, 11), [6.0, 8.0, 0.0, 10.0], False)
+    """
+    opt = _options(recipe, options)
+    opt.update(threshold=0.0, normalise="none", channels=None)
+    P = int(particles)
+    if P < 1:
+        raise ValueError(f"particles={particles!r}; need an integer >= 1")
+    jet = np.asarray(jet, dtype=np.float64)
+    with_kinds = kinds is not None
+    if with_kinds and charges is None:
+        raise ValueError("particles with kinds need charges")
+    F = len(PARTICLE_FEATURES) + (len(KIND_FEATURES) if with_kinds else 0)
+    out = np.zeros((P, F), dtype=np.float64)
+    # "A skipped invalid jet, and a jet with no valid constituent, have all-zero rows."
+    r = reference_jet(jet, **opt)
+    n = r["n_constituents"]
+    if r["valid"] == 0 or n == 0:
+        return out
+    slots = r["slots"]
+    # jet_pt and jet_e: "the summed four-vector of all valid constituents ...
+    # float64 sums in slot order"
+    sE = spx = spy = 0.0
+    for k in slots:
+        sE += jet[k, 0]
+        spx += jet[k, 1]
+        spy += jet[k, 2]
+    jet_pt = math.hypot(spx, spy)
+    jet_e = sE
+    # "sorted by pT (as computed in Kinematics, float64) descending, equal
+    # values in slot order": a stable sort of -pT over the slots in order
+    pts = [math.hypot(jet[k, 1], jet[k, 2]) for k in slots]
+    order = sorted(range(n), key=lambda i: -pts[i])  # sorted() is stable
+    for row, i in enumerate(order[:P]):  # "the first P kept"
+        k = slots[i]
+        E, px, py, pz = (float(v) for v in jet[k])
+        x, y = r["points"][i, 0], r["points"][i, 1]  # x', y' after steps 1-3, unsnapped
+        pt = pts[i]
+        feats = [x, y, math.log(pt), math.log(E),
+                 math.log(pt / jet_pt) if jet_pt != 0 else 0.0,  # "0 when ... exactly 0"
+                 math.log(E / jet_e), math.hypot(x, y), px, py, pz, E]
+        if with_kinds:
+            code = int(kinds[k])
+            feats.append(float(charges[k]))
+            for name in ("charged_hadron", "neutral_hadron", "photon", "electron", "muon"):
+                feats.append(1.0 if code == KIND_CODE[name] else 0.0)
+        out[row] = feats
     return out
 
 

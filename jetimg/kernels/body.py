@@ -1,17 +1,22 @@
-"""The per-jet body of the recipe (docs/recipe.md steps 1-5), written once.
+"""The per-jet body of the recipe (docs/recipe.md steps 1-5, and 7), written once.
 
 ``make_jet_body(jit, asinh, atan2)`` compiles the same Python source for the
 CPU (``numba.njit``) and for CUDA (``numba.cuda.jit(device=True)``), with the
 target's own ``asinh`` and ``atan2`` for the per-constituent kinematics;
 ``make_channels_body`` is its twin for several channels (step 6). Both share
 steps 1-4 (``make_geometry``: the pixel of every constituent) and differ only
-in what they add to the pixels. The bodies never allocate: the caller hands
-them one jet, one image and a scratch block. All kinematics are float64; the
-images are accumulated in float32.
+in what they add to the pixels. Both write the jet's particles (step 7,
+``make_particles``) right after the geometry when ``options.n_particles`` > 0,
+so one compiled kernel serves recipes with and without particles. The bodies
+never allocate: the caller hands them one jet, one image, one particles block
+and a scratch block. All kinematics are float64; the images are accumulated
+in float32, the particles computed in float64 and stored as float32.
 
 Shapes: jet (M, 4) (E, px, py, pz) in GeV, float32 or float64; image
 (npix, npix) float32, or (npix, npix, C) with channels; kinds (M,) int8
-(:mod:`jetimg.kinds` codes; any other length: no kinds); seven scratch rows (M,)
+(:mod:`jetimg.kinds` codes; any other length: no kinds); charges (M,) int8
+(electric charge in units of e; read only for particles with kinds);
+particles (P, F) float32 (F = 11, or 17 with kinds); seven scratch rows (M,)
 float64 (see ``new_scratch``).
 
 The body returns ``(code, jet_pt, jet_eta, jet_phi, jet_mass)``: ``code >= 0``
@@ -48,10 +53,18 @@ class KernelOptions(NamedTuple):
     intensity: int     # 0 pT, 1 E
     threshold: float   # GeV
     normalise: int     # 0 sum, 1 max, 2 none
+    n_particles: int = 0  # P particles per jet (step 7); 0: none
 
 
 #: channel quantity codes (the kernels' ``chan_qty``), as jetimg.recipe.QUANTITIES
 QTY_PT, QTY_E, QTY_COUNT = 0, 1, 2
+
+#: particle features without kinds (docs/recipe.md step 7; jetimg.recipe.PARTICLE_FEATURES)
+N_BASE_FEATURES = 11
+#: the jetimg.kinds codes the particle kind flags test, in feature order
+#: (is_charged_hadron, is_neutral_hadron, is_photon, is_electron, is_muon);
+#: tests/test_particles.py holds them to jetimg.kinds.KIND_CODE.
+FLAG_KIND_CODES = (4, 5, 1, 2, 3)
 
 
 def decode_invalid(code):
@@ -85,8 +98,9 @@ def make_geometry(jit, asinh, atan2):
     ``k = code`` valid constituents (compacted, in slot order) it leaves the
     pixel row in ``px_s[i]`` (-1.0 outside the crop), the column in ``py_s[i]``,
     the weight w in ``w_s[i]``, the other quantity (E when w is pT, pT when
-    w is E) in ``pz_s[i]`` and the slot in ``s_s[i]``; ``x_s`` and ``y_s`` are
-    free for the caller afterwards.
+    w is E) in ``pz_s[i]``, the slot in ``s_s[i]``, and x', y' after steps
+    1-3 (unsnapped, uncropped) in ``x_s[i]``, ``y_s[i]``; the caller may
+    overwrite ``x_s`` and ``y_s`` afterwards.
     """
 
     @jit
@@ -95,7 +109,7 @@ def make_geometry(jit, asinh, atan2):
         # pixel row and column), pz, E (later the weight w), x, y, slot.
         # Separate arrays, not rows of one block: LLVM then vectorises the
         # per-constituent loops.
-        center, rotate, flip, npix, dx, dy, intensity, threshold, normalise = options
+        center, rotate, flip, npix, dx, dy, intensity, threshold, normalise, _ = options
         n_slots = jet.shape[0]
 
         # Pass 1: padding, validity, compaction, leading constituent, sums.
@@ -244,6 +258,8 @@ def make_geometry(jit, asinh, atan2):
         for i in range(k):
             x = sign_x * x_s[i]
             y = sign_y * y_s[i]
+            x_s[i] = x  # x', y' after the flips: step 7's x and y
+            y_s[i] = y
             x = 0.0 if abs(x) < SNAP else x
             y = 0.0 if abs(y) < SNAP else y
             # A point on the centre lands in pixel npix//2 even where
@@ -262,13 +278,86 @@ def make_geometry(jit, asinh, atan2):
     return geometry
 
 
-def make_jet_body(jit, asinh, atan2):
-    """The per-jet body (one image of w, steps 1-5) compiled by ``jit`` using
-    the given asinh/atan2."""
-    geometry = make_geometry(jit, asinh, atan2)
+def make_particles(jit):
+    """Step 7 compiled by ``jit``: the first P valid constituents by pT.
+
+    ``fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s,
+    y_s, s_s, intensity)`` runs after the geometry (``k`` its code, the
+    scratch rows as it left them) and fills ``parts`` (P, F): row p holds
+    the constituent of p-th largest pT (float64, as the geometry computed it;
+    equal pT in slot order) when p < min(k, P), zeros otherwise (all zeros
+    for k <= 0). F = 11 features, or 17 with ``kinds`` and ``charges`` rows
+    (M,) (docs/recipe.md step 7). Reads the scratch rows, writes none of them.
+    The order is found by P scans over the k constituents, each taking the
+    largest pT after the previous one's (pT, slot) place: no scratch, no
+    sort, and P x k steps, small for the P of particle taggers.
+    """
 
     @jit
-    def jet_body(jet, image, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options):
+    def fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s, y_s, s_s,
+                       intensity):
+        n_rows = parts.shape[0]
+        n_feat = parts.shape[1]
+        for p in range(n_rows):
+            for f in range(n_feat):
+                parts[p, f] = 0.0
+        if k <= 0:
+            return
+        # jet_e: the summed energy of every valid constituent, in slot order
+        jet_e = 0.0
+        for i in range(k):
+            jet_e += pz_s[i] if intensity == 0 else w_s[i]
+        with_kinds = n_feat > N_BASE_FEATURES
+        prev_pt = math.inf
+        prev = -1
+        for p in range(min(k, n_rows)):
+            best = -1
+            best_pt = -1.0
+            for i in range(k):
+                pt = w_s[i] if intensity == 0 else pz_s[i]
+                after = pt < prev_pt or (pt == prev_pt and i > prev)
+                if after and pt > best_pt:  # strict: the first slot wins ties
+                    best_pt = pt
+                    best = i
+            prev_pt = best_pt
+            prev = best
+            pt = best_pt
+            e = pz_s[best] if intensity == 0 else w_s[best]
+            x = x_s[best]
+            y = y_s[best]
+            m = int(s_s[best])
+            parts[p, 0] = x
+            parts[p, 1] = y
+            parts[p, 2] = math.log(pt)
+            parts[p, 3] = math.log(e)
+            parts[p, 4] = math.log(pt / jet_pt) if jet_pt > 0.0 else 0.0
+            parts[p, 5] = math.log(e / jet_e)
+            parts[p, 6] = math.sqrt(x * x + y * y)
+            parts[p, 7] = float(jet[m, 1])
+            parts[p, 8] = float(jet[m, 2])
+            parts[p, 9] = float(jet[m, 3])
+            parts[p, 10] = float(jet[m, 0])
+            if with_kinds:
+                code = kinds[m]
+                parts[p, 11] = float(charges[m])
+                parts[p, 12] = 1.0 if code == FLAG_KIND_CODES[0] else 0.0
+                parts[p, 13] = 1.0 if code == FLAG_KIND_CODES[1] else 0.0
+                parts[p, 14] = 1.0 if code == FLAG_KIND_CODES[2] else 0.0
+                parts[p, 15] = 1.0 if code == FLAG_KIND_CODES[3] else 0.0
+                parts[p, 16] = 1.0 if code == FLAG_KIND_CODES[4] else 0.0
+
+    return fill_particles
+
+
+def make_jet_body(jit, asinh, atan2):
+    """The per-jet body (one image of w, steps 1-5, and the particles of step 7)
+    compiled by ``jit`` using the given asinh/atan2."""
+    geometry = make_geometry(jit, asinh, atan2)
+    fill_particles = make_particles(jit)
+
+    @jit
+    def jet_body(jet, kinds, charges, image, parts, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
+                 options):
         npix = options[3]
         threshold = options[7]
         normalise = options[8]
@@ -277,6 +366,9 @@ def make_jet_body(jit, asinh, atan2):
                 image[r, c] = 0.0
         k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
             jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+        if options[9] > 0:
+            fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s, y_s, s_s,
+                           options[6])
         if k <= 0:
             return k, jet_pt, jet_eta, jet_phi, jet_mass
 
@@ -337,10 +429,11 @@ def make_channels_body(jit, asinh, atan2):
     serves every channel list.
     """
     geometry = make_geometry(jit, asinh, atan2)
+    fill_particles = make_particles(jit)
 
     @jit
-    def channels_body(jet, kinds, image, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options,
-                      chan_qty, chan_mask):
+    def channels_body(jet, kinds, charges, image, parts, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
+                      options, chan_qty, chan_mask):
         npix = options[3]
         threshold = options[7]
         normalise = options[8]
@@ -351,6 +444,9 @@ def make_channels_body(jit, asinh, atan2):
                     image[r, c, h] = 0.0
         k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
             jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+        if options[9] > 0:
+            fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s, y_s, s_s,
+                           options[6])
         if k <= 0:
             return k, jet_pt, jet_eta, jet_phi, jet_mass
 
@@ -455,13 +551,22 @@ def make_store_result(jit):
 
 def make_fill_jet(jit, jet_body):
     """Jet ``n`` through ``jet_body``, its results stored as the output arrays
-    hold them (compiled by ``jit``; the CPU and CUDA loops both call it)."""
+    hold them (compiled by ``jit``; the CPU and CUDA loops both call it).
+
+    ``kinds`` and ``charges`` (N, M) int8 are read for particles with kinds;
+    ``particles`` (N, P, F) is written when ``options.n_particles`` > 0. Any
+    of them may be a placeholder of one row ((1, 1), (1, 1, 1)) when unused.
+    """
     store_result = make_store_result(jit)
 
     @jit
-    def fill_jet(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, jet_pt,
-                 jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
-        result = jet_body(jets[n], images[n], px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+    def fill_jet(jets, kinds, charges, n, images, particles, px_s, py_s, pz_s, w_s, x_s, y_s,
+                 s_s, options, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
+                 codes):
+        result = jet_body(jets[n], kinds[n if kinds.shape[0] > n else 0],
+                          charges[n if charges.shape[0] > n else 0], images[n],
+                          particles[n if particles.shape[0] > n else 0],
+                          px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
         store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
                      codes)
 
@@ -471,14 +576,17 @@ def make_fill_jet(jit, jet_body):
 def make_fill_jet_channels(jit, channels_body):
     """As :func:`make_fill_jet` for :func:`make_channels_body`: jet ``n`` with
     its kinds row (``kinds`` (N, M); a (1, 1) array of 0 for no kinds, which
-    makes every constituent kind 0, as a channel without KIND takes it)."""
+    makes every constituent kind 0, as a channel without KIND takes it), its
+    charges and particles as :func:`make_fill_jet` takes them."""
     store_result = make_store_result(jit)
 
     @jit
-    def fill_jet_channels(jets, kinds, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
-                          options, chan_qty, chan_mask, jet_pt, jet_eta, jet_phi, jet_mass,
-                          n_constituents, valid, codes):
-        result = channels_body(jets[n], kinds[n if kinds.shape[0] > n else 0], images[n],
+    def fill_jet_channels(jets, kinds, charges, n, images, particles, px_s, py_s, pz_s, w_s,
+                          x_s, y_s, s_s, options, chan_qty, chan_mask, jet_pt, jet_eta,
+                          jet_phi, jet_mass, n_constituents, valid, codes):
+        result = channels_body(jets[n], kinds[n if kinds.shape[0] > n else 0],
+                               charges[n if charges.shape[0] > n else 0], images[n],
+                               particles[n if particles.shape[0] > n else 0],
                                px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, chan_qty,
                                chan_mask)
         store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,

@@ -3,6 +3,7 @@
 ``fill_images_serial_cpu`` runs the body over the jets of a chunk on the
 calling thread (one scratch block); ``fill_channels_serial_cpu`` is the same
 loop over the channels body (several images per jet, docs/recipe.md step 6).
+Both also write each jet's particles (step 7) when ``options.n_particles`` > 0.
 Both release the GIL and are cached on disk (``cache=True``), so a process
 compiles them once. In parallel, :func:`in_blocks` runs the same loops over
 contiguous blocks of jets on threads: no second kernel to compile (a numba
@@ -15,7 +16,9 @@ jets, and the first invalid jet raised.
 Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; options a
 :class:`~jetimg.kernels.body.KernelOptions` (the recipe); images
 (N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
-n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code).
+n_constituents (N,) int16; valid (N,) int8; codes (N,) int64 (the body's code);
+kinds and charges (N, M) int8, particles (N, P, F) float32, each a one-row
+placeholder ((1, 1), (1, 1, 1)) where the recipe does not read or write it.
 """
 
 import hashlib
@@ -30,8 +33,8 @@ from numba import njit
 
 from ..errors import InvalidJetError
 from ..outputs import empty_outputs
-from .body import (N_SCRATCH, describe_invalid, make_channels_body, make_fill_jet, make_fill_jet_channels,
-                   make_jet_body)
+from .body import (N_BASE_FEATURES, describe_invalid, make_channels_body, make_fill_jet,
+                   make_fill_jet_channels, make_jet_body)
 from .fastmath import fast_asinh, fast_atan2
 
 # reassoc lets LLVM vectorise the weighted sums; no nnan/ninf: NaN checks stay.
@@ -61,24 +64,25 @@ def new_scratch(n_slots):
 # allocations that alias nothing and vectorises the per-constituent passes (as
 # a function of its own, taking them as arguments, the serial loop ran 10% slower).
 @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def fill_block(jets, lo, hi, scratch, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
-               n_constituents, valid, codes):
+def fill_block(jets, kinds, charges, lo, hi, scratch, options, images, jet_pt, jet_eta,
+               jet_phi, jet_mass, n_constituents, valid, particles, codes):
     """Run the body on jets [lo, hi) with one scratch block."""
     for n in range(lo, hi):
-        fill_jet_cpu(jets, n, images, scratch[0], scratch[1], scratch[2], scratch[3],
-                     scratch[4], scratch[5], scratch[6], options, jet_pt, jet_eta, jet_phi,
-                     jet_mass, n_constituents, valid, codes)
+        fill_jet_cpu(jets, kinds, charges, n, images, particles, scratch[0], scratch[1],
+                     scratch[2], scratch[3], scratch[4], scratch[5], scratch[6], options,
+                     jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
 
 
 @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def fill_block_channels(jets, kinds, lo, hi, scratch, options, chan_qty, chan_mask, images,
-                        jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
+def fill_block_channels(jets, kinds, charges, lo, hi, scratch, options, chan_qty, chan_mask,
+                        images, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
+                        particles, codes):
     """Run the channels body on jets [lo, hi) with one scratch block."""
     for n in range(lo, hi):
-        fill_jet_channels_cpu(jets, kinds, n, images, scratch[0], scratch[1], scratch[2],
-                              scratch[3], scratch[4], scratch[5], scratch[6], options,
-                              chan_qty, chan_mask, jet_pt, jet_eta, jet_phi, jet_mass,
-                              n_constituents, valid, codes)
+        fill_jet_channels_cpu(jets, kinds, charges, n, images, particles, scratch[0],
+                              scratch[1], scratch[2], scratch[3], scratch[4], scratch[5],
+                              scratch[6], options, chan_qty, chan_mask, jet_pt, jet_eta,
+                              jet_phi, jet_mass, n_constituents, valid, codes)
 
 
 def _make_loops(source_hash):
@@ -86,23 +90,24 @@ def _make_loops(source_hash):
     # its disk cache on the pickled closure, and a dispatcher does not pickle
     # the same way twice; the kernels above are globals.
     @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-    def fill_images_serial_cpu(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
-                               n_constituents, valid, codes):
+    def fill_images_serial_cpu(jets, kinds, charges, options, images, jet_pt, jet_eta,
+                               jet_phi, jet_mass, n_constituents, valid, particles, codes):
         assert source_hash >= 0  # the cache key holds the sources' hash
         scratch = new_scratch(jets.shape[1])
-        fill_block(jets, 0, jets.shape[0], scratch, options, images, jet_pt, jet_eta,
-                   jet_phi, jet_mass, n_constituents, valid, codes)
+        fill_block(jets, kinds, charges, 0, jets.shape[0], scratch, options, images, jet_pt,
+                   jet_eta, jet_phi, jet_mass, n_constituents, valid, particles, codes)
 
     # With channels: kinds (N, M) int8 (or (1, 1) zeros: no kinds), chan_qty and
     # chan_mask (C,) int64 (body.make_channels_body), images (N, npix, npix, C).
     @njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
-    def fill_channels_serial_cpu(jets, kinds, options, chan_qty, chan_mask, images, jet_pt,
-                                 jet_eta, jet_phi, jet_mass, n_constituents, valid, codes):
+    def fill_channels_serial_cpu(jets, kinds, charges, options, chan_qty, chan_mask, images,
+                                 jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
+                                 particles, codes):
         assert source_hash >= 0
         scratch = new_scratch(jets.shape[1])
-        fill_block_channels(jets, kinds, 0, jets.shape[0], scratch, options, chan_qty,
-                            chan_mask, images, jet_pt, jet_eta, jet_phi, jet_mass,
-                            n_constituents, valid, codes)
+        fill_block_channels(jets, kinds, charges, 0, jets.shape[0], scratch, options,
+                            chan_qty, chan_mask, images, jet_pt, jet_eta, jet_phi, jet_mass,
+                            n_constituents, valid, particles, codes)
 
     return fill_images_serial_cpu, fill_channels_serial_cpu
 
@@ -147,14 +152,31 @@ def in_blocks(call, n_jets, n_threads):
             raise error
 
 
+def placeholders(kinds, charges, particles):
+    """``kinds``, ``charges`` and ``particles`` as the kernels take them: each
+    given array, or a one-row placeholder of zeros for one that is None."""
+    return (np.zeros((1, 1), np.int8) if kinds is None else kinds,
+            np.zeros((1, 1), np.int8) if charges is None else charges,
+            np.zeros((1, 1, 1), np.float32) if particles is None else particles)
+
+
+def n_features(charges):
+    """F, the particle features the kernels write: 17 with ``charges`` (and
+    kinds) given, else 11 (docs/recipe.md step 7)."""
+    return N_BASE_FEATURES if charges is None else N_BASE_FEATURES + 6
+
+
 def preprocess_cpu(jets, options, *, raise_invalid=True, row_offset=0, out=None,
-                   channels=None, parallel=True):
+                   channels=None, kinds=None, charges=None, parallel=True):
     """:func:`jetimg.preprocess` on the CPU, for jets and ``out`` it has checked.
 
     The twin of :func:`jetimg.kernels.cuda.preprocess_cuda`, with the same
-    arguments: ``channels``, for a recipe with channels, is ``(kinds,
-    chan_qty, chan_mask)`` as :func:`jetimg.core.check_kinds` and
-    :func:`jetimg.core.channel_codes` give them. ``parallel`` spreads the jets
+    arguments: ``channels``, for a recipe with channels, is ``(chan_qty,
+    chan_mask)`` as :func:`jetimg.core.channel_codes` gives them; ``kinds``
+    (N, M) int8, for channels that select kinds or particles with kinds (None:
+    no kinds); ``charges`` (N, M) int8 with ``kinds`` for particles with kinds
+    (F = 17; None: F = 11). ``options.n_particles`` > 0 adds ``particles``
+    (N, P, F) to the outputs. ``parallel`` spreads the jets
     over ``numba.get_num_threads()`` blocks (:func:`in_blocks`); ``False``
     runs them on the calling thread. Fills ``out`` when given, else new arrays.
 
@@ -165,22 +187,32 @@ def preprocess_cpu(jets, options, *, raise_invalid=True, row_offset=0, out=None,
         to its row).
     """
     n_jets = jets.shape[0]
+    with_particles = options.n_particles > 0
     if out is None:
         out = empty_outputs(n_jets, options.npix,
-                            n_channels=None if channels is None else len(channels[1]))
+                            n_channels=None if channels is None else len(channels[0]),
+                            n_particles=options.n_particles if with_particles else None,
+                            n_features=n_features(charges))
     codes = np.empty(n_jets, dtype=np.int64)
+    kinds, charges, particles = placeholders(kinds, charges,
+                                             out["particles"] if with_particles else None)
     results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
-               out["n_constituents"], out["valid"], codes)
+               out["n_constituents"], out["valid"], particles, codes)
+
+    def rows(a, lo, hi):  # a placeholder serves every row
+        return a if len(a) == 1 and n_jets != 1 else a[lo:hi]
+
     if channels is None:
         def call(lo, hi):
-            fill_images_serial_cpu(jets[lo:hi], options, *(a[lo:hi] for a in results))
+            fill_images_serial_cpu(jets[lo:hi], rows(kinds, lo, hi), rows(charges, lo, hi),
+                                   options, *(rows(a, lo, hi) for a in results))
     else:
-        kinds, chan_qty, chan_mask = channels
+        chan_qty, chan_mask = channels
 
         def call(lo, hi):
-            fill_channels_serial_cpu(jets[lo:hi], kinds if len(kinds) == 1 else kinds[lo:hi],
+            fill_channels_serial_cpu(jets[lo:hi], rows(kinds, lo, hi), rows(charges, lo, hi),
                                      options, chan_qty, chan_mask,
-                                     *(a[lo:hi] for a in results))
+                                     *(rows(a, lo, hi) for a in results))
     in_blocks(call, n_jets, numba.get_num_threads() if parallel else 1)
     if raise_invalid:
         bad = np.flatnonzero(codes < 0)

@@ -36,7 +36,11 @@ another's download.
 
 ``fill_channels_cuda`` is the same over the channels body (docs/recipe.md step
 6): the kinds (N, M) int8 travel beside the jets, and the images are
-(N, npix, npix, C).
+(N, npix, npix, C). Both write the particles (step 7) when
+``options.n_particles`` > 0: (N, P, F) float32, written by the jet's thread
+beside its image; the kinds and charges (N, M) int8 travel for particles
+with kinds. Unused kinds, charges and particles are one-row device
+placeholders.
 
 Shapes: jets (N, M, 4) float32 or float64 (E, px, py, pz) in GeV; images
 (N, npix, npix) float32; jet_pt, jet_eta, jet_phi, jet_mass (N,) float32;
@@ -53,8 +57,8 @@ import threading
 
 from ..errors import InvalidJetError
 from ..outputs import empty_outputs, output_specs
-from .body import (N_SCRATCH, describe_invalid, make_channels_body, make_fill_jet,
-                   make_fill_jet_channels, make_jet_body)
+from .body import (N_BASE_FEATURES, N_SCRATCH, describe_invalid, make_channels_body,
+                   make_fill_jet, make_fill_jet_channels, make_jet_body)
 
 __all__ = ["fill_images_cuda", "CudaChunkProcessor", "preprocess_cuda", "launch", "launch_grid",
            "resident_threads", "device_outputs", "thread_processor"]
@@ -69,8 +73,8 @@ fill_jet_channels_cuda = make_fill_jet_channels(
 
 
 @cuda.jit
-def fill_images_cuda(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
-                     n_constituents, valid, codes, scratch):
+def fill_images_cuda(jets, kinds, charges, options, images, jet_pt, jet_eta, jet_phi,
+                     jet_mass, n_constituents, valid, particles, codes, scratch):
     """The body on every jet, thread t on jets t, t + T, ... (T threads)."""
     t = cuda.grid(1)
     if t >= scratch.shape[2]:
@@ -83,13 +87,15 @@ def fill_images_cuda(jets, options, images, jet_pt, jet_eta, jet_phi, jet_mass,
     y_s = scratch[5, :, t]
     s_s = scratch[6, :, t]
     for n in range(t, jets.shape[0], cuda.gridsize(1)):
-        fill_jet_cuda(jets, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, jet_pt,
-                      jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
+        fill_jet_cuda(jets, kinds, charges, n, images, particles, px_s, py_s, pz_s, w_s, x_s,
+                      y_s, s_s, options, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents,
+                      valid, codes)
 
 
 @cuda.jit
-def fill_channels_cuda(jets, kinds, options, chan_qty, chan_mask, images, jet_pt, jet_eta,
-                       jet_phi, jet_mass, n_constituents, valid, codes, scratch):
+def fill_channels_cuda(jets, kinds, charges, options, chan_qty, chan_mask, images, jet_pt,
+                       jet_eta, jet_phi, jet_mass, n_constituents, valid, particles, codes,
+                       scratch):
     """The channels body on every jet (kinds (N, M), or (1, 1) zeros: no
     kinds; images (N, npix, npix, C)), thread t on jets t, t + T, ..."""
     t = cuda.grid(1)
@@ -103,9 +109,9 @@ def fill_channels_cuda(jets, kinds, options, chan_qty, chan_mask, images, jet_pt
     y_s = scratch[5, :, t]
     s_s = scratch[6, :, t]
     for n in range(t, jets.shape[0], cuda.gridsize(1)):
-        fill_jet_channels_cuda(jets, kinds, n, images, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
-                               options, chan_qty, chan_mask, jet_pt, jet_eta, jet_phi,
-                               jet_mass, n_constituents, valid, codes)
+        fill_jet_channels_cuda(jets, kinds, charges, n, images, particles, px_s, py_s, pz_s,
+                               w_s, x_s, y_s, s_s, options, chan_qty, chan_mask, jet_pt,
+                               jet_eta, jet_phi, jet_mass, n_constituents, valid, codes)
 
 
 def resident_threads():
@@ -129,24 +135,34 @@ def launch_grid(n_jets, max_threads):
     return max(MIN_BLOCKS, min(-(-n_jets // tpb), max_threads // tpb)), tpb
 
 
-def launch(jets, options, out, codes, scratch, grid, stream=0, channels=None):
+def launch(jets, options, out, codes, scratch, grid, stream=0, channels=None, kinds=None,
+           charges=None):
     """Launch ``fill_images_cuda`` (or ``fill_channels_cuda`` with
-    ``channels``, the device arrays ``(kinds, chan_qty, chan_mask)``) on device
+    ``channels``, the device arrays ``(chan_qty, chan_mask)``) on device
     arrays; ``options`` a :class:`~jetimg.kernels.body.KernelOptions`, ``grid``
-    from :func:`launch_grid`.
+    from :func:`launch_grid`; ``kinds`` and ``charges`` (N, M) int8 device
+    arrays or None; ``out["particles"]`` is written when ``options.n_particles`` > 0.
 
     ``scratch`` must have at least ``jets.shape[1]`` rows and
     ``min(blocks * threads_per_block, N)`` columns.
     """
     blocks, tpb = grid
     assert scratch.shape[1] >= jets.shape[1] and scratch.shape[2] >= min(blocks * tpb, len(jets))
+
+    def placeholder(shape, dtype):
+        return cuda.device_array(shape, dtype, stream=stream)
+
+    kinds = placeholder((1, 1), np.int8) if kinds is None else kinds
+    charges = placeholder((1, 1), np.int8) if charges is None else charges
+    particles = (out["particles"] if options.n_particles > 0
+                 else placeholder((1, 1, 1), np.float32))
     results = (out["images"], out["jet_pt"], out["jet_eta"], out["jet_phi"], out["jet_mass"],
-               out["n_constituents"], out["valid"], codes, scratch)
+               out["n_constituents"], out["valid"], particles, codes, scratch)
     if channels is None:
-        fill_images_cuda[blocks, tpb, stream](jets, tuple(options), *results)
+        fill_images_cuda[blocks, tpb, stream](jets, kinds, charges, tuple(options), *results)
     else:
-        kinds, chan_qty, chan_mask = channels
-        fill_channels_cuda[blocks, tpb, stream](jets, kinds, tuple(options), chan_qty,
+        chan_qty, chan_mask = channels
+        fill_channels_cuda[blocks, tpb, stream](jets, kinds, charges, tuple(options), chan_qty,
                                                 chan_mask, *results)
 
 
@@ -166,23 +182,34 @@ def as_numba_array(x):
     return x if getattr(x, "__cuda_ndarray__", False) else cuda.as_cuda_array(x)
 
 
-def device_outputs(n_jets, npix, stream=0, n_channels=None):
+def device_outputs(n_jets, npix, stream=0, n_channels=None, n_particles=None, n_features=None):
     """Uninitialised device output arrays, as :func:`jetimg.outputs.empty_outputs`."""
-    return empty_outputs(n_jets, npix, n_channels=n_channels,
+    return empty_outputs(n_jets, npix, n_channels=n_channels, n_particles=n_particles,
+                         n_features=n_features,
                          empty=lambda shape, dtype: cuda.device_array(shape, dtype, stream=stream))
 
 
 def _n_channels(channels):
-    return None if channels is None else len(channels[1])
+    return None if channels is None else len(channels[0])
+
+
+def _particle_shape(options, charges):
+    """(n_particles, n_features) keywords of the outputs: P and F, or None."""
+    if options.n_particles <= 0:
+        return {"n_particles": None, "n_features": None}
+    return {"n_particles": options.n_particles,
+            "n_features": N_BASE_FEATURES + (0 if charges is None else 6)}
 
 
 def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None,
-                    channels=None):
+                    channels=None, kinds=None, charges=None):
     """:func:`jetimg.preprocess` on the GPU, for jets and ``out`` it has checked.
 
-    ``channels``, for a recipe with channels, is ``(kinds, chan_qty, chan_mask)``
-    as :func:`jetimg.core.check_kinds` and :func:`jetimg.core.channel_codes`
-    give them (host arrays).
+    The twin of :func:`jetimg.kernels.cpu.preprocess_cpu`, with the same
+    arguments: ``channels``, for a recipe with channels, is ``(chan_qty,
+    chan_mask)`` as :func:`jetimg.core.channel_codes` gives them; ``kinds``
+    and ``charges`` (N, M) int8 host arrays or None (particles with kinds:
+    F = 17; without charges F = 11).
 
     Host jets go through the calling thread's :class:`CudaChunkProcessor`
     (its stream, pinned and device buffers are kept from call to call) and
@@ -193,7 +220,8 @@ def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None
     """
     if not _is_device_array(jets):
         result = thread_processor().run(jets, options, raise_invalid=raise_invalid,
-                                        row_offset=row_offset, channels=channels)
+                                        row_offset=row_offset, channels=channels, kinds=kinds,
+                                        charges=charges)
         if out is None:
             return {name: a.copy() for name, a in result.items()}
         for name, a in result.items():
@@ -201,15 +229,18 @@ def preprocess_cuda(jets, options, *, raise_invalid=True, row_offset=0, out=None
         return out
     jets_d = as_numba_array(jets)
     n_jets, n_slots = jets_d.shape[:2]
-    out_d = (device_outputs(n_jets, options.npix, n_channels=_n_channels(channels))
+    out_d = (device_outputs(n_jets, options.npix, n_channels=_n_channels(channels),
+                            **_particle_shape(options, charges))
              if out is None else {name: as_numba_array(a) for name, a in out.items()})
     codes = cuda.device_array(n_jets, np.int64)
     if n_jets:
         grid = launch_grid(n_jets, resident_threads())
         scratch = cuda.device_array((N_SCRATCH, n_slots, min(grid[0] * grid[1], n_jets)),
                                     np.float64)
+        on_device = [None if a is None else cuda.to_device(a) for a in (kinds, charges)]
         launch(jets_d, options, out_d, codes, scratch, grid,
-               channels=None if channels is None else tuple(cuda.to_device(a) for a in channels))
+               channels=None if channels is None else tuple(cuda.to_device(a) for a in channels),
+               kinds=on_device[0], charges=on_device[1])
     if raise_invalid:
         raise_first_invalid(out_d["valid"].copy_to_host(), codes, jets_d, row_offset)
     if out is not None:
@@ -278,7 +309,8 @@ class CudaChunkProcessor:
                                                                stream=self.stream)
         return buf
 
-    def run(self, jets, options, *, raise_invalid=True, row_offset=0, channels=None):
+    def run(self, jets, options, *, raise_invalid=True, row_offset=0, channels=None, kinds=None,
+            charges=None):
         """Images and per-jet quantities of one chunk of host jets.
 
         Parameters
@@ -293,15 +325,19 @@ class CudaChunkProcessor:
         row_offset : int
             The chunk's first row in its input, for :class:`InvalidJetError`.
         channels : tuple, optional
-            ``(kinds, chan_qty, chan_mask)`` host arrays for a recipe with
+            ``(chan_qty, chan_mask)`` host arrays for a recipe with
             channels (:func:`preprocess_cuda`).
+        kinds, charges : ndarray (N, M) of int8, optional
+            Host arrays: kinds for channels that select kinds or particles
+            with kinds; charges beside them for particles with kinds (F = 17).
 
         Returns
         -------
         dict of str to ndarray
             As :func:`jetimg.outputs.empty_outputs`: ``images`` (N, npix, npix)
             float32 (with channels (N, npix, npix, C)), ``jet_pt``, ``jet_eta``, ``jet_phi``, ``jet_mass`` (N,)
-            float32, ``n_constituents`` (N,) int16, ``valid`` (N,) int8. They
+            float32, ``n_constituents`` (N,) int16, ``valid`` (N,) int8, and
+            ``particles`` (N, P, F) float32 when ``options.n_particles`` > 0. They
             are views of this processor's pinned buffers, valid until its
             next ``run``.
 
@@ -312,26 +348,30 @@ class CudaChunkProcessor:
         """
         n_jets, n_slots = jets.shape[:2]
         n_channels = _n_channels(channels)
-        shapes = output_specs(n_jets, options.npix, n_channels)
+        particle_shape = _particle_shape(options, charges)
+        shapes = output_specs(n_jets, options.npix, n_channels, **particle_shape)
         if n_jets == 0:
-            return empty_outputs(0, options.npix, n_channels=n_channels)
+            return empty_outputs(0, options.npix, n_channels=n_channels, **particle_shape)
         staged = self._buffer("jets_h", jets.shape, jets.dtype, pinned=True)
         np.copyto(staged, jets)
         jets_d = self._buffer("jets_d", jets.shape, jets.dtype, pinned=False)
         jets_d.copy_to_device(staged, stream=self.stream)
+        rows = {}
+        for name, a in (("kinds", kinds), ("charges", charges)):
+            if a is not None:
+                a_h = self._buffer(name + "_in_h", a.shape, a.dtype, pinned=True)
+                np.copyto(a_h, a)
+                rows[name] = self._buffer(name + "_in_d", a.shape, a.dtype, pinned=False)
+                rows[name].copy_to_device(a_h, stream=self.stream)
         if channels is not None:
-            kinds = channels[0]
-            kinds_h = self._buffer("kinds_h", kinds.shape, kinds.dtype, pinned=True)
-            np.copyto(kinds_h, kinds)
-            kinds_d = self._buffer("kinds_d", kinds.shape, kinds.dtype, pinned=False)
-            kinds_d.copy_to_device(kinds_h, stream=self.stream)
-            channels = (kinds_d, *(cuda.to_device(a, stream=self.stream) for a in channels[1:]))
+            channels = tuple(cuda.to_device(a, stream=self.stream) for a in channels)
         out_d = {name: self._buffer(name + "_d", shape, dtype, pinned=False)
                  for name, (shape, dtype) in shapes.items()}
         codes = self._buffer("codes_d", (n_jets,), np.int64, pinned=False)
         grid = launch_grid(n_jets, self.max_threads)
         scratch = self._scratch(n_slots, min(grid[0] * grid[1], n_jets))
-        launch(jets_d, options, out_d, codes, scratch, grid, self.stream, channels)
+        launch(jets_d, options, out_d, codes, scratch, grid, self.stream, channels,
+               kinds=rows.get("kinds"), charges=rows.get("charges"))
         out = {}
         for name, (shape, dtype) in shapes.items():
             out[name] = self._buffer(name + "_h", shape, dtype, pinned=True)

@@ -1,0 +1,268 @@
+"""Particles (docs/recipe.md step 7) held against the float64 reference.
+
+Chain: tests/reference.py ``reference_particles`` (slow, obvious, one jet at
+a time) -> the CPU kernels (``jetimg.preprocess(..., particles=P)``) on toy
+jets and the shipped samples (top-tagging: F = 11; JetClass layout with
+kinds and part_charge: F = 17), every recipe option of the kernel tests and
+P in {1, 7, 30, 200}; hand-computed jets; invariances; the store option.
+The CUDA twin is held to the CPU in tests/cuda_checks.py.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import jetimg
+from jetimg import InputError, InvalidJetError, Recipe, RecipeError
+from jetimg.data import sample_path
+from jetimg.kernels.body import FLAG_KIND_CODES
+from jetimg.kinds import KIND_CODE
+from jetimg.recipe import particle_features
+from jetimg.toys import jets_from_ptetaphi, toy_jets
+
+from .helpers import OPTION_MATRIX, option_id
+from .reference import KIND_FEATURES, PARTICLE_FEATURES, reference_particles
+
+P_VALUES = (1, 7, 30, 200)
+RTOL, ATOL = 2e-5, 2e-5  # float32 storage of float64 features
+
+
+def reference_stack(jets, recipe, P, kinds=None, charges=None):
+    return np.stack([reference_particles(
+        jets[n], recipe, None if kinds is None else kinds[n],
+        None if charges is None else charges[n], particles=P) for n in range(len(jets))])
+
+
+def assert_particles_agree(jets, options, kinds=None, charges=None, p_values=P_VALUES):
+    """The kernel's particles for every P equal the reference's first P rows."""
+    top = max(p_values)
+    want = reference_stack(jets, Recipe(**options), top, kinds, charges)
+    for P in p_values:
+        got = jetimg.preprocess(jets, Recipe(**options, particles=P), kinds=kinds,
+                                charges=charges)["particles"]
+        assert got.shape == (len(jets), P, want.shape[2]) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want[:, :P], rtol=RTOL, atol=ATOL,
+                                   err_msg=f"P={P} {options}")
+    return want
+
+
+def toy_kinds(jets, seed):
+    """Random kind codes 1-5 and charges consistent with them on valid slots."""
+    rng = np.random.default_rng(seed)
+    present = (jets != 0).any(axis=2)
+    kinds = np.where(present, rng.integers(1, 6, jets.shape[:2]), 0).astype(np.int8)
+    sign = rng.choice(np.array([-1, 1], np.int8), jets.shape[:2])
+    charged = np.isin(kinds, [KIND_CODE["electron"], KIND_CODE["muon"],
+                              KIND_CODE["charged_hadron"]])
+    return kinds, np.where(charged, sign, 0).astype(np.int8)
+
+
+# ---------------------------------------------------------------------------
+# names, recipe
+
+
+def test_feature_names_and_kind_flags_match_the_reference_and_kinds():
+    assert particle_features(False) == PARTICLE_FEATURES
+    assert particle_features(True) == PARTICLE_FEATURES + KIND_FEATURES
+    assert FLAG_KIND_CODES == tuple(KIND_CODE[name[3:]] for name in KIND_FEATURES[1:])
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "many", [3]])
+def test_particles_must_be_an_integer_of_at_least_one(bad):
+    with pytest.raises(RecipeError) as err:
+        Recipe(particles=bad)
+    assert str(err.value).startswith("particles=") and "\n" not in str(err.value)
+
+
+def test_recipe_attrs_round_trip_and_older_attrs_read_as_none():
+    r = Recipe(particles=30.0)
+    assert r.particles == 30 and r.to_attrs()["particles"] == 30
+    assert Recipe.from_attrs(r.to_attrs()) == r
+    assert Recipe().to_attrs()["particles"] is None
+    older = {k: v for k, v in Recipe().to_attrs().items() if k != "particles"}
+    assert Recipe.from_attrs(older) == Recipe() and Recipe.from_attrs(older).particles is None
+
+
+# ---------------------------------------------------------------------------
+# the kernels against the reference
+
+
+def test_default_recipe_on_2000_toy_jets():
+    jets = toy_jets(2000, seed=31)[0]
+    want = assert_particles_agree(jets, {}, p_values=(30,))
+    n = (jets != 0).any(axis=2).sum(axis=1)
+    rows = (want != 0).any(axis=2).sum(axis=1)
+    assert (rows == np.minimum(n, 30)).all()
+
+
+@pytest.mark.parametrize("options", OPTION_MATRIX, ids=option_id)
+def test_every_option_and_p_on_toy_jets(options):
+    jets = toy_jets(60, seed=5)[0][:, :120]
+    assert_particles_agree(jets, options)
+
+
+@pytest.mark.parametrize("options", [{}, dict(center="jet", rotate=False, flip=False),
+                                     dict(intensity="e", channels=["pt", "charged_count"])],
+                         ids=option_id)
+def test_kind_features_on_toy_jets(options):
+    jets = toy_jets(80, seed=8)[0][:, :100]
+    kinds, charges = toy_kinds(jets, 8)
+    want = assert_particles_agree(jets, options, kinds, charges)
+    assert want.shape[2] == 17
+    flags = want[..., 12:]
+    present = (want != 0).any(axis=2)
+    assert (flags.sum(axis=2) == present).all()  # one flag per particle
+
+
+def test_the_top_tagging_sample_every_option():
+    source = jetimg.open_jets(sample_path())
+    jets = source.read(0, 40)[0]
+    for options in OPTION_MATRIX:
+        assert_particles_agree(jets, options, p_values=(7, 200))
+
+
+def jetclass_rows(per_file=25):
+    """Rows of every shipped JetClass-layout file: jets, kinds from the reader,
+    and charges from part_charge (read here with uproot), padded alike."""
+    import uproot
+
+    jets, kinds, charges = [], [], []
+    for path in sorted(sample_path("jetclass").glob("*.root")):
+        source = jetimg.open_jets(path)
+        jets.append(source.read(0, per_file)[0])
+        kinds.append(source.read_kinds(0, per_file))
+        with uproot.open(path) as f:
+            q = f["tree"]["part_charge"].array(library="np", entry_stop=per_file)
+        c = np.zeros(kinds[-1].shape, np.int8)
+        for n, row in enumerate(q):
+            c[n, :len(row)] = row
+        charges.append(c)
+    width = max(j.shape[1] for j in jets)
+    pad = lambda a: np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2))  # noqa: E731
+    return (np.concatenate([pad(j) for j in jets]), np.concatenate([pad(k) for k in kinds]),
+            np.concatenate([pad(c) for c in charges]))
+
+
+def test_the_jetclass_sample_with_kinds_and_charges():
+    jets, kinds, charges = jetclass_rows()
+    assert charges.any() and (charges[kinds == KIND_CODE["photon"]] == 0).all()
+    for options in OPTION_MATRIX[::3] + [dict(channels=["charged_pt", "neutral_pt"])]:
+        want = assert_particles_agree(jets, options, kinds, charges, p_values=(1, 30, 200))
+    charge_col = want[..., 11]
+    assert set(np.unique(charge_col)) <= {-1.0, 0.0, 1.0} and (charge_col != 0).any()
+
+
+# ---------------------------------------------------------------------------
+# hand-computed jets
+
+
+def test_hand_computed_jet():
+    """Three massless constituents at eta 0 (pz = 0), so eta = 0 for all and
+    the centroid sits at eta 0; phi 0, 0.1 and -0.1 rad. center="leading",
+    rotate=False, flip=False: x = eta = 0, y = dphi.
+
+    ====  ===  =====  ======  ======  ===========  ========  =====
+    row   pT   phi    x       y       log_pt       log_pt_rel  delta_r
+    ====  ===  =====  ======  ======  ===========  ========  =====
+    0     60   0.0    0       0       ln 60        ln(60/S)  0
+    1     30   0.1    0       0.1     ln 30        ln(30/S)  0.1
+    2     10   -0.1   0       -0.1    ln 10        ln(10/S)  0.1
+    ====  ===  =====  ======  ======  ===========  ========  =====
+
+    (slots hold them in the order 10, 60, 30 GeV); S = |sum of the pT vectors|
+    = sqrt((60 + 30 cos 0.1 + 10 cos 0.1)^2 + (20 sin 0.1)^2); E = pT, so
+    log_e = log_pt and log_e_rel = ln(pT / 100).
+    """
+    pts = np.array([[10.0, 60.0, 30.0]])
+    jets = jets_from_ptetaphi(pts, np.zeros((1, 3)), np.array([[-0.1, 0.0, 0.1]]))
+    got = jetimg.preprocess(jets.astype(np.float64), center="leading", rotate=False,
+                            flip=False, particles=4)["particles"][0]
+    S = math.hypot(60 + 40 * math.cos(0.1), 20 * math.sin(0.1))
+    for row, (pt, y) in enumerate([(60, 0.0), (30, 0.1), (10, -0.1)]):
+        want = [0.0, y, math.log(pt), math.log(pt), math.log(pt / S), math.log(pt / 100.0),
+                abs(y), pt * math.cos(y), pt * math.sin(y), 0.0, pt]
+        np.testing.assert_allclose(got[row], want, rtol=1e-6, atol=1e-6, err_msg=f"row {row}")
+    assert not got[3].any()
+
+
+def test_pt_ties_in_slot_order_and_features_by_slot():
+    # pT 5 in slots 1 and 3 (as (3, 4) and (4, 3)), pT 2 in slot 0, padding in slot 2
+    jets = np.array([[[2.0, 2.0, 0.0, 0.0], [7.0, 3.0, 4.0, 1.0], [0, 0, 0, 0],
+                      [6.0, 4.0, 3.0, -1.0]]])
+    kinds = np.array([[KIND_CODE["photon"], KIND_CODE["muon"], 0, KIND_CODE["electron"]]])
+    charges = np.array([[0, -1, 0, 1]])
+    got = jetimg.preprocess(jets, particles=5, kinds=kinds, charges=charges)["particles"][0]
+    assert got[:, 7:11].tolist()[:3] == [[3, 4, 1, 7], [4, 3, -1, 6], [2, 0, 0, 2]]
+    assert got[:3, 11].tolist() == [-1, 1, 0]
+    assert got[:3, 12:].tolist() == [[0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 1, 0, 0]]
+    assert not got[3:].any()
+    np.testing.assert_allclose(got, reference_particles(jets[0], None, kinds[0], charges[0],
+                                                        particles=5), rtol=RTOL, atol=ATOL)
+
+
+def test_empty_and_skipped_jets_have_zero_rows_and_invalid_jets_still_raise():
+    jets = toy_jets(4, seed=3)[0][:, :50]
+    jets[1] = 0.0
+    jets[2, 7, 0] = np.nan
+    got = jetimg.preprocess(jets, invalid="skip", particles=10)
+    assert not got["particles"][1:3].any() and got["particles"][[0, 3]].any()
+    assert list(got["valid"]) == [1, 1, 0, 1]
+    with pytest.raises(InvalidJetError) as err:
+        jetimg.preprocess(jets, particles=10)
+    assert err.value.row == 2
+
+
+def test_particles_leave_images_unchanged():
+    jets = toy_jets(100, seed=9)[0]
+    plain = jetimg.preprocess(jets)
+    with_particles = jetimg.preprocess(jets, particles=30)
+    assert "particles" not in plain
+    for name, a in plain.items():
+        np.testing.assert_array_equal(with_particles[name], a, err_msg=name)
+
+
+# ---------------------------------------------------------------------------
+# invariances
+
+
+def test_phi_rotation_eta_boost_permutation_and_padding():
+    jets = toy_jets(30, seed=21, wrap_fraction=0.5)[0][:, :80].astype(np.float64)
+    base = jetimg.preprocess(jets, particles=40)["particles"]
+    pt = np.hypot(jets[..., 1], jets[..., 2])
+    eta = np.arcsinh(np.divide(jets[..., 3], pt, out=np.zeros_like(pt), where=pt > 0))
+    phi = np.arctan2(jets[..., 2], jets[..., 1])
+    present = pt > 0
+    unchanged = [0, 1, 4, 6]  # x, y, log_pt_rel, delta_r
+    # a global phi rotation (also carries jets across phi = +-pi) and an eta boost
+    for d_eta, d_phi in ((0.0, 2.0), (0.0, math.pi), (0.7, 0.0), (-1.1, -2.5)):
+        moved = jets_from_ptetaphi(np.where(present, pt, 0), eta + d_eta, phi + d_phi)
+        got = jetimg.preprocess(moved.astype(np.float64), particles=40)["particles"]
+        np.testing.assert_allclose(got[..., unchanged], base[..., unchanged], rtol=1e-4,
+                                   atol=2e-5, err_msg=f"d_eta={d_eta} d_phi={d_phi}")
+    # slot permutation and added padding (toy jets have no pT ties)
+    rng = np.random.default_rng(4)
+    wide = np.zeros((jets.shape[0], 120, 4))
+    for n in range(len(jets)):
+        wide[n, rng.permutation(120)[:80]] = jets[n]
+    np.testing.assert_array_equal(jetimg.preprocess(wide, particles=40)["particles"], base)
+
+
+# ---------------------------------------------------------------------------
+# refusals
+
+
+def test_kinds_without_charges_and_bad_charges_are_one_line():
+    jets = toy_jets(3, seed=1)[0][:, :20]
+    kinds, charges = toy_kinds(jets, 1)
+    with pytest.raises(InputError, match="charges=") as err:
+        jetimg.preprocess(jets, particles=5, kinds=kinds)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match=r"charges must have shape \(N, M\)"):
+        jetimg.preprocess(jets, particles=5, kinds=kinds, charges=charges[:, :5])
+    with pytest.raises(InputError, match="charges must be integers"):
+        jetimg.preprocess(jets, particles=5, kinds=kinds, charges=charges + 0.5)
+    # without particles, or without kinds, charges play no part
+    np.testing.assert_array_equal(jetimg.preprocess(jets, kinds=kinds)["images"],
+                                  jetimg.preprocess(jets)["images"])
+    assert jetimg.preprocess(jets, particles=5, charges=charges)["particles"].shape == (3, 5, 11)
