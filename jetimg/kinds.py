@@ -3,7 +3,9 @@
 Each constituent slot gets an int8 kind code: 0 for padding (or no particle),
 then one code per kind below. Readers fill them from what the input carries
 (a PDG id, or JetClass's part_is* flags); inputs without particle identity
-have no kinds.
+have no kinds. Inputs with kinds also give each slot an int8 electric charge
+in units of e (0 for padding): JetClass's part_charge, or the charge of the
+PDG id (:func:`charges_from_pdg`).
 
 >>> KIND_NAMES[KIND_CODE["photon"]]
 'photon'

@@ -439,7 +439,7 @@ def test_jetclass_refusals_in_one_line(jetclass, tmp_path):
         del a["part_charge"]
 
     src = open_jets(_rewrite(path, tmp_path / "nocharge.root", drop))
-    assert src.has_kinds and not src.has_charges
+    assert src.has_kinds and not src.has_charges and "no part_charge" in src.describe()
     assert src.read(0, 30)[0].shape[0] == 30
     for read in (lambda: src.read_charges(0, 30),
                  lambda: src.read_flat(0, 30, kinds=True, charges=True),

@@ -118,7 +118,8 @@ class RootSource(JetSource):
         labels = (f"labels {short_list(self.label_branches, 3)}" if self.has_labels
                   else "no labels")
         slots = f"at most {self.max_slots}" if self.max_slots else "all"
-        kinds = ", particle kinds" if self.has_kinds else ""
+        kinds = ((", particle kinds" if self.has_charges else
+                  f", particle kinds (no {CHARGE}: no charges)") if self.has_kinds else "")
         return (f"{self.path}: {self.layout} '{self.key}', {self.n_rows} jets, {slots} "
                 f"particles per jet (E, px, py, pz){kinds}, {labels}")
 
