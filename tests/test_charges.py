@@ -24,6 +24,8 @@ from jetimg.io.writers.jetclass import write_jetclass
 from jetimg.io.writers.qg import toy_qg, write_qg
 from jetimg.kinds import KIND_CODE, charges_from_pdg, kinds_from_pdg
 
+from .helpers import invoke, one_line
+
 # ---------------------------------------------------------------------------
 # charges_from_pdg
 # ---------------------------------------------------------------------------
@@ -480,3 +482,34 @@ def test_jetclass_without_kinds_refuses_charges(jetclass, tmp_path):
             read()
         assert "\n" not in str(info.value) and "charges" in str(info.value)
         assert "bare.root" in str(info.value)
+
+
+def test_jetclass_flags_without_part_charge_through_the_command(jetclass, tmp_path):
+    """A file with the part_is* flags and no part_charge builds kind channels;
+    one where a particle has no flag set is refused in one line, nothing written."""
+    import awkward as ak
+
+    path = jetclass["a"][0]
+
+    def drop(a):
+        del a["part_charge"]
+
+    def no_flag(a):
+        del a["part_charge"]
+        a["part_isChargedHadron"] = ak.values_astype(a["part_isMuon"] * 0, np.int32)
+
+    flags_only = _rewrite(path, tmp_path / "flags.root", drop)
+    out = tmp_path / "flags.zarr"
+    result = invoke("build", flags_only, "--channels", "charged_pt,neutral_pt", "-o", out)
+    assert result.exit_code == 0, result.output
+    with_charge = tmp_path / "charge.zarr"
+    assert invoke("build", path, "--channels", "charged_pt,neutral_pt",
+                  "-o", with_charge).exit_code == 0
+    a, b = zarr.open_group(str(out), mode="r"), zarr.open_group(str(with_charge), mode="r")
+    assert (a["images"][:] == b["images"][:]).all() and a["images"][:].any()
+
+    bad = _rewrite(path, tmp_path / "noflag.root", no_flag)
+    line = one_line(invoke("build", bad, "--channels", "charged_pt,neutral_pt",
+                           "-o", tmp_path / "bad.zarr"))
+    assert "noflag.root" in line and "no kind flag set" in line and "part_charge" in line
+    assert not (tmp_path / "bad.zarr").exists()
