@@ -130,8 +130,16 @@ def verify(store, input=None, *, key=None, labels_key=None, pid_key=None, n_samp
                                 f"from {_names(attrs['input'])}"))
         n = attrs.get("n_jets")
         npix = recipe.npix if recipe is not None else None
+        n_particles = n_features = None
+        if recipe is not None and recipe.particles is not None:
+            features = attrs.get("particle_features")
+            n_particles = recipe.particles
+            n_features = len(features) if isinstance(features, (list, tuple)) else -1
+            if n_features < 0:
+                missing.append("particle_features")
         specs = stores.array_specs(n if isinstance(n, int) else -1, npix, "labels" in st,
-                                   recipe.n_channels if recipe is not None else None)
+                                   recipe.n_channels if recipe is not None else None,
+                                   n_particles=n_particles, n_features=n_features)
         problems, good = [], []
         for name, (shape, dtype) in specs.items():
             if name not in st:
@@ -415,8 +423,12 @@ def _recompute(st, input, keys, recipe, n, n_sample, seed, unreadable):
         bad, worst, left_out = [], 0.0, {}
         for start, stop in blocks:
             jets, labels = source.read(start, stop)
-            kinds = source.read_kinds(start, stop) if recipe.needs_kinds else None
-            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"), kinds=kinds)
+            with_charges = recipe.particles is not None and source.has_kinds
+            kinds = (source.read_kinds(start, stop)
+                     if recipe.needs_kinds or with_charges else None)
+            charges = source.read_charges(start, stop) if with_charges else None
+            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"), kinds=kinds,
+                              charges=charges)
             if labels is not None:
                 want["labels"] = labels
             for name, expected in want.items():
@@ -468,6 +480,11 @@ def _differing(name, got, expected):
         return np.flatnonzero(rel > 1e-5), float(rel.max(initial=0.0))
     if name in ("jet_pt", "jet_eta", "jet_phi", "jet_mass"):
         return np.flatnonzero(~np.isclose(got, expected, rtol=1e-5, atol=1e-5)), 0.0
+    if name == "particles":
+        if got.shape != expected.shape:  # F differs: the input's kinds are not the store's
+            return np.arange(len(got)), 0.0
+        close = np.isclose(got, expected, rtol=1e-5, atol=1e-5)
+        return np.flatnonzero(~close.reshape(len(got), -1).all(axis=1)), 0.0
     return np.flatnonzero(got != expected), 0.0
 
 

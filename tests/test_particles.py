@@ -130,10 +130,11 @@ def jetclass_rows(per_file=25):
     jets, kinds, charges = [], [], []
     for path in sorted(sample_path("jetclass").glob("*.root")):
         source = jetimg.open_jets(path)
-        jets.append(source.read(0, per_file)[0])
-        kinds.append(source.read_kinds(0, per_file))
+        rows = min(per_file, source.n_rows) if per_file else source.n_rows
+        jets.append(source.read(0, rows)[0])
+        kinds.append(source.read_kinds(0, rows))
         with uproot.open(path) as f:
-            q = f["tree"]["part_charge"].array(library="np", entry_stop=per_file)
+            q = f["tree"]["part_charge"].array(library="np", entry_stop=rows)
         c = np.zeros(kinds[-1].shape, np.int8)
         for n, row in enumerate(q):
             c[n, :len(row)] = row
@@ -266,3 +267,104 @@ def test_kinds_without_charges_and_bad_charges_are_one_line():
     np.testing.assert_array_equal(jetimg.preprocess(jets, kinds=kinds)["images"],
                                   jetimg.preprocess(jets)["images"])
     assert jetimg.preprocess(jets, particles=5, charges=charges)["particles"].shape == (3, 5, 11)
+
+
+# ---------------------------------------------------------------------------
+# builds and stores
+
+
+@pytest.fixture(scope="module")
+def toy_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("particles")
+    jets = toy_jets(60, seed=17)[0][:, :90]
+    np.save(folder / "jets.npy", jets)
+    return folder / "jets.npy", jets
+
+
+def stored(path):
+    with jetimg.open_store(path) as store:
+        return {name: store[name][:] for name in store.keys()}, dict(store.attrs)
+
+
+@pytest.mark.parametrize("store_name, chunk_size, scheduler",
+                         [("a.zarr", 7, "threads"), ("b.h5", 60, "threads"),
+                          pytest.param("c.zarr", 13, "processes", marks=pytest.mark.slow)])
+def test_build_stores_the_particles_of_preprocess(toy_file, tmp_path, store_name, chunk_size,
+                                                  scheduler):
+    path, jets = toy_file
+    jetimg.build(path, tmp_path / store_name, particles=12, chunk_size=chunk_size,
+                 scheduler=scheduler, workers=2)
+    arrays, attrs = stored(tmp_path / store_name)
+    want = jetimg.preprocess(jets, particles=12)
+    assert arrays["particles"].dtype == np.float32 and arrays["particles"].shape == (60, 12, 11)
+    for name, a in want.items():
+        np.testing.assert_array_equal(arrays[name], a, err_msg=name)
+    assert attrs["particle_features"] == list(PARTICLE_FEATURES)
+    assert attrs["recipe"]["particles"] == 12
+    # a build of a part of the rows equals those rows of the whole
+    jetimg.build(path, tmp_path / ("part_" + store_name), particles=12, limit=25, chunk_size=4)
+    np.testing.assert_array_equal(stored(tmp_path / ("part_" + store_name))[0]["particles"],
+                                  arrays["particles"][:25])
+
+
+def test_a_resume_refuses_another_number_of_particles(toy_file, tmp_path):
+    from .helpers import StopAfter
+
+    path, jets = toy_file
+    out = tmp_path / "images.zarr"
+    options = dict(chunk_size=10, workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        jetimg.build(path, out, particles=5, progress=StopAfter(20), **options)
+    for other in (6, None):
+        with pytest.raises(InputError, match="differs") as err:
+            jetimg.build(path, out, particles=other, resume=True, **options)
+        assert "particles" in str(err.value)
+    jetimg.build(path, out, particles=5, resume=True, **options)
+    np.testing.assert_array_equal(stored(out)[0]["particles"],
+                                  jetimg.preprocess(jets, particles=5)["particles"])
+
+
+def test_cli_build_info_verify_and_refusals(toy_file, tmp_path):
+    from .helpers import invoke, one_line
+
+    path, _ = toy_file
+    out = tmp_path / "cli.zarr"
+    result = invoke("build", path, "-o", out, "--particles", "9", "--npix", "16")
+    assert result.exit_code == 0, result.output
+    info = invoke("info", out)
+    assert info.exit_code == 0
+    line = next(x for x in info.output.splitlines() if x.startswith("particles"))
+    assert "(60, 9, 11)" in line and "up to 9 per jet" in line and "log_pt_rel" in line
+    verified = invoke("verify", out, "--input", path)
+    assert verified.exit_code == 0, verified.output
+    report = jetimg.verify(out, path)
+    assert report.ok
+    # a changed particle is found by recomputing
+    import zarr
+
+    zarr.open_group(str(out), mode="r+")["particles"][31, 0, 2] += 0.5
+    assert "particles differs at row 31" in dict(
+        (name, detail) for name, ok, detail in jetimg.verify(out, path).checks)["recompute"]
+    for bad in ("0", "-2", "many"):
+        result = invoke("build", path, "-o", tmp_path / "bad.zarr", "--particles", bad)
+        assert result.exit_code == 2 and "--particles" in result.stderr
+        assert not (tmp_path / "bad.zarr").exists()
+    result = invoke("build", path, "-o", tmp_path / "p.h5", "--layout", "pandas-images",
+                    "--particles", "3")
+    assert "--particles 3" in one_line(result)
+
+
+def test_build_of_the_jetclass_sample_has_kind_features(tmp_path):
+    from jetimg.io.readers.sources import JetSource
+
+    if not hasattr(JetSource, "read_charges"):
+        pytest.skip("needs JetSource.read_charges (particle charges from the readers)")
+    jets, kinds, charges = jetclass_rows(per_file=None)  # every row of the sample
+    out = tmp_path / "jetclass.zarr"
+    files = str(sample_path("jetclass") / "*.root")
+    jetimg.build(files, out, particles=40, chunk_size=150)
+    arrays, attrs = stored(out)
+    assert attrs["particle_features"] == list(PARTICLE_FEATURES + KIND_FEATURES)
+    want = jetimg.preprocess(jets, particles=40, kinds=kinds, charges=charges)["particles"]
+    np.testing.assert_array_equal(arrays["particles"], want)
+    assert jetimg.verify(out, files).ok

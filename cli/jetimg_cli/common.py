@@ -223,6 +223,11 @@ def recipe_options(func):
                           "muon, charged_hadron, neutral_hadron (e.g. "
                           "charged_pt,neutral_pt,charged_count) [default: one image of "
                           "--intensity]."),
+        click.option("--particles", type=click.IntRange(min=1), default=None, metavar="P",
+                     help="Also store each jet's first P constituents by pT after centring, "
+                          "rotation and flips: x, y, log_pt, log_e, log_pt_rel, log_e_rel, "
+                          "delta_r, px, py, pz, e, and with particle kinds charge and five "
+                          "kind flags [default: images only]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -236,7 +241,8 @@ def recipe_from(kwargs):
                   intensity=kwargs.pop("intensity"), threshold=kwargs.pop("threshold"),
                   normalise=kwargs.pop("normalise"),
                   invalid="skip" if kwargs.pop("skip_invalid") else "raise",
-                  channels=kwargs.pop("channels") or None)
+                  channels=kwargs.pop("channels") or None,
+                  particles=kwargs.pop("particles"))
     pixel_size = kwargs.pop("pixel_size")
     if pixel_size is not None:
         fields["pixel_size"] = pixel_size

@@ -161,6 +161,12 @@ def _store_info(store):
         unwritten = f"{n - written} rows never written; " if partial else ""
         click.echo(f"complete     NO: an interrupted or failed build; {unwritten}{finish}")
     click.echo(f"images       {info['images_shape']} float32")
+    if info["particles_shape"] is not None:
+        _, p, f = info["particles_shape"]
+        names = attrs.get("particle_features")
+        shown = ", ".join(names) if isinstance(names, (list, tuple)) else "?"
+        click.echo(f"particles    {info['particles_shape']} float32: up to {p} per jet, "
+                   f"{f} features ({shown})")
     if info["label_counts"] is not None:
         names = attrs.get("label_names")
         names = list(names) if isinstance(names, (list, tuple)) else []

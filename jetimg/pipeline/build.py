@@ -27,8 +27,8 @@ from ..errors import InputError, OutputExistsError, StoreWriteError
 from ..io.store import checkpoints, stores
 from ..io.readers.multi import input_names, open_inputs
 from ..io.store.pandas_images import write_pandas_images
-from ..recipe import Recipe
-from .chunks import ChunkJob, load_kernel, writing
+from ..recipe import Recipe, particle_features
+from .chunks import ChunkJob, load_kernel, particle_shape, writing
 from .lock import output_lock
 from .resume import (build_progress, check_resumable, count_invalid, input_files,
                      input_fingerprint, resume_record)
@@ -212,6 +212,9 @@ def build(input, output, recipe=None, settings=None, *, progress=None, notify=No
         raise InputError(f"layout 'pandas-images' holds one image per jet (columns img_0 ...), "
                          f"not the {recipe.n_channels} channels {', '.join(recipe.channels)}; "
                          f"build a Zarr or HDF5 store instead")
+    if layout == "pandas-images" and recipe.particles is not None:
+        raise InputError(f"layout 'pandas-images' holds images only (columns img_0 ...), not "
+                         f"particles={recipe.particles}; build a Zarr or HDF5 store instead")
     device = resolve_device(settings.device)
     if device == "cuda" and settings.scheduler == "processes":
         raise InputError("device 'cuda' runs with the threads scheduler (or a dask.distributed "
@@ -266,6 +269,8 @@ def _build_locked(input, output, recipe, settings, fmt, progress, notify, starte
                  "n_jets": int(n_rows)}
         if source.label_names is not None:
             attrs["label_names"] = list(source.label_names)
+        if recipe.particles is not None:  # F = 17 for an input with particle kinds
+            attrs["particle_features"] = list(particle_features(source.has_kinds))
         target = output if resume or not (exists or layout == "pandas-images") \
             else _temporary_path(output)
         store = target if layout == "store" else target.with_suffix(".zarr")
@@ -303,6 +308,7 @@ def _build_locked(input, output, recipe, settings, fmt, progress, notify, starte
                     checkpoints.clear(store)
                     stores.create_store(store, n_rows=n_rows, npix=recipe.npix,
                                          n_channels=recipe.n_channels,
+                                         **particle_shape(recipe, source.has_kinds),
                                          has_labels=source.has_labels, attrs=attrs,
                                          chunk_rows=chunk_size,
                                          image_chunk_rows=settings.image_chunk_rows,

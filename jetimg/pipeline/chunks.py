@@ -20,6 +20,7 @@ from ..errors import JetimgError, StoreWriteError
 from ..io.store import checkpoints, stores
 from ..io.readers.jagged import jagged_width, pad_jagged, pad_jagged_values
 from ..outputs import empty_outputs
+from ..recipe import particle_features
 
 __all__ = ["ChunkJob", "process_chunk", "load_kernel", "writing", "READ_ROWS"]
 
@@ -54,27 +55,39 @@ def _flat_buffer(rows, n_slots):
     return flat[:size].reshape(rows, n_slots, 4)
 
 
-def _padded(offsets, p4s, lo, hi, kinds=None):
+def _padded(offsets, p4s, lo, hi, kinds=None, charges=None):
     """Rows ``lo:hi`` of a chunk's jagged particles, padded to the block's own
-    largest multiplicity in this thread's buffer (and their kinds, padded
-    alike, when ``kinds`` is given)."""
+    largest multiplicity in this thread's buffer (and their kinds and
+    charges, padded alike, when given)."""
     o = offsets[lo:hi + 1]
     block = _flat_buffer(hi - lo, jagged_width(o))
     jets = pad_jagged(o - o[0], p4s[o[0]:o[-1]], out=block)
-    if kinds is None:
-        return jets, None
-    return jets, pad_jagged_values(o - o[0], kinds[o[0]:o[-1]])
+    values = [None if v is None else pad_jagged_values(o - o[0], v[o[0]:o[-1]])
+              for v in (kinds, charges)]
+    return jets, values[0], values[1]
 
 
-def _output_buffers(n_jets, npix, n_channels=None):
+def particle_shape(recipe, has_kinds):
+    """``n_particles`` and ``n_features`` of a build's outputs: P and F (17 for
+    an input with particle kinds, else 11), or None without particles."""
+    if recipe.particles is None:
+        return {"n_particles": None, "n_features": None}
+    return {"n_particles": recipe.particles,
+            "n_features": len(particle_features(has_kinds))}
+
+
+def _output_buffers(n_jets, npix, n_channels=None, n_particles=None, n_features=None):
     """This thread's output arrays and labels for ``n_jets`` rows: views of
     arrays kept for the largest chunk so far (each chunk is written before its
     task returns)."""
     out = getattr(_local, "out", None)
     shape = (npix, npix) + (() if n_channels is None else (n_channels,))
-    if out is None or out["images"].shape[1:] != shape or len(out["images"]) < n_jets:
+    parts = None if n_particles is None else (n_particles, n_features)
+    if out is None or out["images"].shape[1:] != shape or len(out["images"]) < n_jets \
+            or (out["particles"].shape[1:] if "particles" in out else None) != parts:
         _local.out = _local.labels = None
-        _local.out = out = empty_outputs(n_jets, npix, n_channels=n_channels)
+        _local.out = out = empty_outputs(n_jets, npix, n_channels=n_channels,
+                                         n_particles=n_particles, n_features=n_features)
         _local.labels = np.empty(n_jets, np.int8)
     return {name: a[:n_jets] for name, a in out.items()}, _local.labels[:n_jets]
 
@@ -102,7 +115,7 @@ def writing(path):
 def load_kernel(recipe):
     """Run the serial CPU kernel once on one empty jet (loads it from the cache)."""
     preprocess(np.zeros((1, 1, 4), np.float32), recipe, parallel=False,
-               kinds=np.zeros((1, 1), np.int8))
+               kinds=np.zeros((1, 1), np.int8), charges=np.zeros((1, 1), np.int8))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +146,9 @@ def process_chunk(job, start, stop):
     The rows go through :func:`jetimg.preprocess` on ``device``: on the CPU
     they are read and imaged :data:`READ_ROWS` at a time into this thread's
     buffers, on CUDA in one piece (one upload and one launch per chunk,
-    through this thread's CUDA stream); the chunk is written at once. A
+    through this thread's CUDA stream); the chunk is written at once. With
+    particles and an input with particle kinds, the kinds and charges are
+    read beside the jets (:meth:`JetSource.read_charges`). A
     jagged source (JetClass ROOT) is read once per chunk (reading it block by
     block decompressed each ROOT basket again for every block) and padded per
     block to the block's own largest multiplicity.
@@ -141,27 +156,35 @@ def process_chunk(job, start, stop):
     source, recipe, device = job.source, job.recipe, job.device
     n = stop - start
     rows = n if device == "cuda" else min(n, READ_ROWS)
-    out, labels = _output_buffers(n, recipe.npix, recipe.n_channels)
+    with_charges = recipe.particles is not None and source.has_kinds
+    out, labels = _output_buffers(n, recipe.npix, recipe.n_channels,
+                                  **particle_shape(recipe, source.has_kinds))
     labels = labels if source.has_labels else None
-    with_kinds = bool(recipe.needs_kinds)
-    kinds = flat_kinds = None
+    with_kinds = bool(recipe.needs_kinds) or with_charges
+    kinds = charges = flat_kinds = flat_charges = None
     if source.jagged:  # one read per chunk: a file's baskets are decompressed once
-        offsets, p4s, chunk_labels, *flat_kinds = source.read_flat(start, stop, kinds=True) \
-            if with_kinds else source.read_flat(start, stop)
-        flat_kinds = flat_kinds[0] if flat_kinds else None
+        if with_charges:
+            offsets, p4s, chunk_labels, flat_kinds, flat_charges = source.read_flat(
+                start, stop, kinds=True, charges=True)
+        elif with_kinds:
+            offsets, p4s, chunk_labels, flat_kinds = source.read_flat(start, stop, kinds=True)
+        else:
+            offsets, p4s, chunk_labels = source.read_flat(start, stop)
     else:
         jets = _jets_buffer(rows, source.n_slots)
     step = max(rows, 1)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
         if source.jagged:
-            block, kinds = _padded(offsets, p4s, lo, hi, flat_kinds)
+            block, kinds, charges = _padded(offsets, p4s, lo, hi, flat_kinds, flat_charges)
             block_labels = None if chunk_labels is None else chunk_labels[lo:hi]
         else:
             block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
             if with_kinds:
                 kinds = source.read_kinds(start + lo, start + hi)
-        preprocess(block, recipe, kinds=kinds, device=device, parallel=False,
+            if with_charges:
+                charges = source.read_charges(start + lo, start + hi)
+        preprocess(block, recipe, kinds=kinds, charges=charges, device=device, parallel=False,
                    row_offset=start + lo, out={name: a[lo:hi] for name, a in out.items()})
         if labels is not None:
             labels[lo:hi] = block_labels

@@ -54,10 +54,13 @@ def store_format(path, role="output"):
                      "use .zarr for a Zarr group or .h5/.hdf5 for an HDF5 file")
 
 
-def array_specs(n_rows, npix, has_labels, n_channels=None):
+def array_specs(n_rows, npix, has_labels, n_channels=None, *, n_particles=None,
+                n_features=None):
     """name -> (shape, dtype) of every array of a store (images of
-    ``n_channels`` channels, channel last, when given)."""
-    specs = output_specs(n_rows, npix, n_channels)
+    ``n_channels`` channels, channel last, when given; ``particles`` (N, P, F)
+    for ``n_particles`` P and ``n_features`` F)."""
+    specs = output_specs(n_rows, npix, n_channels, n_particles=n_particles,
+                         n_features=n_features)
     images = specs.pop("images")
     labels = {"labels": ((n_rows,), LABEL_DTYPE)} if has_labels else {}
     return {"images": images, **labels, **specs}
@@ -96,7 +99,7 @@ def _hdf5_filter(codec):
 
 
 def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chunk_rows=None,
-                 codec=DEFAULT_CODEC, n_channels=None):
+                 codec=DEFAULT_CODEC, n_channels=None, n_particles=None, n_features=None):
     """Make an empty store at ``path`` (which must not exist) with ``complete: false``.
 
     Parameters
@@ -121,15 +124,21 @@ def create_store(path, *, n_rows, npix, has_labels, attrs, chunk_rows, image_chu
     n_channels : int, optional
         Images of this many channels, (n_rows, npix, npix, C): every chunk of
         ``images`` holds whole rows with all their channels.
+    n_particles, n_features : int, optional
+        With ``n_particles`` P: a ``particles`` array (n_rows, P, F), F =
+        ``n_features``, chunked by rows like the images, with the
+        same codec (``attrs`` then holds ``particle_features``).
     """
     if codec not in CODECS:
         raise InputError(f"codec={codec!r} is not valid; choose one of {', '.join(CODECS)}")
     fmt = store_format(path)
     attrs = {**attrs, "complete": False}
-    specs = array_specs(n_rows, npix, has_labels, n_channels)
+    specs = array_specs(n_rows, npix, has_labels, n_channels, n_particles=n_particles,
+                        n_features=n_features)
     chunk_rows = max(1, min(int(chunk_rows), max(n_rows, 1)))
     image_chunk_rows = max(1, min(int(image_chunk_rows or chunk_rows), chunk_rows))
-    rows_of = {name: image_chunk_rows if name == "images" else chunk_rows for name in specs}
+    rows_of = {name: image_chunk_rows if name in ("images", "particles") else chunk_rows
+               for name in specs}
     if fmt == "zarr":
         import zarr
 
@@ -442,7 +451,8 @@ def store_info(path):
         whole store, fewer for an interrupted one); ``complete`` (the build
         finished); ``resumable`` (an interrupted Zarr build with its record of
         finished chunks, which ``jetimg build ... --resume`` completes);
-        ``images_shape``; ``label_counts`` (label -> rows written with it, or
+        ``images_shape``; ``particles_shape`` ((N, P, F), or None for a store
+        without particles); ``label_counts`` (label -> rows written with it, or
         None without labels) and ``n_invalid`` (rows written with ``valid == 0``),
         both over the written rows that can be read; ``n_unreadable`` (written
         rows of labels or valid that cannot be decoded: ``jetimg.verify``
@@ -477,5 +487,7 @@ def store_info(path):
                 "n_written": sum(stop - start for start, stop in written),
                 "complete": complete, "resumable": resumable,
                 "images_shape": tuple(store["images"].shape),
+                "particles_shape": (tuple(store["particles"].shape) if "particles" in store
+                                    else None),
                 "label_counts": dict(sorted(counts.items())) if counts is not None else None,
                 "n_invalid": n_invalid, "n_unreadable": n_unreadable, "attrs": dict(store.attrs)}
