@@ -6,7 +6,7 @@ A script, not a test (benchmarks/ stays out of the test run)::
                                      [--workers W] [--chunk-size C] [--seed S]
                                      [--data-dir DIR] [--inputs uncompressed,zlib]
                                      [--root-files K] [--channels A,B,...]
-                                     [--no-quarter] [--json PATH]
+                                     [--particles P] [--no-quarter] [--json PATH]
 
 Input: N toy jets (``jetimg.toys.toy_jets(N, seed=S)``, 200 slots) written with
 ``jetimg.toys.write_toptag`` in the reference layout (pandas "fixed",
@@ -105,6 +105,7 @@ from jetimg.io import open_inputs
 from jetimg.io.store import stores
 from jetimg.outputs import output_specs
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
+from jetimg.recipe import particle_features
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INPUTS = ("uncompressed", "zlib", "jetclass")
@@ -319,6 +320,8 @@ def run_build(input_path, out_dir, args, limit=None):
         cmd += ["--chunk-size", str(args.chunk_size)]
     if args.recipe.channels is not None:
         cmd += ["--channels", ",".join(args.recipe.channels)]
+    if args.recipe.particles is not None:
+        cmd += ["--particles", str(args.recipe.particles)]
     if limit is not None:
         cmd += ["--limit", str(limit)]
     wrapped = (["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + cmd
@@ -362,33 +365,36 @@ def _template(path):
     return _TEMPLATE[path]
 
 
-def _floor_read(source, start, stop, kinds=False):
+def _floor_read(source, start, stop, kinds=False, charges=False):
     """Rows start:stop as the floor reads them: a ROOT file's branches through
     uproot (``read_flat``: particles unpadded), any other layout's ``read``.
 
     With ``kinds`` (a channel that selects particles by kind) the particle
     kinds too, as a build reads them: ``read_flat(..., kinds=True)`` of a
     ROOT file (its part_is* flags and part_charge), ``read_kinds`` of any
-    other layout. Returns the labels (or None); the rest is dropped."""
+    other layout. With ``charges`` (particles of an input with kinds) the
+    charges too (``read_flat(..., charges=True)``, ``read_charges``). Returns
+    the labels (or None); the rest is dropped."""
     parts = getattr(source, "parts", None)
     if parts is None:
         if source.jagged:
-            return (source.read_flat(start, stop, kinds=True) if kinds
-                    else source.read_flat(start, stop))[2]
+            return source.read_flat(start, stop, kinds=kinds, charges=charges)[2]
         labels = source.read(start, stop)[1]
         if kinds:
             source.read_kinds(start, stop)
+        if charges:
+            source.read_charges(start, stop)
         return labels
     labels = []
     for part, offset in zip(parts, source.offsets):
         a, b = max(start - offset, 0), min(stop - offset, part.n_rows)
         if a < b:
-            labels.append(_floor_read(part, a, b, kinds))
+            labels.append(_floor_read(part, a, b, kinds, charges))
     return None if labels[0] is None else np.concatenate(labels)
 
 
-def floor_task(source, store, start, stop, template_path, kinds=False):
-    labels = _floor_read(source, start, stop, kinds)
+def floor_task(source, store, start, stop, template_path, kinds=False, charges=False):
+    labels = _floor_read(source, start, stop, kinds, charges)
     n = stop - start
     out = {k: v[:n] for k, v in _template(template_path).items()}
     if labels is not None:
@@ -411,13 +417,18 @@ def run_floor(input_path, out_dir, args, template_path):
     stores.create_store(store, n_rows=n_rows, npix=recipe.npix, n_channels=recipe.n_channels,
                          has_labels=source.has_labels, attrs={"n_jets": n_rows},
                          chunk_rows=chunk, image_chunk_rows=image_rows,
-                         codec=stores.DEFAULT_CODEC)
+                         codec=stores.DEFAULT_CODEC,
+                         **particle_shape(recipe, source.has_kinds))
     pool_cls = (concurrent.futures.ProcessPoolExecutor if args.scheduler == "processes"
                 else concurrent.futures.ThreadPoolExecutor)
-    kinds = bool(recipe.needs_kinds)
+    # what a build reads beside the jets: kinds for kind channels, kinds and
+    # charges for the particles of an input with kinds
+    charges = recipe.particles is not None and source.has_kinds
+    kinds = bool(recipe.needs_kinds) or charges
     with pool_cls(args.workers) as pool:
         futures = [pool.submit(floor_task, source, str(store), s, min(s + chunk, n_rows),
-                               str(template_path), kinds) for s in range(0, n_rows, chunk)]
+                               str(template_path), kinds, charges)
+                   for s in range(0, n_rows, chunk)]
         rows = sum(f.result() for f in futures)
     stores.mark_complete(store)
     seconds = time.perf_counter() - t0
@@ -448,6 +459,8 @@ def run_floor_process(input_path, out_dir, args, template_path):
            "--workers", str(args.workers), "--chunk-size", str(args.chunk_size)]
     if args.recipe.channels is not None:
         cmd += ["--channels", ",".join(args.recipe.channels)]
+    if args.recipe.particles is not None:
+        cmd += ["--particles", str(args.recipe.particles)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -456,12 +469,13 @@ def run_floor_process(input_path, out_dir, args, template_path):
     return {"seconds": seconds, "internal_seconds": json.loads(proc.stdout)["seconds"]}
 
 
-def warm_up(out_dir, template_path, recipe):
+def warm_up(out_dir, template_path, recipe, has_kinds):
     """Import zarr and write a tiny store once, so the first floor is not charged for it."""
     store = out_dir / f"bench_warm_{os.getpid()}.zarr"
     stores.remove_store(store)
     stores.create_store(store, n_rows=10, npix=recipe.npix, n_channels=recipe.n_channels,
-                         has_labels=True, attrs={}, chunk_rows=10, codec=stores.DEFAULT_CODEC)
+                         has_labels=True, attrs={}, chunk_rows=10, codec=stores.DEFAULT_CODEC,
+                         **particle_shape(recipe, has_kinds))
     out = {k: v[:10] for k, v in _template(str(template_path)).items()}
     stores.write_rows(store, 0, {**out, "labels": np.zeros(10, np.int8)})
     stores.remove_store(store)
@@ -470,16 +484,21 @@ def warm_up(out_dir, template_path, recipe):
 def make_template(input_path, data_dir, chunk, recipe):
     """The first chunk's real outputs under ``recipe`` (its channels made from
     the particle kinds when they need them), saved for floor tasks (threads or
-    processes); images (chunk, npix, npix) or (chunk, npix, npix, C)."""
+    processes); images (chunk, npix, npix) or (chunk, npix, npix, C), particles
+    (chunk, P, F) with the recipe's particles (F = 17 from an input with kinds)."""
     path = data_dir / f"floor_template_{os.getpid()}"
     path.mkdir(exist_ok=True)
     source = open_inputs(_input_arg(input_path))
     stop = min(chunk, source.n_rows)
     jets, _ = source.read(0, stop)
-    kinds = source.read_kinds(0, stop) if recipe.needs_kinds else None
+    particles_kinds = recipe.particles is not None and source.has_kinds
+    kinds = source.read_kinds(0, stop) if recipe.needs_kinds or particles_kinds else None
+    charges = source.read_charges(0, stop) if particles_kinds else None
+    has_kinds = source.has_kinds
     source.close()
-    out = jetimg.preprocess(jets, recipe, kinds=kinds, parallel=False)
-    specs = output_specs(len(jets), recipe.npix, recipe.n_channels)
+    out = jetimg.preprocess(jets, recipe, kinds=kinds, charges=charges, parallel=False)
+    specs = output_specs(len(jets), recipe.npix, recipe.n_channels,
+                         **particle_shape(recipe, has_kinds))
     assert {k: (v.shape, v.dtype) for k, v in out.items()} == specs, "template != store rows"
     reps = -(-chunk // len(jets))
     for k, v in out.items():
@@ -488,6 +507,14 @@ def make_template(input_path, data_dir, chunk, recipe):
 
 
 # ---------------------------------------------------------------------------
+
+def particle_shape(recipe, has_kinds):
+    """The store's particle arguments for ``recipe``: P and F (17 from an input with
+    kinds, else 11), or none."""
+    if recipe.particles is None:
+        return {}
+    return {"n_particles": recipe.particles, "n_features": len(particle_features(has_kinds))}
+
 
 def median_run(runs):
     """The run with the median seconds (the upper median of an even count)."""
@@ -516,14 +543,17 @@ def main(argv=None):
     parser.add_argument("--channels", default=None, metavar="A,B,...",
                         help="build images of these channels (as jetimg build --channels); "
                              "channels by kind (charged_pt, ...) need --inputs jetclass")
+    parser.add_argument("--particles", type=int, default=None, metavar="P",
+                        help="also write the first P particles of each jet (as jetimg build "
+                             "--particles); the floor writes the same particles array")
     parser.add_argument("--json", type=pathlib.Path, default=None)
     parser.add_argument("--floor-job", nargs=2, metavar=("INPUT", "TEMPLATE"),
                         help=argparse.SUPPRESS)  # the floor as its own process
     args = parser.parse_args(argv)
     try:
-        args.recipe = jetimg.Recipe(channels=args.channels or None)
+        args.recipe = jetimg.Recipe(channels=args.channels or None, particles=args.particles)
     except JetimgError as e:
-        raise SystemExit(f"error: --channels: {e}") from None
+        raise SystemExit(f"error: --channels / --particles: {e}") from None
     if args.floor_job:
         args.scheduler = args.scheduler or "threads"
         args.workers = args.workers or os.cpu_count() or 1
@@ -548,6 +578,10 @@ def main(argv=None):
                          f"{args.recipe.needs_kinds[0]} selects particles by kind, but --inputs "
                          f"{no_kinds[0]} (top-tagging HDF5) carries no particle kinds; use "
                          f"--inputs jetclass")
+    if args.recipe.particles is not None and no_kinds and len(no_kinds) < len(which):
+        raise SystemExit("error: --particles with --inputs jetclass and a top-tagging input: "
+                         "their particles differ in features (17 with kinds, 11 without); "
+                         "run them apart")
     n = args.n
     channel_list = None if args.recipe.channels is None else list(args.recipe.channels)
     channels = (f"none (one image of {args.recipe.intensity})" if channel_list is None
@@ -562,7 +596,7 @@ def main(argv=None):
     paths = make_inputs(args.data_dir, n, args.seed, which, args.root_files)
     chunk, _ = chunk_rows(args.chunk_size)
     template = make_template(paths[which[0]], args.data_dir, chunk, args.recipe)
-    warm_up(args.data_dir, template, args.recipe)
+    warm_up(args.data_dir, template, args.recipe, which[0] == "jetclass")
     try:
         results = {}
         for name in which:
@@ -601,7 +635,10 @@ def main(argv=None):
                                                  args.recipe.n_channels)["images"][0])
     p(f"channels: {channels}; images {shape}"
       + (f"; particle kinds read for {','.join(args.recipe.needs_kinds)}"
-         if args.recipe.needs_kinds else ""))
+         if args.recipe.needs_kinds else "")
+      + ("" if args.recipe.particles is None else
+         f"; particles {n}x{args.recipe.particles}x"
+         f"{len(particle_features(which[0] == 'jetclass'))}"))
     p("build: the jetimg command (start to exit); floor: read + write in this warm process;")
     p("floor-proc: the same floor as its own program (start to exit); in-proc: jetimg.build()")
     p("in this warm process. ratio: build / floor; floor-proc line: build / floor-proc;")
