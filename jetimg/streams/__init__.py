@@ -7,7 +7,8 @@ streams, so both frameworks see the same rows, chunks and shuffles.
 * Sources (:mod:`~jetimg.streams.images`): :func:`open_images` opens an image
   store, the challenge's pandas image layout or a constituents file whose
   images the kernels make on the fly (:class:`JetImages`); each reads rows by
-  windows, ``read(start, stop)``. :func:`input_scale` samples a source's
+  windows, ``read(start, stop, fields=...)``: images, labels, valid and, where
+  the store or recipe has them, particles. :func:`input_scale` samples a source's
   pixels for the network's input scaling.
 * Epoch plans (:mod:`~jetimg.streams.batches`): rows grouped by stored chunk
   (:func:`chunk_groups`), consecutive shares for ranks and workers
@@ -23,10 +24,10 @@ streams, so both frameworks see the same rows, chunks and shuffles.
 
 from .batches import (Batches, chunk_groups, epoch_buffers, epoch_rng, gather_rows,
                       pipeline_rate, share, shuffle_buffers, take_share)
-from .images import (JET_CHUNK_ROWS, ImageSource, JetImages, PandasImages, StoreImages,
-                     channels_text, check_recipe, input_scale, open_images)
+from .images import (FIELDS, IMAGE_FIELDS, JET_CHUNK_ROWS, ImageSource, JetImages, PandasImages, StoreImages,
+                     channels_text, check_fields, check_recipe, input_scale, open_images)
 
 __all__ = ["open_images", "ImageSource", "StoreImages", "PandasImages", "JetImages",
-           "JET_CHUNK_ROWS", "input_scale", "check_recipe", "channels_text",
+           "JET_CHUNK_ROWS", "FIELDS", "IMAGE_FIELDS", "check_fields", "input_scale", "check_recipe", "channels_text",
            "Batches", "pipeline_rate", "share", "chunk_groups", "epoch_rng", "take_share",
            "shuffle_buffers", "epoch_buffers", "gather_rows"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError
-from .images import JetImages
+from .images import JetImages, check_fields
 
 
 def share(n, part, parts):
@@ -224,13 +224,21 @@ class Batches:
     ``buffer_size // chunk_rows`` chunks and permutes the rows of each buffer;
     batches are consecutive runs of ``batch_size`` rows of that order, so a
     batch needs at most two buffers, and a few chunks are held at a time.
-    Without ``shuffle`` rows come in the store's order.
+    Without ``shuffle`` rows come in the store's order. The batches' inputs
+    are the source's ``images`` or, with ``inputs="particles"``, its
+    ``particles`` (n, P, F); only that field (and labels, valid) is read.
     """
 
+    inputs = "images"
+
     def setup_plan(self, source, batch_size, shuffle, seed, buffer_size, drop_invalid, labels,
-                   weights):
+                   weights, inputs="images"):
         """Check the options and plan the first epoch (the datasets' ``__init__`` calls it)."""
         batch_size = integer("batch_size", batch_size)
+        if inputs not in ("images", "particles"):
+            raise InputError(f"inputs={inputs!r} is not valid; choose 'images' or 'particles'")
+        check_fields(source, (inputs,))
+        self.inputs = inputs
         buffer_size = integer("buffer_size", buffer_size)
         if labels and not source.has_labels:
             raise InputError(f"{source.path} has no labels: training needs the truth "
@@ -306,7 +314,10 @@ class Batches:
             return self._chunk(c)
         try:
             start = c * self.chunk_rows
-            data = self.source.read(start, min(start + self.chunk_rows, self.source.n_rows))
+            fields = (self.inputs,) + (("labels",) if self.labels else ()) + (
+                ("valid",) if self.weights else ())
+            data = self.source.read(start, min(start + self.chunk_rows, self.source.n_rows),
+                                    fields=fields)
             with self._lock:
                 self.reads += 1
                 self._cache[c] = data
@@ -319,17 +330,17 @@ class Batches:
         return data
 
     def batch(self, index):
-        """Arrays of batch ``index``: images (n, npix, npix) or (n, npix, npix, C) float32,
-        labels (or None), weights (or None)."""
+        """Arrays of batch ``index``: images (n, npix, npix) or (n, npix, npix, C) float32
+        (particles (n, P, F) with ``inputs="particles"``), labels (or None), weights (or None)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of {len(self)}")
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        names = ("images",) + (("labels",) if self.labels else ()) + (
+        names = (self.inputs,) + (("labels",) if self.labels else ()) + (
             ("valid",) if self.weights else ())
         data = gather_rows(rows, self.chunk_rows, self._chunk, names)
         labels = data["labels"].astype(np.int32) if self.labels else None
         weights = (data["valid"] != 0).astype(np.float32) if self.weights else None
-        return data["images"], labels, weights
+        return data[self.inputs], labels, weights
 
     def __getitem__(self, index):
         """Batch ``index`` as Keras takes it: (images,), (images, labels) or with weights."""

@@ -6,8 +6,12 @@ constituents file whose images the kernels make on the fly with a recipe.
 Every source reads by row windows: ``read(start, stop)`` gives a dict of
 ``images`` (n, npix, npix) float32, or (n, npix, npix, C) for a source with
 channels (channel last, ``source.channels`` names them), ``labels`` (n,) int8
-or None and ``valid`` (n,) int8 or None. :func:`input_scale` samples a
-source's pixels (one factor per channel).
+or None and ``valid`` (n,) int8 or None, and, from a store built with
+particles or a constituents file read with a recipe whose ``particles`` is
+set, ``particles`` (n, P, F) float32 (``source.particle_features`` names the
+F features, ``source.n_particles`` is P). ``read(start, stop, fields=...)``
+reads only the fields named (a particle tagger need not read the images).
+:func:`input_scale` samples a source's pixels (one factor per channel).
 """
 
 import contextlib
@@ -19,10 +23,36 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.store import stores
-from ..recipe import Recipe
+from ..recipe import Recipe, particle_features
 
 #: Rows read per chunk from a constituents file (on-the-fly images).
 JET_CHUNK_ROWS = 1000
+
+#: The fields ``read(start, stop)`` gives by default (as before particles existed).
+IMAGE_FIELDS = ("images", "labels", "valid")
+
+#: Every field a source can read.
+FIELDS = ("images", "particles", "labels", "valid")
+
+
+def check_fields(source, fields):
+    """The fields to read, checked: a tuple of names out of :data:`FIELDS`.
+
+    None means :data:`IMAGE_FIELDS`. Asking for ``particles`` from a source
+    without them is refused, naming the build option that makes them.
+    """
+    if fields is None:
+        return IMAGE_FIELDS
+    fields = (fields,) if isinstance(fields, str) else tuple(fields)
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown:
+        raise InputError(f"fields: {unknown[0]!r} is not a field; choose from "
+                         + ", ".join(FIELDS))
+    if "particles" in fields and source.particle_features is None:
+        raise InputError(f"{source.path} has no particles: build the store with "
+                         "jetimg build --particles P (or give a recipe with particles "
+                         "for a constituents file)")
+    return fields
 
 
 def channels_text(channels):
@@ -62,12 +92,19 @@ class ImageSource:
     label_names : tuple of str or None
         The class names, in label order (the store's or input's
         ``label_names``); None where the file names none.
+    particle_features : tuple of str or None
+        The names of the F features of ``particles`` (n, P, F); None for a
+        source without particles.
+    n_particles : int or None
+        P, the particles kept per jet; None without particles.
     """
 
     layout = None
     recipe = None
     channels = None
     label_names = None
+    particle_features = None
+    n_particles = None
 
     @property
     def image_shape(self):
@@ -149,18 +186,31 @@ class StoreImages(ImageSource):
         names = self._store.attrs.get("label_names")
         self.label_names = tuple(str(n) for n in names) if names else None
         # look the arrays up once: each Zarr lookup reads metadata
-        self._arrays = {name: self._store[name] for name in ("images", "labels", "valid")
-                        if name in self._store}
+        self._arrays = {name: self._store[name] for name in FIELDS if name in self._store}
+        if "particles" in self._arrays:
+            names = self._store.attrs.get("particle_features")
+            shape = tuple(self._arrays["particles"].shape)
+            if not names or len(shape) != 3 or shape[0] != self.n_rows \
+                    or shape[2] != len(names):
+                raise InputError(f"store {path}: particles have shape {shape}, which does "
+                                 f"not match its {len(names or ())} particle_features and "
+                                 f"{self.n_rows} jets")
+            self.particle_features = tuple(str(n) for n in names)
+            self.n_particles = int(shape[1])
 
-    def read(self, start, stop):
+    def read(self, start, stop, fields=None):
+        """Rows [start, stop) of the fields named (default images, labels, valid).
+
+        ``labels`` and ``valid`` are None where the store has none; ``particles``
+        (n, P, F) float32 needs a store built with ``--particles``.
+        """
+        fields = check_fields(self, fields)
         arrays = self._arrays
+        dtypes = {"images": np.float32, "particles": np.float32, "labels": np.int8,
+                  "valid": np.int8}
         with self._lock or contextlib.nullcontext():
-            images = np.asarray(arrays["images"][start:stop], dtype=np.float32)
-            labels = (np.asarray(arrays["labels"][start:stop], dtype=np.int8)
-                      if "labels" in arrays else None)
-            valid = (np.asarray(arrays["valid"][start:stop], dtype=np.int8)
-                     if "valid" in arrays else None)
-        return {"images": images, "labels": labels, "valid": valid}
+            return {name: (np.asarray(arrays[name][start:stop], dtype=dtypes[name])
+                           if name in arrays else None) for name in fields}
 
     def valid_all(self):
         if "valid" not in self._arrays:
@@ -216,7 +266,8 @@ class PandasImages(ImageSource):
         self.chunk_rows = int(chunk) * max(1, -(-1000 // int(chunk)))
         self.has_labels = self._label is not None
 
-    def read(self, start, stop):
+    def read(self, start, stop, fields=None):
+        fields = check_fields(self, fields)
         with self._lock:
             ds = self._file[self._table]
             names = [self._field] + ([self._label[0]] if self._label else [])
@@ -230,7 +281,8 @@ class PandasImages(ImageSource):
         if self._label:
             values = rows[self._label[0]].reshape(stop - start, -1)[:, self._label[1]]
             labels = values.astype(np.int8)
-        return {"images": images, "labels": labels, "valid": None}
+        out = {"images": images, "labels": labels, "valid": None}
+        return {name: out[name] for name in fields}
 
     def close(self):
         self._file.close()
@@ -243,7 +295,12 @@ class JetImages(ImageSource):
     list of files or a glob pattern, read as one input. With the recipe's
     channels, the particle kinds are read beside the jets
     (``source.read_kinds``); a channel that selects a kind on a file without
-    kinds is refused when the file is opened.
+    kinds is refused when the file is opened. With the recipe's ``particles``
+    = P, ``read`` gives ``particles`` too (F = 17 features with the charges
+    and kinds of an input that has particle kinds, else 11, as ``jetimg
+    build`` writes them). The kernels make images and particles in one pass,
+    so reading only ``particles`` still makes the images (and the reverse):
+    ``fields`` saves nothing here but memory.
     """
 
     layout = "constituents"
@@ -263,7 +320,13 @@ class JetImages(ImageSource):
                      else ", ".join(str(p) for p in path))
         # kinds are read only for the channels that select particles by kind
         kind_channels = list(self._recipe.needs_kinds)
-        self._kinds = bool(kind_channels)
+        has_kinds = bool(getattr(self._source, "has_kinds", False))
+        # with particles, an input with kinds gives the six kind features (as a build does)
+        self._charges = self._recipe.particles is not None and has_kinds
+        self._kinds = bool(kind_channels) or self._charges
+        if self._recipe.particles is not None:
+            self.particle_features = particle_features(has_kinds)
+            self.n_particles = int(self._recipe.particles)
         if kind_channels and not getattr(self._source, "has_kinds", False):
             self._source.close()
             raise InputError(f"{path} has no particle kinds (PDG ids or particle-type flags), "
@@ -278,14 +341,18 @@ class JetImages(ImageSource):
         self.label_names = tuple(str(n) for n in names) if names else None
         self._parallel = parallel
 
-    def read(self, start, stop):
+    def read(self, start, stop, fields=None):
         from ..core import preprocess
 
+        fields = check_fields(self, fields)
         jets, labels = self._source.read(start, stop)
         options = {"kinds": self._source.read_kinds(start, stop)} if self._kinds else {}
+        if self._charges:
+            options["charges"] = self._source.read_charges(start, stop)
         out = preprocess(jets, self._recipe, parallel=self._parallel, row_offset=start,
                          **options)
-        return {"images": out["images"], "labels": labels, "valid": out["valid"]}
+        out["labels"] = labels
+        return {name: out[name] for name in fields}
 
     def _labels(self, start, stop):
         return self._source.read(start, stop)[1]
