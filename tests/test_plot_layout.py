@@ -9,7 +9,8 @@ overlap shows that the check sees one; then every plot kind is checked: the
 averages (one channel and three; two and four classes; the progression over
 the first n jets), single jets (one and three channels), kinematics, the
 training history, ROC curves and scores (two classes and K), the confusion
-matrix and the class scores.
+matrix and the class scores, and the particles (two and four classes, with and
+without particle kinds, P = 5 and P = 80).
 
 The stores hold toy jets at the default npix and pixel size (the axes' extent
 sets the tick labels); the layout depends on the texts, not on the jets. Their class names are JetClass's, so titles are
@@ -184,9 +185,10 @@ def test_hidden_and_empty_texts_do_not_count():
 # the stores: toy jets with PDG ids (so charged and neutral channels)
 # ---------------------------------------------------------------------------
 
-def _write_input(path, n_jets, names, seed):
+def _write_input(path, n_jets, names, seed, pid=True):
     """An HDF5 input of toy jets: ``jets``, ``labels`` (len(names) classes, named by
-    their ``label_names`` attribute) and ``pid`` (charged and neutral PDG ids)."""
+    their ``label_names`` attribute) and ``pid`` (charged and neutral PDG ids; left
+    out with ``pid=False``, an input without particle kinds)."""
     jets, top = toy_jets(n_jets, seed=seed)
     rng = np.random.default_rng(seed)
     half = len(names) // 2  # toy QCD jets take the first half of the names, tops the second
@@ -194,12 +196,13 @@ def _write_input(path, n_jets, names, seed):
     for value in (0, 1):
         rank[top == value] = np.arange(np.count_nonzero(top == value))
     labels = (top.astype(np.int64) * half + rank % half).astype(np.int8)
-    pid = rng.choice(np.array([211, -211, 22, 130, 11, 2212]), size=jets.shape[:2])
+    pids = rng.choice(np.array([211, -211, 22, 130, 11, 2212]), size=jets.shape[:2])
     with h5py.File(path, "w") as f:
         f["jets"] = jets
         f["labels"] = labels
         f["labels"].attrs["label_names"] = list(names)
-        f["pid"] = pid.astype(np.int32)
+        if pid:
+            f["pid"] = pids.astype(np.int32)
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +219,15 @@ def stores(tmp_path_factory):
         _write_input(source, 1000 * len(names), names, seed=len(name))
         out[name] = folder / f"{name}.zarr"
         jetimg.build(source, out[name], channels=channels, chunk_size=1000)
+    # particles: 2 and 4 classes, with and without kinds, P = 5 and P = 80
+    for names in (["QCD", "Tbqq"], FOUR):
+        for kinds in (False, True):
+            source = folder / f"particles{len(names)}{kinds}.h5"
+            _write_input(source, 200 * len(names), names, seed=len(names), pid=kinds)
+            for p in (5, 80):
+                out[f"particles {len(names)} {kinds} {p}"] = folder / f"p{len(names)}{kinds}{p}.zarr"
+                jetimg.build(source, out[f"particles {len(names)} {kinds} {p}"], particles=p,
+                             chunk_size=200)
     return out
 
 
@@ -287,6 +299,13 @@ FIGURES = {
         *_labels_scores(10), JETCLASS, store=s["four3"]),
 }
 
+
+for _k in (2, 4):
+    for _kinds in (False, True):
+        for _p in (5, 80):
+            FIGURES[f"particles {_k} classes{' kinds' if _kinds else ''} P={_p}"] = (
+                lambda s, key=f"particles {_k} {_kinds} {_p}": jetimg.plots.plot_particles(
+                    s[key]))
 
 #: Figures that take over 5 s to draw (48 panels).
 SLOW = {"average 3 channels 4 classes progression"}

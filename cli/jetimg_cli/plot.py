@@ -163,3 +163,41 @@ def kinematics(store, output, overwrite, allow_incomplete, bins):
 
     _save(functools.partial(plot_kinematics, store, bins=bins), store, output, overwrite,
           allow_incomplete)
+
+
+@plot.command()
+@click.argument("store", type=click.Path(path_type=str))
+@_output("particles.png")
+@click.option("--indices", type=IntList(), default="0,10,30,70", show_default=True,
+              help="Particles to draw, 0-based by pT (0: the leading particle).")
+@user_errors
+def particles(store, output, overwrite, allow_incomplete, indices):
+    """The particles of a store built with --particles, per class.
+
+    Multiplicity (constituents per jet and particles stored per jet), the pT
+    fraction and the position (x, y) of the particles of --indices, and
+    with particle kinds the kinds of particle 0 and the particles of each
+    kind per jet. Particles beyond the store's P cannot be drawn: the
+    figure's title and one line here name them.
+
+    \b
+    Example:
+      jetimg build --sample --particles 80 -o sample_p80.zarr
+      jetimg plot particles sample_p80.zarr -o particles.png
+    """
+    from jetimg.io.store import stores
+    from jetimg.plots.particles import check_indices, missing_note, plot_particles
+
+    if not indices or min(indices) < 0:
+        raise click.ClickException(f"--indices {','.join(map(str, indices))} is not valid: "
+                                   "give particle numbers >= 0 (0 is the leading particle)")
+    with stores.open_store(store) as s:
+        if "particles" not in s:
+            raise click.ClickException(
+                f"store {store} holds no particles: build it with jetimg build --particles P")
+        _, missing = check_indices(s, indices)
+        p = int(s["particles"].shape[1])
+    _save(functools.partial(plot_particles, store, indices=indices), store, output, overwrite,
+          allow_incomplete)
+    if missing:
+        click.echo(f"note: {missing_note(missing, p)}")

@@ -9,6 +9,9 @@
 * training: ``plot_roc``, ``plot_scores``, ``plot_history``; confusion:
   ``plot_confusion``, ``plot_class_scores`` (K classes); colours:
   ``class_colours``, one colour per class name in every figure.
+* particles: ``plot_particles`` (multiplicity, pT fraction, positions and
+  kinds of a store's particles per class), ``particle_summary`` (the
+  streamed histograms behind it).
 * style: ``hep_style`` and ``save_figure`` (PNG, PDF or SVG by suffix).
 
 matplotlib loads on first use, so ``import jetimg.plots`` stays cheap.
@@ -34,6 +37,8 @@ _LAZY = {
     "plot_confusion": "jetimg.plots.confusion",
     "plot_class_scores": "jetimg.plots.confusion",
     "class_colours": "jetimg.plots.colours",
+    "plot_particles": "jetimg.plots.particles",
+    "particle_summary": "jetimg.plots.particles",
 }
 
 __all__ = list(_LAZY)
