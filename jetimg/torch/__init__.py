@@ -23,11 +23,22 @@ worker of one rank; shares differ by at most one jet (the first
 ``n % world_size`` ranks take the remainder, one jet each). Jets with
 ``valid == 0`` are left out.
 
+Particles (stores built with ``--particles P``, or made on the fly with a
+recipe whose ``particles`` is set) come as dicts of channel-first tensors,
+``points`` (2, P), ``features`` (F, P), ``vectors`` (4, P), ``mask`` (1, P)
+and ``label``: :class:`StoreParticleDataset` (map-style, with
+:class:`ChunkSampler`), :class:`StoreParticleIterableDataset` and
+:class:`JetParticleIterableDataset` (:mod:`jetimg.torch.particles`), with the
+same epoch plan.
+
 Only this package imports PyTorch; without it the classes still import, and
 making one names the extra to install. docs/torch.md has a training loop.
 """
 
 from .iterable import JetIterableDataset, StoreIterableDataset
 from .mapstyle import ChunkSampler, StoreDataset
+from .particles import (JetParticleIterableDataset, StoreParticleDataset,
+                        StoreParticleIterableDataset)
 
-__all__ = ["StoreDataset", "ChunkSampler", "StoreIterableDataset", "JetIterableDataset"]
+__all__ = ["StoreDataset", "ChunkSampler", "StoreIterableDataset", "JetIterableDataset",
+           "StoreParticleDataset", "StoreParticleIterableDataset", "JetParticleIterableDataset"]
