@@ -80,7 +80,7 @@ def _save(make, store, output, overwrite, allow_incomplete):
 
 @click.group()
 def plot():
-    """Figures of an image store: average images, single jets, kinematics.
+    """Figures of an image store: average images, single jets, kinematics, particles.
 
     A store with channels draws one row of panels per channel, each channel
     on its own colour scale.
