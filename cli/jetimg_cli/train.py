@@ -1,4 +1,4 @@
-"""``jetimg train``, ``jetimg predict``, ``jetimg evaluate``: a CNN tagger on image stores.
+"""``jetimg train``, ``jetimg predict``, ``jetimg evaluate``: a tagger on image stores.
 
 Each command calls one function of :mod:`jetimg.train` and prints one summary
 line. Keras (the ``train`` extra) is imported inside the library calls, so
@@ -15,7 +15,8 @@ import click
 from jetimg_cli.common import incomplete_note, user_errors
 from jetimg_cli.progress import progress_bar, train_progress
 
-ARCHS = ("challenge", "deeptop")
+ARCHS = ("challenge", "deeptop", "dnn", "pfn", "lola")
+PARTICLE_ARCHS = ("dnn", "pfn", "lola")
 
 
 def _interrupted(exc):
@@ -59,7 +60,14 @@ def _allow_incomplete(func):
                    "32, 64, max-pool 3), dense 100, 200, 200 with dropout. deeptop: the "
                    "layout of DeepTop's network "
                    "(arXiv:1701.08784): four 4x4 convolutions of 8 filters, a 2x2 max-pool "
-                   "after the second, three dense layers of 64.")
+                   "after the second, three dense layers of 64. Particle taggers (a store "
+                   "built with --particles, or constituents with --particles): dnn: TopoDNN "
+                   "(arXiv:1704.02124), dense 300, 102, 12, 6 on log_pt_rel, x, y of the 30 "
+                   "leading particles; pfn: a Particle Flow Network (arXiv:1810.05165), "
+                   "per-particle dense 100, 100, 128, summed over real particles, dense 100, "
+                   "100, 100, on every stored feature; lola: LoLa (arXiv:1707.08966), "
+                   "px, py, pz, e combined (CoLa, 15 combinations), Minkowski features "
+                   "(m^2, pT, E, weighted energies and distances), dense 100, 50.")
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
               help="Stop after this many epochs without a lower validation loss.")
 @click.option("--seed", type=int, default=None,
@@ -74,6 +82,16 @@ def _allow_incomplete(func):
 @click.option("--channels", default=None, metavar="A,B,...",
               help="Channels of the images made on the fly from constituents files, e.g. "
                    "charged_pt,neutral_pt,charged_count (an image store has its own).")
+@click.option("--particles", type=int, default=None, metavar="P",
+              help="Particles per jet made on the fly from constituents files, for the "
+                   "particle taggers (a store has its own: jetimg build --particles).")
+@click.option("--n-particles", type=int, default=None,
+              help="Particle taggers: the leading particles per jet to read [default: 30 "
+                   "for dnn, every stored one for pfn and lola].")
+@click.option("--features", default=None, metavar="A,B,...",
+              help="Particle taggers: the particle features to read, by name (jetimg info "
+                   "lists a store's) [default: log_pt_rel,x,y for dnn; all for pfn; lola "
+                   "reads px,py,pz,e].")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads reading batches ahead of training.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and its log and plot).")
@@ -82,8 +100,9 @@ def _allow_incomplete(func):
               help="No progress bar or progress lines (the summary line stays).")
 @_errors
 def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience, seed, log,
-          plot, npix, channels, workers, overwrite, allow_incomplete, quiet):
-    """Train a CNN tagger on TRAIN_STORE, streaming it chunk by chunk.
+          plot, npix, channels, particles, n_particles, features, workers, overwrite,
+          allow_incomplete, quiet):
+    """Train a tagger on TRAIN_STORE, streaming it chunk by chunk.
 
     TRAIN_STORE and --val are image stores (jetimg build: Zarr, HDF5 or
     --layout pandas-images) with labels, or constituents files whose images
@@ -91,7 +110,10 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
     label_names (JetClass: ten; top tagging: QCD, top; two without names),
     the same for --val; the model's softmax has one output per class. Images
     with C channels (an image store's own, or --channels) make a model of
-    (npix, npix, C) inputs, scaled per channel. Adam, early stopping and the best checkpoint on the
+    (npix, npix, C) inputs, scaled per channel. The particle taggers (--arch
+    dnn, pfn, lola) read the particles of a store built with --particles (or
+    made on the fly from constituents files with --particles P), each
+    feature standardised by the model's first layer. Adam, early stopping and the best checkpoint on the
     validation loss, a CSV log and a history plot beside OUTPUT. On stderr: a
     progress bar on a terminal (steps, loss, training images/s, time left in
     the epoch), elsewhere a line every tenth of an epoch (or minute), and a
@@ -107,6 +129,8 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
       jetimg train train_img.zarr --val val_img.zarr -o dt.keras --arch deeptop --epochs 5
       jetimg train train.h5 --val val.h5 -o model.keras --npix 40 --seed 1
       jetimg train qg_train.npz --val qg_val.npz -o qg.keras --channels pt,charged_pt
+      jetimg train train_p30.zarr --val val_p30.zarr -o pfn.keras --arch pfn
+      jetimg train train.h5 --val val.h5 -o dnn.keras --arch dnn --particles 30
     """
     from jetimg import Recipe
     from jetimg.train import train as run
@@ -117,6 +141,17 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
     if channels is not None:
         _no_store_channels(train_store, val_store)
         options["channels"] = [c.strip() for c in channels.split(",") if c.strip()]
+    if particles is not None:
+        if particles < 1:
+            raise click.ClickException(f"--particles {particles} is not valid: give an "
+                                       "integer >= 1 (particles per jet)")
+        _no_store_option("--particles", "its own particles", train_store, val_store)
+        options["particles"] = particles
+    if n_particles is not None and n_particles < 1:
+        raise click.ClickException(f"--n-particles {n_particles} is not valid: give an "
+                                   "integer >= 1")
+    if features is not None:
+        features = [f.strip() for f in features.split(",") if f.strip()]
     recipe = Recipe(**options) if options else None
     if allow_incomplete:
         incomplete_note(train_store, val_store)
@@ -124,11 +159,17 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
         result = run(train_store, val_store, output, epochs=epochs, batch_size=batch_size,
                      lr=lr, arch=arch, patience=patience, seed=seed, log=log, plot=plot,
                      overwrite=overwrite, recipe=recipe, workers=workers, progress=progress,
-                     allow_incomplete=allow_incomplete)
+                     allow_incomplete=allow_incomplete, n_particles=n_particles,
+                     features=features, _names={"n_particles": "--n-particles",
+                                                "features": "--features", "arch": "--arch",
+                                                "particles": "--particles P"})
     stop = ", stopped early" if result.stopped_early else ""
     on = f" ({', '.join(result.channels)})" if result.channels else ""
+    if result.kind == "particle":
+        on = f" on {result.n_particles} particles ({', '.join(result.features)})"
     on += f", {result.n_classes} classes" if result.n_classes > 2 else ""
-    click.echo(f"{arch} CNN{on}, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
+    what = "tagger" if arch in PARTICLE_ARCHS else "CNN"
+    click.echo(f"{arch} {what}{on}, {result.n_train} jets (val {result.n_val}), {result.epochs_run} "
                f"epochs{stop} in {result.seconds:.0f} s (training steps "
                f"{result.train_seconds:.0f} s, {result.compile_seconds:.0f} s of them compiling; "
                f"{result.images_per_second:,.0f} training images/s on "
@@ -137,6 +178,18 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
                f"val_acc {result.best_val_accuracy:.4f} -> {result.output}"
                + (f", {result.log}" if result.log else "")
                + (f", {result.plot}" if result.plot else ""))
+
+
+def _no_store_option(option, what, *paths):
+    """Refuse an option for constituents files with an image store (it has ``what``)."""
+    import os
+
+    from jetimg.io.store.stores import image_layout
+
+    for path in paths:
+        if os.path.exists(path) and image_layout(path) is not None:
+            raise click.ClickException(f"{option} is for constituents files: {path} is an "
+                                       f"image store with {what}; leave {option} out")
 
 
 def _no_store_channels(*paths):

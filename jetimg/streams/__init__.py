@@ -25,9 +25,11 @@ streams, so both frameworks see the same rows, chunks and shuffles.
 from .batches import (Batches, chunk_groups, epoch_buffers, epoch_rng, gather_rows,
                       pipeline_rate, share, shuffle_buffers, take_share)
 from .images import (FIELDS, IMAGE_FIELDS, JET_CHUNK_ROWS, ImageSource, JetImages, PandasImages, StoreImages,
-                     channels_text, check_fields, check_recipe, input_scale, open_images)
+                     channels_text, check_fields, check_recipe, input_scale, open_images,
+                     particle_scaling, particle_view, select_particles)
 
 __all__ = ["open_images", "ImageSource", "StoreImages", "PandasImages", "JetImages",
-           "JET_CHUNK_ROWS", "FIELDS", "IMAGE_FIELDS", "check_fields", "input_scale", "check_recipe", "channels_text",
+           "JET_CHUNK_ROWS", "FIELDS", "IMAGE_FIELDS", "check_fields", "input_scale",
+           "particle_view", "select_particles", "particle_scaling", "check_recipe", "channels_text",
            "Batches", "pipeline_rate", "share", "chunk_groups", "epoch_rng", "take_share",
            "shuffle_buffers", "epoch_buffers", "gather_rows"]

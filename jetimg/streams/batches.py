@@ -23,7 +23,7 @@ import numpy as np
 
 from ..checks import integer
 from ..errors import InputError
-from .images import JetImages, check_fields
+from .images import JetImages, check_fields, select_particles
 
 
 def share(n, part, parts):
@@ -227,18 +227,21 @@ class Batches:
     Without ``shuffle`` rows come in the store's order. The batches' inputs
     are the source's ``images`` or, with ``inputs="particles"``, its
     ``particles`` (n, P, F); only that field (and labels, valid) is read.
+    ``view`` (:func:`~jetimg.streams.images.particle_view`) takes the leading
+    particles and chosen features of them.
     """
 
     inputs = "images"
 
     def setup_plan(self, source, batch_size, shuffle, seed, buffer_size, drop_invalid, labels,
-                   weights, inputs="images"):
+                   weights, inputs="images", view=None):
         """Check the options and plan the first epoch (the datasets' ``__init__`` calls it)."""
         batch_size = integer("batch_size", batch_size)
         if inputs not in ("images", "particles"):
             raise InputError(f"inputs={inputs!r} is not valid; choose 'images' or 'particles'")
         check_fields(source, (inputs,))
         self.inputs = inputs
+        self.view = view
         buffer_size = integer("buffer_size", buffer_size)
         if labels and not source.has_labels:
             raise InputError(f"{source.path} has no labels: training needs the truth "
@@ -340,7 +343,10 @@ class Batches:
         data = gather_rows(rows, self.chunk_rows, self._chunk, names)
         labels = data["labels"].astype(np.int32) if self.labels else None
         weights = (data["valid"] != 0).astype(np.float32) if self.weights else None
-        return data[self.inputs], labels, weights
+        inputs = data[self.inputs]
+        if self.view is not None:
+            inputs = select_particles(inputs, self.view)
+        return inputs, labels, weights
 
     def __getitem__(self, index):
         """Batch ``index`` as Keras takes it: (images,), (images, labels) or with weights."""

@@ -414,7 +414,9 @@ def check_recipe(expected, source, what):
     ``expected`` is a recipe dict (:meth:`Recipe.to_attrs`), ``{"npix": n}``
     where only npix is known (the pandas image layout), or None (no check).
     The channels are compared first (a recipe dict without ``channels``, as
-    older stores and models record, means none).
+    older stores and models record, means none). ``particles`` is not
+    compared: it changes no image, and a particle tagger checks the
+    particles it needs itself (:func:`particle_view`).
     """
     if expected is None:
         return
@@ -431,11 +433,11 @@ def check_recipe(expected, source, what):
         return  # the pandas image layout stores no recipe: npix is all we can check
     if set(expected) == {"npix"}:
         # no recipe to compare with (pandas image layout): every option the source records differs
-        diff = sorted(set(source.recipe) - {"npix", "invalid", "channels"})
+        diff = sorted(set(source.recipe) - {"npix", "invalid", "channels", "particles"})
     else:  # ``invalid`` does not change the images; the channels are checked above
         found = Recipe.from_attrs(source.recipe)
         diff = sorted(set(Recipe.from_attrs(expected).differences(found))
-                      - {"invalid", "channels"})
+                      - {"invalid", "channels", "particles"})
     if diff:
         shown = ", ".join(f"{k}={source.recipe.get(k)!r} (expected {expected.get(k)!r})"
                           for k in diff)
@@ -501,3 +503,101 @@ def _sum_squares(source, sample_rows):
         totals += np.square(images, dtype=np.float64).sum(axis=0)
         count += len(images)
     return totals, count
+
+
+def particle_view(source, n_particles=None, features=None, *, n_name="n_particles",
+                  features_name="features"):
+    """(P, indices of the features) to take from ``source``'s particles, checked.
+
+    Parameters
+    ----------
+    source : source
+        With particles (:attr:`ImageSource.particle_features`).
+    n_particles : int, optional
+        The leading particles to take (default every stored one); at most the
+        source's P.
+    features : sequence of str, optional
+        Feature names, in the order wanted (default every stored one); each
+        must be one of the source's ``particle_features``.
+    n_name, features_name : str
+        What the caller calls these options in messages (``--n-particles``
+        and ``--features`` on the command line).
+
+    Returns
+    -------
+    (int, tuple of int)
+
+    Raises
+    ------
+    InputError
+        One line naming the option and what the source holds.
+    """
+    check_fields(source, ("particles",))
+    stored = source.particle_features
+    if n_particles is None:
+        n_particles = source.n_particles
+    elif isinstance(n_particles, bool) or not isinstance(n_particles, int | np.integer) \
+            or n_particles < 1:
+        raise InputError(f"{n_name}={n_particles!r} must be an integer >= 1")
+    elif n_particles > source.n_particles:
+        raise InputError(f"{n_name}={n_particles} is more than the {source.n_particles} "
+                         f"particles per jet {source.path} holds")
+    names = tuple(stored) if features is None else tuple(features)
+    if not names:
+        raise InputError(f"{features_name}: give at least one feature")
+    missing = [n for n in names if n not in stored]
+    if missing:
+        raise InputError(f"{features_name}: {missing[0]!r} is not a particle feature of "
+                         f"{source.path}, which has {', '.join(stored)}")
+    if len(set(names)) != len(names):
+        raise InputError(f"{features_name}: {', '.join(names)} names a feature twice")
+    return int(n_particles), tuple(stored.index(n) for n in names)
+
+
+def select_particles(particles, view):
+    """The particles (n, P, F) of a ``view`` (:func:`particle_view`): (n, P', F') float32."""
+    n_particles, indices = view
+    return np.ascontiguousarray(particles[:, :n_particles][:, :, list(indices)],
+                                dtype=np.float32)
+
+
+def particle_scaling(source, view, *, common=False, sample_rows=20_000):
+    """Per-feature (offset, scale) that standardise a sample of real particles.
+
+    offset = the mean, scale = 1 / the standard deviation of each feature of
+    ``view`` over the real particles (rows not all zero: padding left out) of
+    whole chunks spread evenly over the rows (about ``sample_rows`` jets;
+    invalid jets left out). With ``common`` (four-vectors, whose Minkowski
+    products must keep their meaning) offset 0 and one scale for every
+    feature, 1 / the RMS of all of them.
+
+    Returns
+    -------
+    (list of float, list of float)
+        One offset and one scale per feature (a scale of 1 for a feature that
+        does not vary).
+    """
+    n_chunks = -(-source.n_rows // source.chunk_rows)
+    take = min(n_chunks, max(1, -(-int(sample_rows) // source.chunk_rows)))
+    n_features = len(view[1])
+    total, squares, count = np.zeros(n_features), np.zeros(n_features), 0
+    for c in np.unique(np.linspace(0, n_chunks - 1, take).round().astype(int)):
+        start = int(c) * source.chunk_rows
+        data = source.read(start, min(start + source.chunk_rows, source.n_rows),
+                           fields=("particles", "valid"))
+        stored = data["particles"][:, :view[0]]
+        if data["valid"] is not None:
+            stored = stored[data["valid"] != 0]
+        rows = select_particles(stored, view)[np.any(stored != 0, axis=2)].astype(np.float64)
+        total += rows.sum(axis=0)
+        squares += np.square(rows).sum(axis=0)
+        count += len(rows)
+    if count == 0:
+        raise InputError(f"{source.path}: the sampled jets have no particles; cannot scale them")
+    if common:
+        rms = np.sqrt(squares.sum() / (count * n_features))
+        return [0.0] * n_features, [float(1.0 / rms) if rms > 0 else 1.0] * n_features
+    mean = total / count
+    sd = np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
+    return ([float(m) for m in mean],
+            [float(1.0 / v) if v > 1e-12 * max(1.0, abs(m)) else 1.0 for v, m in zip(sd, mean)])

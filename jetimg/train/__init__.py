@@ -35,8 +35,14 @@ probability, for K = 2, and (N, K) softmax scores for K > 2.
   included; jetimg's metadata (architecture, npix, channels, input scale, the
   training store's recipe, the training figures) is one more entry of the zip,
   ``jetimg.json`` (:func:`read_metadata`), which Keras ignores.
+* Particle taggers (``arch`` "dnn", "pfn", "lola":
+  :func:`build_particle_model`) read the ``particles`` (N, P, F) of a store
+  built with ``particles=P`` (or made on the fly with a recipe with
+  ``particles``) instead of the images; their first layer standardises each
+  chosen feature (padding kept at zero), and the metadata records
+  ``kind: "particle"``, the features and ``n_particles``.
 * Scores and metrics (:mod:`~jetimg.train.scoring`): :func:`predict` and
-  :func:`evaluate`.
+  :func:`evaluate`, for image and particle models alike.
 * Keras and its backend are imported only inside functions. Without
   ``KERAS_BACKEND`` and with a configured backend that is not installed (Keras'
   own default is TensorFlow), jetimg selects JAX.
@@ -51,11 +57,11 @@ from .datasets import _CLASS_NAMES, _dataset_classes
 from .fit import TrainResult, train
 from ..streams.images import JET_CHUNK_ROWS, input_scale, open_images
 from .modelfile import METADATA_NAME, TrainedModel, load_model, read_metadata
-from .models import ARCHS, build_model
+from .models import ALL_ARCHS, ARCHS, PARTICLE_ARCHS, build_model, build_particle_model
 from .progress import ProgressBar, ProgressLines, TrainStatus
 from .scoring import PAPER_CNN, Evaluation, evaluate, predict
 
-__all__ = ["ARCHS", "METADATA_NAME", "PAPER_CNN", "open_images", "StoreDataset", "JetDataset",
+__all__ = ["ARCHS", "PARTICLE_ARCHS", "ALL_ARCHS", "build_particle_model", "METADATA_NAME", "PAPER_CNN", "open_images", "StoreDataset", "JetDataset",
            "input_scale", "build_model", "train", "TrainResult", "load_model",
            "read_metadata", "predict", "evaluate", "Evaluation", "pipeline_rate",
            "ProgressBar", "ProgressLines", "TrainStatus"]

@@ -49,6 +49,12 @@ def _dataset_classes():
         allow_incomplete : bool
             Accept a store of an interrupted build (refused by default); its
             unwritten rows read as invalid jets.
+        inputs : {"images", "particles"}
+            What the batches hold: images, or the store's particles (n, P, F)
+            (a store built with ``--particles``; the images are not read).
+        view : (int, tuple of int), optional
+            With particles: the leading particles and the features to take
+            (:func:`jetimg.streams.particle_view`); default all.
 
         Attributes
         ----------
@@ -59,7 +65,8 @@ def _dataset_classes():
 
         def __init__(self, store, batch_size=128, *, shuffle=True, seed=None,
                      buffer_size=10_000, drop_invalid=True, labels=True, workers=1,
-                     use_multiprocessing=False, max_queue_size=10, allow_incomplete=False):
+                     use_multiprocessing=False, max_queue_size=10, allow_incomplete=False,
+                     inputs="images", view=None):
             source = store if isinstance(store, ImageSource) else open_images(
                 store, allow_incomplete=allow_incomplete)
             if isinstance(source, JetImages):
@@ -69,7 +76,7 @@ def _dataset_classes():
                                            use_multiprocessing=use_multiprocessing,
                                            max_queue_size=max_queue_size)
             self.setup_plan(source, batch_size, shuffle, seed, buffer_size, drop_invalid,
-                            labels, weights=False)
+                            labels, weights=False, inputs=inputs, view=view)
 
     class JetDataset(Batches, keras.utils.PyDataset):
         """A ``keras.utils.PyDataset`` making the images of a constituents file as it goes.
@@ -94,18 +101,22 @@ def _dataset_classes():
             As :class:`StoreDataset`.
         key, labels_key : str, optional
             As :func:`jetimg.open_jets`.
+        inputs, view
+            As :class:`StoreDataset`: ``inputs="particles"`` needs a recipe
+            with ``particles`` (the kernels make images and particles in one
+            pass either way).
         """
 
         def __init__(self, path, recipe=None, batch_size=128, *, shuffle=True, seed=None,
                      buffer_size=10_000, labels=True, key=None, labels_key=None, workers=1,
-                     use_multiprocessing=False, max_queue_size=10):
+                     use_multiprocessing=False, max_queue_size=10, inputs="images", view=None):
             source = path if isinstance(path, JetImages) else JetImages(
                 path, recipe, key=key, labels_key=labels_key)
             keras.utils.PyDataset.__init__(self, workers=workers,
                                            use_multiprocessing=use_multiprocessing,
                                            max_queue_size=max_queue_size)
             self.setup_plan(source, batch_size, shuffle, seed, buffer_size, True, labels,
-                            weights=True)
+                            weights=True, inputs=inputs, view=view)
 
     _CLASSES.update(StoreDataset=StoreDataset, JetDataset=JetDataset)
     return _CLASSES
@@ -118,11 +129,12 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _dataset(path, recipe, batch_size, shuffle, seed, buffer_size, workers):
+def _dataset(path, recipe, batch_size, shuffle, seed, buffer_size, workers, inputs="images",
+             view=None):
     """A StoreDataset or JetDataset for ``path`` (already opened sources are accepted)."""
     classes = _dataset_classes()
     source = path if isinstance(path, ImageSource) else open_images(path, recipe)
     cls = classes["JetDataset"] if isinstance(source, JetImages) else classes["StoreDataset"]
     return cls(source, batch_size=batch_size, shuffle=shuffle, seed=seed,
-               buffer_size=buffer_size, workers=workers)
+               buffer_size=buffer_size, workers=workers, inputs=inputs, view=view)
 

@@ -1,4 +1,5 @@
-"""Training: :func:`train` fits a CNN on streamed images and writes the model file.
+"""Training: :func:`train` fits a tagger on streamed images or particles and writes the
+model file.
 
 Keras is imported when :func:`train` runs, not with this module.
 """
@@ -16,9 +17,11 @@ from .._version import __version__
 from ..checks import integer, output_file
 from ..errors import InputError
 from .datasets import _dataset
-from ..streams.images import check_recipe, input_scale, open_images
+from ..streams.images import (check_recipe, input_scale, open_images, particle_scaling,
+                              particle_view)
 from .modelfile import _write_metadata, check_label_names, label_names_text
-from .models import ARCHS, _keras, _quiet_keras, build_model
+from .models import (ALL_ARCHS, DEFAULT_FEATURES, DEFAULT_PARTICLES, PARTICLE_ARCHS, _keras,
+                     _quiet_keras, build_model, build_particle_model)
 from .progress import _progress_callback
 
 
@@ -40,7 +43,12 @@ class TrainResult:
         Jets per epoch (invalid jets left out).
     input_scale : float or list of float
         The factor of the model's first layer; one per channel for images
-        with channels.
+        with channels, one per feature for particles.
+    kind : {"image", "particle"}
+    features : list of str or None
+        The particle features the model reads (particle taggers).
+    n_particles : int or None
+        The leading particles per jet the model reads (particle taggers).
     channels : list of str or None
         The channel names of the training images (None: one image per jet).
     n_classes : int
@@ -80,6 +88,9 @@ class TrainResult:
     label_names: list | None = None
     train_seconds: float = float("nan")
     compile_seconds: float = float("nan")
+    kind: str = "image"
+    features: list | None = None
+    n_particles: int | None = None
 
     @property
     def best_val_loss(self):
@@ -105,8 +116,8 @@ def _paths(output, log, plot):
 def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
           arch="challenge", patience=5, seed=None, scale=None, log=None, plot=None,
           overwrite=False, recipe=None, buffer_size=10_000, workers=2, progress=None,
-          allow_incomplete=False):
-    """Train a CNN tagger on a store, keeping the best epoch by validation loss.
+          allow_incomplete=False, n_particles=None, features=None, _names=None):
+    """Train a tagger on a store, keeping the best epoch by validation loss.
 
     Adam on the categorical cross-entropy over K classes: the training
     store's ``label_names`` name them (K = 2, background and signal, for a
@@ -130,8 +141,19 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     batch_size : int
     lr : float
         Adam's learning rate.
-    arch : {"challenge", "deeptop"}
-        See :func:`build_model`.
+    arch : {"challenge", "deeptop", "dnn", "pfn", "lola"}
+        The CNNs on images (:func:`build_model`) or the particle taggers
+        (:func:`build_particle_model`), which read the ``particles`` of a
+        store built with ``particles=P`` (``jetimg build --particles P``), or
+        of constituents made on the fly with a ``recipe`` whose
+        ``particles`` is set.
+    n_particles : int, optional
+        Particle taggers: the leading particles per jet to read (default 30
+        for dnn, every stored one for pfn and lola; at most the store's P).
+    features : sequence of str, optional
+        Particle taggers: the features to read, by name out of the store's
+        ``particle_features`` (default: log_pt_rel, x, y for dnn; every one
+        for pfn; lola reads px, py, pz, e and takes no other).
     patience : int
         Epochs without improvement of the validation loss before stopping.
     seed : int, optional
@@ -139,7 +161,11 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         and the shuffling: the same seed gives the same model on one backend.
     scale : float or sequence of float, optional
         Input scale (with channels: one for all, or one per channel); default
-        :func:`input_scale` of the training images, per channel.
+        :func:`input_scale` of the training images, per channel. Particle
+        taggers: default :func:`~jetimg.streams.particle_scaling` (mean and
+        standard deviation per feature of the training particles, padding
+        left out; one common 1/RMS for lola's four-vectors); given, one
+        factor (or one per feature) with offset 0.
     log, plot : str, Path or False, optional
         The CSV log (default ``<output stem>_log.csv``) and the history plot
         (default ``<output stem>_history.png``); False for none.
@@ -176,8 +202,16 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     workers = integer("workers", workers)
     if not (isinstance(lr, int | float) and np.isfinite(lr) and lr > 0):
         raise InputError(f"lr={lr!r} must be a positive number")
-    if arch not in ARCHS:
-        raise InputError(f"arch={arch!r} is not valid; choose one of {', '.join(ARCHS)}")
+    if arch not in ALL_ARCHS:
+        raise InputError(f"arch={arch!r} is not valid; choose one of {', '.join(ALL_ARCHS)}")
+    names = {"n_particles": "n_particles", "features": "features", "arch": "arch",
+             "particles": "particles=P", **(_names or {})}
+    particle = arch in PARTICLE_ARCHS
+    if not particle:
+        for name, value in (("n_particles", n_particles), ("features", features)):
+            if value is not None:
+                raise InputError(f"{names[name]} is for the particle taggers "
+                                 f"({', '.join(PARTICLE_ARCHS)}), not {names['arch']} {arch}")
     output, log, plot = _paths(output, log, plot)
     for path in [output] + [p for p in (log, plot) if p]:
         output_file(path, overwrite)
@@ -198,6 +232,8 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         label_names = train_source.label_names
         check_label_names(label_names, val_source.label_names, val_source.path,
                           f"the training data {train_source.path}")
+        if particle:
+            views = _particle_views(arch, train_source, val_source, n_particles, features, names)
         n_classes = len(label_names) if label_names else 2
         if n_classes < 2:
             raise InputError(f"{train_source.path} has one class ({label_names[0]}): a tagger "
@@ -206,12 +242,28 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
             _check_label_range(source, n_classes)
         if seed is not None:
             keras.utils.set_random_seed(int(seed))
-        train_data = _dataset(train_source, recipe, batch_size, True, seed, buffer_size, workers)
-        val_data = _dataset(val_source, recipe, batch_size, False, seed, buffer_size, workers)
+        inputs = "particles" if particle else "images"
+        train_data = _dataset(train_source, recipe, batch_size, True, seed, buffer_size, workers,
+                              inputs, views[0] if particle else None)
+        val_data = _dataset(val_source, recipe, batch_size, False, seed, buffer_size, workers,
+                            inputs, views[1] if particle else None)
         channels = list(train_source.channels) if train_source.channels else None
-        scale = input_scale(train_source) if scale is None else scale
-        model = build_model(arch, train_source.npix, input_scale=scale,
-                            n_channels=len(channels) if channels else None, n_classes=n_classes)
+        offset = None
+        if particle:
+            feature_names, n_read = views[2], views[0][0]
+            if scale is None:
+                offset, scale = particle_scaling(train_source, views[0],
+                                                 common=arch == "lola")
+            else:
+                offset = 0.0
+            model = build_particle_model(arch, n_read, len(feature_names), offset=offset,
+                                         scale=scale, n_classes=n_classes)
+            offset = model.get_layer("input_scale").offset
+        else:
+            scale = input_scale(train_source) if scale is None else scale
+            model = build_model(arch, train_source.npix, input_scale=scale,
+                                n_channels=len(channels) if channels else None,
+                                n_classes=n_classes)
         # the factors as the model applies them (one per channel with channels)
         scale = model.get_layer("input_scale").scale
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=float(lr)),
@@ -250,6 +302,7 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
         compile_seconds = timing.clock.compile_seconds()
         metadata = {
             "jetimg_version": __version__, "arch": arch, "npix": int(train_source.npix),
+            "kind": "particle" if particle else "image",
             "channels": channels, "input_scale": scale,
             "input_scaling": "Rescaling(input_scale) is the model's first layer (one factor "
             "per channel with channels): feed the store's images unscaled",
@@ -269,6 +322,14 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
             "keras_version": keras.__version__, "backend": keras.backend.backend(),
             "train_images_per_second": rate, "train_seconds": train_seconds,
         }
+        if particle:
+            metadata.update({
+                "n_particles": int(n_read), "features": list(feature_names),
+                "input_offset": offset,
+                "input_scaling": "ParticleScale is the model's first layer: (x - input_offset) "
+                "* input_scale per feature on real particles, padding rows (all zero) kept at "
+                "zero: feed the store's particles unscaled (the leading n_particles, the "
+                "features in this order)"})
         _write_metadata(tmp, metadata)
         os.replace(tmp, output)
     except BaseException:
@@ -291,12 +352,47 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
                          seconds=time.perf_counter() - started, images_per_second=rate,
                          train_seconds=train_seconds, compile_seconds=compile_seconds,
                          log=str(log) if log else None, plot=str(plot) if plot else None,
-                         metadata=metadata)
+                         metadata=metadata, kind=metadata["kind"],
+                         features=metadata.get("features"),
+                         n_particles=metadata.get("n_particles"))
     if interrupted:
         exc = KeyboardInterrupt()
         exc.result = result
         raise exc
     return result
+
+
+def _particle_views(arch, train_source, val_source, n_particles, features, names):
+    """(train view, val view, feature names) of a particle tagger (checked, one line each).
+
+    ``names`` maps the options to what the caller calls them in messages.
+    """
+    for source in (train_source, val_source):
+        if source.particle_features is None:
+            how = (f"build it with jetimg build --particles P" if source.layout == "store"
+                   else f"give constituents files with {names['particles']}"
+                   if source.layout == "constituents" else "build a store with --particles P")
+            raise InputError(f"{names['arch']} {arch} reads particles but {source.path} has "
+                             f"none: {how}")
+    if features is not None and not isinstance(features, str):
+        features = tuple(str(f) for f in features)
+    elif isinstance(features, str):
+        features = (features,)
+    default = DEFAULT_FEATURES[arch]
+    if arch == "lola" and features is not None and tuple(features) != default:
+        raise InputError(f"{names['features']}: {names['arch']} lola reads the four-vectors "
+                         f"{', '.join(default)} and no other features; leave "
+                         f"{names['features']} out")
+    features = features if features is not None else default
+    if n_particles is None and DEFAULT_PARTICLES[arch] is not None:
+        n_particles = min(DEFAULT_PARTICLES[arch], train_source.n_particles)
+    n_particles = train_source.n_particles if n_particles is None else n_particles
+    view = particle_view(train_source, n_particles, features, n_name=names["n_particles"],
+                         features_name=names["features"])
+    feature_names = [train_source.particle_features[i] for i in view[1]]
+    val_view = particle_view(val_source, view[0], feature_names, n_name=names["n_particles"],
+                             features_name=names["features"])
+    return view, val_view, feature_names
 
 
 def _build_for_fit(model, data):

@@ -144,12 +144,16 @@ def read_metadata(path, name="model"):
     Returns
     -------
     dict
-        arch, npix, channels (the training images' channel names; None, or
+        kind ("image", or "particle" for dnn, pfn, lola; absent in files
+        written before particle taggers: image), arch, npix, channels (the
+        training images' channel names; None, or
         absent in files written before channels, for one image per jet),
         input_scale (a float, or one per channel), n_classes and label_names
         (absent in files written before classes were recorded: two classes,
         see :func:`model_classes`), recipe (of the training store; None for
-        the pandas image layout), training figures, versions.
+        the pandas image layout), training figures, versions; particle
+        models also n_particles, features (names, in the input's order) and
+        input_offset (input_scale is then one factor per feature).
     """
     path = pathlib.Path(path)
     check_model_file(path, name)
@@ -180,8 +184,12 @@ def load_model(path):
     TrainedModel
         ``.model`` (keras.Model, input scaling included), ``.metadata``.
     """
+    from .models import particle_layers
+
     metadata = read_metadata(path)
     keras = _keras()
+    if metadata.get("kind") == "particle":
+        particle_layers()       # registers the particle taggers' layers for loading
     try:
         with _quiet_keras():
             model = keras.saving.load_model(str(path), compile=False)

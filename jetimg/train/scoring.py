@@ -20,7 +20,8 @@ from ..checks import integer, output_file
 from ..errors import InputError
 from ..io.store.stores import image_layout
 from ..recipe import Recipe
-from ..streams.images import ImageSource, JetImages, check_recipe, open_images
+from ..streams.images import (ImageSource, JetImages, check_recipe, open_images,
+                              particle_view, select_particles)
 from .modelfile import (TrainedModel, check_label_names, label_names_text, load_model,
                         model_classes)
 from .models import _quiet_keras
@@ -29,14 +30,15 @@ from .models import _quiet_keras
 PAPER_CNN = {"auc": 0.981, "background_rejection": 900.0, "signal_efficiency": 0.3}
 
 
-def _scan(source, batch_size, fn, progress=None):
-    """Call ``fn(start, data)`` on chunk-aligned windows of every row, in order."""
+def _scan(source, batch_size, fn, progress=None, fields=None):
+    """Call ``fn(start, data)`` on chunk-aligned windows of every row, in order
+    (``data``: the ``fields`` of :meth:`read`, default images, labels, valid)."""
     step = source.chunk_rows * max(1, int(batch_size) // source.chunk_rows)
     if progress:
         progress(0, source.n_rows)
     for start in range(0, source.n_rows, step):
         stop = min(start + step, source.n_rows)
-        fn(start, source.read(start, stop))
+        fn(start, source.read(start, stop, fields=fields))
         if progress:
             progress(stop, source.n_rows)
 
@@ -166,10 +168,12 @@ def _score(trained, source, batch_size, progress=None):
     valid = np.empty(n, np.int8)
     known = True
     net = trained.model
+    view = model_view(trained.metadata, source)
+    field = "images" if view is None else "particles"
 
     def run(start, data):
         nonlocal known
-        images = data["images"]
+        images = data[field] if view is None else select_particles(data[field], view)
         stop = start + len(images)
         for s in range(0, len(images), batch_size):
             part = images[s:s + batch_size]
@@ -182,8 +186,37 @@ def _score(trained, source, batch_size, progress=None):
             valid[start:stop] = data["valid"]
 
     with _quiet_keras():
-        _scan(source, batch_size, run, progress)
+        _scan(source, batch_size, run, progress,
+              fields=(field, "valid") + (("labels",) if labels is not None else ()))
     return scores, labels, (valid if known else None)
+
+
+def model_view(meta, source):
+    """None for an image model; for a particle model, the (P, feature indices) of
+    ``source``'s particles it reads (:func:`jetimg.streams.particle_view`), checked.
+
+    Raises
+    ------
+    InputError
+        One line: ``source`` has no particles, fewer per jet than the model
+        reads, or not the model's features.
+    """
+    if meta.get("kind", "image") != "particle":
+        return None
+    n, features = int(meta["n_particles"]), list(meta["features"])
+    arch = meta.get("arch")
+    if source.particle_features is None:
+        raise InputError(f"{source.path} has no particles but the model ({arch}) reads "
+                         f"{n} per jet: build it with jetimg build --particles {n}")
+    if source.n_particles < n:
+        raise InputError(f"{source.path} holds {source.n_particles} particles per jet but the "
+                         f"model ({arch}) reads {n}: build it with --particles {n} or more")
+    missing = [f for f in features if f not in source.particle_features]
+    if missing:
+        raise InputError(f"{source.path} has particle features "
+                         f"[{', '.join(source.particle_features)}] but the model ({arch}) "
+                         f"reads [{', '.join(features)}]: {missing[0]} is missing")
+    return particle_view(source, n, features)
 
 
 def _open_for(store, meta, allow_incomplete=False):
@@ -203,6 +236,7 @@ def _open_for(store, meta, allow_incomplete=False):
     try:
         check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
                       "the model (its training store's recipe)")
+        model_view(meta, source)
         if source.has_labels or source.label_names is not None:
             check_label_names(model_classes(meta)[1], source.label_names, source.path,
                               "the model (its training store)")
