@@ -368,3 +368,58 @@ def test_build_of_the_jetclass_sample_has_kind_features(tmp_path):
     want = jetimg.preprocess(jets, particles=40, kinds=kinds, charges=charges)["particles"]
     np.testing.assert_array_equal(arrays["particles"], want)
     assert jetimg.verify(out, files).ok
+
+
+def described(compressors):
+    """zarr codecs as name and settings, less blosc's typesize (set from the dtype on write)."""
+    out = []
+    for c in compressors:
+        d = c.to_dict()
+        out.append((d["name"], {k: v for k, v in d.get("configuration", {}).items()
+                                if k != "typesize"}))
+    return out
+
+
+def stored_codecs(path, name):
+    """The codec an array of a store was written with: zarr's compressors, or the
+    HDF5 filter id and the options that the filter's caller sets."""
+    from jetimg.io.store import stores
+
+    if stores.store_format(path) == "zarr":
+        import zarr
+
+        return described(zarr.open_group(str(path), mode="r")[name].compressors)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        filters = f[name]._filters
+    # blosc (32001) fills its first four options itself (version, type size, chunk bytes)
+    return {int(k): tuple(v)[4:] if int(k) == 32001 else tuple(v) for k, v in filters.items()}
+
+
+def codec_of(path, codec):
+    """What stored_codecs reads from an array written with ``codec``."""
+    from jetimg.io.store import stores
+
+    if stores.store_format(path) == "zarr":
+        return described(stores._zarr_codecs(codec) or ())
+    filt = stores._hdf5_filter(codec)
+    return {filt.filter_id: filt.filter_options[4:] if filt.filter_id == 32001
+            else filt.filter_options} if filt else {}
+
+
+@pytest.mark.parametrize("store_name, codec", [("d.zarr", None), ("d.h5", None),
+                                               ("z.zarr", "zstd"), ("b.h5", "blosc-zstd")])
+def test_particles_are_compressed_with_the_store_codec(toy_file, tmp_path, store_name, codec):
+    """bench_codecs.py's particle table chose the store's codec for particles too
+    (benchmarks/README.md): the particles array is written with it and reads back equal."""
+    from jetimg.io.store.stores import DEFAULT_CODEC
+
+    path, jets = toy_file
+    out = tmp_path / store_name
+    jetimg.build(path, out, particles=12, **({"codec": codec} if codec else {}))
+    want = codec_of(out, codec or DEFAULT_CODEC)
+    assert stored_codecs(out, "particles") == want == stored_codecs(out, "images")
+    assert want  # compressed: none of these is codec "none"
+    np.testing.assert_array_equal(stored(out)[0]["particles"],
+                                  jetimg.preprocess(jets, particles=12)["particles"])
