@@ -225,7 +225,7 @@ def preprocess(jets, recipe=None, *, kinds=None, charges=None, device="cpu", par
     >>> out["images"][0].nonzero(), float(out["images"][0, 2, 2]), int(out["n_constituents"][0])
     ((array([2]), array([2])), 1.0, 1)
     >>> parts = jetimg.preprocess(jets, npix=5, particles=2)["particles"]
-    >>> parts.shape, parts[0, 0, :3].tolist(), parts[0, 1].any()   # x, y, log(100)
+    >>> parts.shape, parts[0, 0, :3].tolist(), bool(parts[0, 1].any())   # x, y, log(100)
     ((1, 2, 11), [0.0, 0.0, 4.605170249938965], False)
     """
     recipe = Recipe.from_options(recipe, **options)

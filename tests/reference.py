@@ -641,7 +641,7 @@ def reference_particles(jet, recipe=None, kinds=None, charges=None, *, particles
         P, the rows kept.
 
     >>> p = reference_particles([[5.0, 3.0, 4.0, 0.0], [10.0, 6.0, 8.0, 0.0]], particles=3)
-    >>> p.shape, p[0, 7:].tolist(), p[2].any()   # the larger pT first; row 2 empty
+    >>> p.shape, p[0, 7:].tolist(), bool(p[2].any())   # the larger pT first; row 2 empty
     ((3, 11), [6.0, 8.0, 0.0, 10.0], False)
     """
     opt = _options(recipe, options)
