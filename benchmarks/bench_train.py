@@ -148,6 +148,22 @@ def versions(keras):
             "jetimg": jetimg.__version__}
 
 
+def progress_lines(epoch_lines, prefix=""):
+    """``train(progress=...)``: prints a line every tenth of an epoch and each epoch's
+    summary (:class:`jetimg.train.ProgressLines`), and keeps the summaries in
+    ``epoch_lines``."""
+    from jetimg.train import ProgressLines
+
+    lines = ProgressLines(write=lambda line: print(prefix + line, flush=True))
+
+    def progress(status):
+        lines(status)
+        if status.kind == "epoch":
+            epoch_lines.append(status.line)
+
+    return progress
+
+
 def integers(text, option, parser):
     try:
         return [int(v) for v in text.split(",")]
@@ -223,11 +239,7 @@ def single(args):
     # -- training ----------------------------------------------------------------
     model_path = out / f"{args.arch}.keras"
     epoch_lines = []
-
-    def progress(line):
-        print(line, flush=True)
-        epoch_lines.append(line)
-
+    progress = progress_lines(epoch_lines)
     started = time.perf_counter()
     result = T.train(stores["train"], stores["val"], model_path, epochs=args.epochs,
                      batch_size=args.batch_size, arch=args.arch, seed=args.seed,
@@ -291,7 +303,8 @@ def single(args):
         f"training      {result.epochs_run} epochs in {train_seconds:.0f} s; best epoch "
         f"{result.best_epoch} (val_loss {result.best_val_loss:.4f}, val_acc "
         f"{result.best_val_accuracy:.4f})",
-        f"train rate    {result.images_per_second:,.0f} images/s (training steps, epochs 2+)",
+        f"train rate    {result.images_per_second:,.0f} images/s (training steps; the "
+        "steps that compiled left out)",
         f"pipeline      {pipeline:,.0f} images/s StoreDataset alone, one thread = "
         f"{ratio:.0f}x the training rate (target >= 10x); on the fly (JetDataset) "
         f"{pipeline_otf:,.0f} images/s",
@@ -460,11 +473,7 @@ def table(args, parser):
         for seed in seeds:
             model_path = out / f"{arch}_seed{seed}.keras"
             epoch_lines = []
-
-            def progress(line, arch=arch, seed=seed, lines=epoch_lines):
-                print(f"{arch} seed {seed}: {line}", flush=True)
-                lines.append(line)
-
+            progress = progress_lines(epoch_lines, prefix=f"{arch} seed {seed}: ")
             started = time.perf_counter()
             result = T.train(stores["train"], stores["val"], model_path, epochs=args.epochs,
                              batch_size=args.batch_size, arch=arch, seed=seed,
