@@ -380,10 +380,7 @@ def _floor_read(source, start, stop, kinds=False, charges=False):
         if source.jagged:
             return source.read_flat(start, stop, kinds=kinds, charges=charges)[2]
         labels = source.read(start, stop)[1]
-        if kinds:
-            source.read_kinds(start, stop)
-        if charges:
-            source.read_charges(start, stop)
+        source.read_identity(start, stop, kinds, charges)
         return labels
     labels = []
     for part, offset in zip(parts, source.offsets):
@@ -423,8 +420,7 @@ def run_floor(input_path, out_dir, args, template_path):
                 else concurrent.futures.ThreadPoolExecutor)
     # what a build reads beside the jets: kinds for kind channels, kinds and
     # charges for the particles of an input with kinds
-    charges = recipe.particles is not None and source.has_kinds
-    kinds = bool(recipe.needs_kinds) or charges
+    kinds, charges = recipe.reads_identity(source.has_kinds)
     with pool_cls(args.workers) as pool:
         futures = [pool.submit(floor_task, source, str(store), s, min(s + chunk, n_rows),
                                str(template_path), kinds, charges)
@@ -491,12 +487,10 @@ def make_template(input_path, data_dir, chunk, recipe):
     source = open_inputs(_input_arg(input_path))
     stop = min(chunk, source.n_rows)
     jets, _ = source.read(0, stop)
-    particles_kinds = recipe.particles is not None and source.has_kinds
-    kinds = source.read_kinds(0, stop) if recipe.needs_kinds or particles_kinds else None
-    charges = source.read_charges(0, stop) if particles_kinds else None
+    identity = source.read_identity(0, stop, *recipe.reads_identity(source.has_kinds))
     has_kinds = source.has_kinds
     source.close()
-    out = jetimg.preprocess(jets, recipe, kinds=kinds, charges=charges, parallel=False)
+    out = jetimg.preprocess(jets, recipe, **identity, parallel=False)
     specs = output_specs(len(jets), recipe.npix, recipe.n_channels,
                          **particle_shape(recipe, has_kinds))
     assert {k: (v.shape, v.dtype) for k, v in out.items()} == specs, "template != store rows"

@@ -420,15 +420,12 @@ def _recompute(st, input, keys, recipe, n, n_sample, seed, unreadable):
                               f"particle kinds, and {_names(input_names(source))} carries "
                               f"none here (a pid array beside plain arrays: pid_key=)")]
         blocks = _sample_blocks(n, n_sample, seed)
+        identity = recipe.reads_identity(source.has_kinds)
         bad, worst, left_out = [], 0.0, {}
         for start, stop in blocks:
             jets, labels = source.read(start, stop)
-            with_charges = recipe.particles is not None and source.has_kinds
-            kinds = (source.read_kinds(start, stop)
-                     if recipe.needs_kinds or with_charges else None)
-            charges = source.read_charges(start, stop) if with_charges else None
-            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"), kinds=kinds,
-                              charges=charges)
+            want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"),
+                              **source.read_identity(start, stop, *identity))
             if labels is not None:
                 want["labels"] = labels
             for name, expected in want.items():

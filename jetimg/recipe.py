@@ -226,6 +226,22 @@ class Recipe:
         particle kinds), in order; empty without such channels."""
         return tuple(c for c in self.channels or () if parse_channel(c)[0] is not None)
 
+    def reads_identity(self, has_kinds):
+        """``(kinds, charges)``: whether this recipe's outputs read the particle kinds
+        and the charges of an input (one with particle kinds when ``has_kinds``).
+
+        Kinds for the channels that select them, and kinds and charges for the
+        particles of an input with kinds (F = 17); an input without kinds gives
+        particles of F = 11 and reads neither.
+
+        >>> Recipe(particles=30).reads_identity(True), Recipe(particles=30).reads_identity(False)
+        ((True, True), (False, False))
+        >>> Recipe(channels=["charged_pt"]).reads_identity(True)
+        (True, False)
+        """
+        charges = self.particles is not None and bool(has_kinds)
+        return bool(self.needs_kinds) or charges, charges
+
     @classmethod
     def from_options(cls, recipe=None, **options):
         """A recipe from an optional base recipe and keyword overrides.

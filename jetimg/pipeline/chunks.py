@@ -156,12 +156,11 @@ def process_chunk(job, start, stop):
     source, recipe, device = job.source, job.recipe, job.device
     n = stop - start
     rows = n if device == "cuda" else min(n, READ_ROWS)
-    with_charges = recipe.particles is not None and source.has_kinds
+    with_kinds, with_charges = recipe.reads_identity(source.has_kinds)
     out, labels = _output_buffers(n, recipe.npix, recipe.n_channels,
                                   **particle_shape(recipe, source.has_kinds))
     labels = labels if source.has_labels else None
-    with_kinds = bool(recipe.needs_kinds) or with_charges
-    kinds = charges = flat_kinds = flat_charges = None
+    flat_kinds = flat_charges = None
     if source.jagged:  # one read per chunk: a file's baskets are decompressed once
         if with_charges:
             offsets, p4s, chunk_labels, flat_kinds, flat_charges = source.read_flat(
@@ -177,14 +176,12 @@ def process_chunk(job, start, stop):
         hi = min(lo + step, n)
         if source.jagged:
             block, kinds, charges = _padded(offsets, p4s, lo, hi, flat_kinds, flat_charges)
+            identity = {"kinds": kinds, "charges": charges}
             block_labels = None if chunk_labels is None else chunk_labels[lo:hi]
         else:
             block, block_labels = source.read(start + lo, start + hi, out=jets[:hi - lo])
-            if with_kinds:
-                kinds = source.read_kinds(start + lo, start + hi)
-            if with_charges:
-                charges = source.read_charges(start + lo, start + hi)
-        preprocess(block, recipe, kinds=kinds, charges=charges, device=device, parallel=False,
+            identity = source.read_identity(start + lo, start + hi, with_kinds, with_charges)
+        preprocess(block, recipe, **identity, device=device, parallel=False,
                    row_offset=start + lo, out={name: a[lo:hi] for name, a in out.items()})
         if labels is not None:
             labels[lo:hi] = block_labels

@@ -322,8 +322,7 @@ class JetImages(ImageSource):
         kind_channels = list(self._recipe.needs_kinds)
         has_kinds = bool(getattr(self._source, "has_kinds", False))
         # with particles, an input with kinds gives the six kind features (as a build does)
-        self._charges = self._recipe.particles is not None and has_kinds
-        self._kinds = bool(kind_channels) or self._charges
+        self._identity = self._recipe.reads_identity(has_kinds)
         if self._recipe.particles is not None:
             self.particle_features = particle_features(has_kinds)
             self.n_particles = int(self._recipe.particles)
@@ -346,11 +345,8 @@ class JetImages(ImageSource):
 
         fields = check_fields(self, fields)
         jets, labels = self._source.read(start, stop)
-        options = {"kinds": self._source.read_kinds(start, stop)} if self._kinds else {}
-        if self._charges:
-            options["charges"] = self._source.read_charges(start, stop)
         out = preprocess(jets, self._recipe, parallel=self._parallel, row_offset=start,
-                         **options)
+                         **self._source.read_identity(start, stop, *self._identity))
         out["labels"] = labels
         return {name: out[name] for name in fields}
 

@@ -188,6 +188,14 @@ class JetSource:
         raise InputError(f"{self.path} carries no particle identity (charges): "
                          f"its layout {self.layout!r} has none")
 
+    def read_identity(self, start, stop, kinds=False, charges=False):
+        """``{"kinds": ..., "charges": ...}`` of rows ``start:stop``, as
+        :func:`jetimg.preprocess` takes them: each read (:meth:`read_kinds`,
+        :meth:`read_charges`) when asked for, None otherwise.
+        :meth:`jetimg.Recipe.reads_identity` says which a recipe needs."""
+        return {"kinds": self.read_kinds(start, stop) if kinds else None,
+                "charges": self.read_charges(start, stop) if charges else None}
+
     def describe(self):
         """One line saying what the source is, for messages and ``jetimg info``.
 
