@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jetimg
-import jetimg.plots.particles as particles_module
+import jetimg.plots.averages as averages_module
 from jetimg.data import sample_files
 from jetimg.io.store.stores import set_attrs
 from jetimg.plots.particles import KIND_FLAGS, PT_EDGES, XY_EDGES, particle_summary
@@ -67,7 +67,8 @@ def test_summary_equals_numpy_on_the_whole_store(folder):
 
 def test_blocks_of_one_chunk_equal_one_block(folder, monkeypatch):
     whole = particle_summary(folder / "p12.zarr")
-    monkeypatch.setattr(particles_module, "_MIN_BLOCK_ROWS", 1)  # blocks of 50 rows
+    # blocks of one stored chunk (50 rows): the least rows of a block, shared with the averages
+    monkeypatch.setattr(averages_module, "_MIN_TASK_ROWS", 1)
     by_chunk = particle_summary(folder / "p12.zarr")
     for field in ("jets", "stored", "has", "pt_fraction", "positions"):
         assert np.array_equal(getattr(whole, field), getattr(by_chunk, field)), field

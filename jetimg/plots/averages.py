@@ -185,13 +185,19 @@ def _scan(store, by_label, n_max):
     raise AssertionError("unreachable: every class holds n_max valid jets")  # pragma: no cover
 
 
+def block_rows(array):
+    """Rows of a block read at once from a store's ``array``: whole stored chunks,
+    at least :data:`_MIN_TASK_ROWS` rows (one chunk's rows are too few to pay a task)."""
+    chunks = getattr(array, "chunks", None)
+    rows = int(chunks[0]) if chunks else _MIN_TASK_ROWS
+    return rows * max(1, math.ceil(_MIN_TASK_ROWS / rows))
+
+
 def _dask_rows(array, n_rows):
     """``array[:n_rows]`` as a dask array chunked along rows by whole store chunks."""
     import dask.array as da
 
-    chunks = getattr(array, "chunks", None)
-    rows = int(chunks[0]) if chunks else _MIN_TASK_ROWS
-    rows *= max(1, math.ceil(_MIN_TASK_ROWS / rows))
+    rows = block_rows(array)
     is_hdf5 = type(array).__module__.startswith("h5py")
     # h5py is not thread-safe: dask takes a lock around each read of an HDF5 dataset.
     darr = da.from_array(array, chunks=(rows,) + tuple(array.shape[1:]), lock=is_hdf5,

@@ -18,7 +18,7 @@ import numpy as np
 from jetimg.errors import InputError, JetimgError
 from jetimg.io.store import stores
 from jetimg.io.store.completeness import check_complete
-from jetimg.plots.averages import class_name, class_order, store_class_names
+from jetimg.plots.averages import block_rows, class_name, class_order, store_class_names
 from jetimg.plots.colours import class_colours
 from jetimg.plots.draw import invalid_note, new_figure, settle_layout, store_name, text_width
 from jetimg.plots.style import hep_style
@@ -35,9 +35,6 @@ KIND_FLAGS = {"is_charged_hadron": "$h^\\pm$", "is_neutral_hadron": "$h^0$",
 PT_EDGES = np.linspace(-5.0, 0.0, 51)
 #: x and y: bins over [-1, 1] (a jet of radius 0.8 around its centre; others are not drawn).
 XY_EDGES = np.linspace(-1.0, 1.0, 41)
-#: Rows read at a time at least (a whole number of the store's particle chunks).
-_MIN_BLOCK_ROWS = 1000
-
 
 @dataclasses.dataclass
 class ParticleSummary:
@@ -201,9 +198,7 @@ def particle_summary(store, indices=DEFAULT_INDICES, *, by_label=True, class_nam
         class_names = store_class_names(s, class_names)
         particles = s["particles"]
         n_rows, p = len(s), int(particles.shape[1])
-        chunks = getattr(particles, "chunks", None)
-        step = int(chunks[0]) if chunks else _MIN_BLOCK_ROWS
-        step *= max(1, -(-_MIN_BLOCK_ROWS // step))
+        step = block_rows(particles)
         use_labels = by_label and "labels" in s
         col = {n: names.index(n) for n in ("x", "y", "log_pt_rel")}
         kind_cols = ([names.index(k) for k in KIND_FLAGS] if all(k in names for k in KIND_FLAGS)
