@@ -328,3 +328,16 @@ def test_killed_worker_in_a_distributed_build_over_root_files(data, files, tmp_p
     assert kill.killed, "no worker was killed during the build"
     assert result.n_made == N
     assert_bit_identical(read_store(out)[0], read_store(one)[0])
+
+
+def test_read_labels_alone_equal_the_labels_read_with_the_jets():
+    """A ROOT file reads its label branches alone; any other layout its labels with
+    the jets: both equal read()'s labels, window by window."""
+    from jetimg.data import sample_files, sample_path
+
+    for path in (sample_files("jetclass")[0], sample_path()):
+        source = open_jets(path)
+        with source:
+            for start, stop in ((0, 7), (7, 250), (250, 250)):
+                got, want = source.read_labels(start, stop), source.read(start, stop)[1]
+                assert got.dtype == want.dtype and np.array_equal(got, want), (path, start)

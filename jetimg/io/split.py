@@ -385,19 +385,16 @@ def _replace(tmp, output):
 # ---------------------------------------------------------------------------
 
 def _all_labels(files, chunk_rows):
-    """The labels of every row of the input (int8), or None without labels."""
-    from jetimg.io.readers.root import RootSource
-
+    """The labels of every row of the input (int8), or None without labels (each
+    file's :meth:`~jetimg.io.readers.sources.JetSource.read_labels`: a ROOT file
+    reads its label branches only)."""
     if not files[0].has_labels:
         return None
     out = []
     for f in files:
         for a in range(0, f.n_rows, chunk_rows):
             b = min(a + chunk_rows, f.n_rows)
-            if isinstance(f, RootSource):   # the label branches only
-                out.append(f._labels(f._arrays(f.label_branches, a, b), a))
-            else:
-                out.append(f.read(a, b)[1])
+            out.append(f.read_labels(a, b))
     return np.concatenate(out) if out else np.zeros(0, np.int8)
 
 

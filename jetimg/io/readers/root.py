@@ -140,6 +140,12 @@ class RootSource(JetSource):
                              f"{(n, m, 4)}")
         return pad_jagged(offsets, p4s, out), labels
 
+    def read_labels(self, start, stop):
+        """The labels of rows ``start:stop`` from the label_* branches alone."""
+        if not self.has_labels:
+            return None
+        return self._labels(self._arrays(self.label_branches, start, stop), start)
+
     def read_flat(self, start, stop, kinds=False, charges=False):
         """The particles of rows ``start:stop``, unpadded.
 

@@ -188,6 +188,11 @@ class JetSource:
         raise InputError(f"{self.path} carries no particle identity (charges): "
                          f"its layout {self.layout!r} has none")
 
+    def read_labels(self, start, stop):
+        """The labels of rows ``start:stop`` as :meth:`read` gives them (int8, or
+        None without labels); layouts that can read their labels alone override it."""
+        return self.read(start, stop)[1]
+
     def read_identity(self, start, stop, kinds=False, charges=False):
         """``{"kinds": ..., "charges": ...}`` of rows ``start:stop``, as
         :func:`jetimg.preprocess` takes them: each read (:meth:`read_kinds`,
