@@ -105,6 +105,7 @@ from jetimg.io import open_inputs
 from jetimg.io.store import stores
 from jetimg.outputs import output_specs
 from jetimg.pipeline import DEFAULT_CHUNK_SIZE, chunk_rows
+from jetimg.pipeline.chunks import particle_shape
 from jetimg.recipe import particle_features
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -501,14 +502,6 @@ def make_template(input_path, data_dir, chunk, recipe):
 
 
 # ---------------------------------------------------------------------------
-
-def particle_shape(recipe, has_kinds):
-    """The store's particle arguments for ``recipe``: P and F (17 from an input with
-    kinds, else 11), or none."""
-    if recipe.particles is None:
-        return {}
-    return {"n_particles": recipe.particles, "n_features": len(particle_features(has_kinds))}
-
 
 def median_run(runs):
     """The run with the median seconds (the upper median of an even count)."""
