@@ -5,7 +5,7 @@ networks, tens of minutes on two cores)::
 
     python benchmarks/bench_colour.py INPUT [MORE ...] [--epochs 5]
         [--seeds 0,1,2] [--channels charged_pt,neutral_pt,charged_count]
-        [--npix N] [--work DIR] [--json PATH]
+        [--rows pt,colour,pfn] [--particles 64] [--npix N] [--work DIR] [--json PATH]
 
 Inputs are either quark/gluon jets in EnergyFlow's layout (``.npz``, as
 ``jetimg simulate --layout qg`` writes them) or JetClass-layout ROOT files
@@ -110,6 +110,11 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--channels", default="charged_pt,neutral_pt,charged_count")
+    parser.add_argument("--rows", default="pt,colour,pfn",
+                        help="rows to run: pt (pT images), colour (--channels images), "
+                             "pfn (a Particle Flow Network on --particles particles)")
+    parser.add_argument("--particles", type=int, default=64,
+                        help="pfn row: the leading particles per jet (default 64)")
     parser.add_argument("--npix", type=int, default=None,
                         help="image side (default 33 for quark/gluon, 40 for JetClass)")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -126,27 +131,35 @@ def main(argv=None):
     else:
         npix = args.npix or 40
         pixels = {"npix": npix}                    # R = 0.8: the default recipe's pixels
+    rows = args.rows.split(",")
+    unknown = sorted(set(rows) - {"pt", "colour", "pfn"})
+    if unknown:
+        parser.error(f"--rows: unknown row {unknown[0]!r} (pt, colour, pfn)")
     recipes = {"pt": jetimg.Recipe(**pixels),
-               args.channels: jetimg.Recipe(**pixels, channels=args.channels)}
+               args.channels: jetimg.Recipe(**pixels, channels=args.channels),
+               "pfn": jetimg.Recipe(**pixels, particles=args.particles)}
+    tags = {"pt": "pt", args.channels: "colour", "pfn": "pfn"}
+    recipes = {name: r for name, r in recipes.items() if tags[name] in rows}
     files, counts = split_files(args.inputs, args.work, seed=12345, layout=layout)
     print(f"# jetimg {jetimg.__version__}, {cpu_name()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, {datetime.date.today()}")
     print(f"# {counts} jets ({layout}) of {', '.join(map(str, args.inputs))}; npix {npix}, "
-          f"pixel {recipes['pt'].pixel_size}; {args.epochs} epochs, batch "
-          f"{args.batch_size}, seeds {seeds}", flush=True)
+          f"pixel {next(iter(recipes.values())).pixel_size}; pfn: {args.particles} particles; "
+          f"{args.epochs} epochs, batch {args.batch_size}, seeds {seeds}", flush=True)
     results = {name: [] for name in recipes}
     for name, recipe in recipes.items():
-        tag = "pt" if name == "pt" else "colour"
+        tag = tags[name]
+        arch = "pfn" if tag == "pfn" else "challenge"
         stores = {}
         for split, path in files.items():
             stores[split] = args.work / f"{split}_{tag}.zarr"
             jetimg.build(path, stores[split], recipe=recipe, overwrite=True)
         for seed in seeds:
-            model = args.work / f"cnn_{tag}_seed{seed}.keras"
+            model = args.work / f"{arch}_{tag}_seed{seed}.keras"
             t0 = time.perf_counter()
             jetimg.train.train(stores["train"], stores["val"], model, epochs=args.epochs,
                                batch_size=args.batch_size, seed=seed, log=False, plot=False,
-                               overwrite=True, patience=args.epochs)
+                               overwrite=True, patience=args.epochs, arch=arch)
             ev = jetimg.train.evaluate(stores["test"], model=model)
             row = {"seed": seed, **figures(ev, layout),
                    "train_seconds": time.perf_counter() - t0}
@@ -168,7 +181,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"cpu": cpu_name(), "layout": layout, "counts": counts,
-                       "epochs": args.epochs, "npix": npix, "results": results,
+                       "epochs": args.epochs, "npix": npix, "particles": args.particles,
+                       "results": results,
                        "summary": summary}, f, indent=1)
 
 
