@@ -139,17 +139,22 @@ def _check_out(out, n_jets, npix, on_device=False, n_channels=None, n_particles=
                              f"{'device ' if on_device else ''}array of shape {shape}")
 
 
-def kernel_options(recipe):
+def kernel_options(recipe, row0=0):
     """The recipe as the kernels take it: a :class:`~jetimg.kernels.body.KernelOptions`
-    record, strings as their integer codes.
+    record, strings as their integer codes; ``row0`` is the input row of the
+    first jet given (a variation draws by input row).
 
     >>> kernel_options(Recipe(npix=32)).npix
     32
     """
+    vary = recipe.vary
+    varied = (() if vary is None else
+              (True, vary.scale, vary.neutral_scale, vary.smear, vary.drop, vary.seed))
     return KernelOptions(CENTER_CODE[recipe.center], recipe.rotate, recipe.flip, recipe.npix,
                          recipe.pixel_size[0], recipe.pixel_size[1],
                          INTENSITY_CODE[recipe.intensity], recipe.threshold,
-                         NORMALISE_CODE[recipe.normalise], recipe.particles or 0)
+                         NORMALISE_CODE[recipe.normalise], recipe.particles or 0,
+                         *varied)._replace(row0=int(row0))
 
 
 def preprocess(jets, recipe=None, *, kinds=None, charges=None, device="cpu", parallel=True,
@@ -183,8 +188,9 @@ def preprocess(jets, recipe=None, *, kinds=None, charges=None, device="cpu", par
         (default). ``False`` runs on the calling thread, for callers that
         bring their own threads.
     row_offset : int
-        Added to the row named in an :class:`InvalidJetError` (the chunk's
-        first row in its file).
+        The input row of ``jets[0]`` (the chunk's first row in the whole
+        input): added to the row named in an :class:`InvalidJetError`, and
+        the row a variation's draws follow (docs/recipe.md "Variations").
     out : dict, optional
         Arrays to fill instead of new ones, as
         :func:`jetimg.outputs.empty_outputs` makes them (reusing them saves
@@ -246,6 +252,15 @@ def preprocess(jets, recipe=None, *, kinds=None, charges=None, device="cpu", par
         channels = channel_codes(recipe)
         if recipe.needs_kinds:
             kinds = check_kinds(kinds_in, shape, recipe)
+    if recipe.vary is not None and recipe.vary.needs_kinds:
+        if kinds_in is None:
+            raise InputError(f"vary={recipe.vary.to_text()!r}: neutral_scale needs particle "
+                             f"kinds, and the jets come without them (give kinds=, or an input "
+                             f"with particle identity)")
+        if on_device:
+            raise InputError("vary neutral_scale takes host jets and kinds; copy the jets to "
+                             "the host")
+        kinds = _kinds_array(kinds_in, shape) if kinds is None else kinds
     n_features = None
     if recipe.particles is not None and kinds_in is not None:
         # particles with kinds: F = 17, the kinds and charges read by the kernels
@@ -261,7 +276,7 @@ def preprocess(jets, recipe=None, *, kinds=None, charges=None, device="cpu", par
     if device == "cuda":
         from .kernels.cuda import preprocess_cuda
 
-        return preprocess_cuda(jets, kernel_options(recipe), **twin)
+        return preprocess_cuda(jets, kernel_options(recipe, row_offset), **twin)
     from .kernels.cpu import preprocess_cpu
 
-    return preprocess_cpu(jets, kernel_options(recipe), parallel=parallel, **twin)
+    return preprocess_cpu(jets, kernel_options(recipe, row_offset), parallel=parallel, **twin)

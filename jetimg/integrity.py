@@ -419,13 +419,17 @@ def _recompute(st, input, keys, recipe, n, n_sample, seed, unreadable):
             return checks + [("recompute", False, f"channel {recipe.needs_kinds[0]} needs "
                               f"particle kinds, and {_names(input_names(source))} carries "
                               f"none here (a pid array beside plain arrays: pid_key=)")]
+        if recipe.vary is not None and recipe.vary.needs_kinds and not source.has_kinds:
+            return checks + [("recompute", False, f"vary neutral_scale needs particle kinds, "
+                              f"and {_names(input_names(source))} carries none here (a pid "
+                              f"array beside plain arrays: pid_key=)")]
         blocks = _sample_blocks(n, n_sample, seed)
         identity = recipe.reads_identity(source.has_kinds)
         bad, worst, left_out = [], 0.0, {}
         for start, stop in blocks:
             jets, labels = source.read(start, stop)
             want = preprocess(jets, dataclasses.replace(recipe, invalid="skip"),
-                              **source.read_identity(start, stop, *identity))
+                              **source.read_identity(start, stop, *identity), row_offset=start)
             if labels is not None:
                 want["labels"] = labels
             for name, expected in want.items():

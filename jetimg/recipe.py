@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .errors import RecipeError
 from .kinds import GROUPS
+from .variations import Vary
 
 __all__ = ["Recipe", "DEFAULT_PIXEL_SIZE", "CHANNEL_NAMES", "QUANTITIES", "parse_channel",
            "PARTICLE_FEATURES", "KIND_FEATURES", "particle_features"]
@@ -169,6 +170,12 @@ class Recipe:
         Also keep each jet's valid constituents after centring, rotation and
         flips, the first P by pT, as P rows of F features (docs/recipe.md,
         step 7); None (default): images only.
+    vary : Vary, dict or str, optional
+        A systematic variation of the input, applied before everything else
+        (docs/recipe.md "Variations"): :class:`jetimg.variations.Vary`, a dict
+        of its names (``{"scale": 1.05, "seed": 3}``) or the command line's
+        text (``"scale=1.05,smear=0.1,seed=3"``); None (default), ``""`` or
+        ``{}``: the nominal jets.
     """
 
     center: str = "centroid"
@@ -182,6 +189,7 @@ class Recipe:
     invalid: str = "raise"
     channels: tuple | None = None
     particles: int | None = None
+    vary: Vary | None = None
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
@@ -214,6 +222,7 @@ class Recipe:
         put("invalid", _choice("invalid", self.invalid, INVALIDS))
         put("channels", _channels(self.channels))
         put("particles", _particles(self.particles))
+        put("vary", Vary.parse(self.vary))
 
     @property
     def n_channels(self):
@@ -230,9 +239,10 @@ class Recipe:
         """``(kinds, charges)``: whether this recipe's outputs read the particle kinds
         and the charges of an input (one with particle kinds when ``has_kinds``).
 
-        Kinds for the channels that select them, and kinds and charges for the
-        particles of an input with kinds (F = 17); an input without kinds gives
-        particles of F = 11 and reads neither.
+        Kinds for the channels that select them and for a variation's
+        ``neutral_scale``, and kinds and charges for the particles of an input
+        with kinds (F = 17); an input without kinds gives particles of F = 11
+        and reads neither.
 
         >>> Recipe(particles=30).reads_identity(True), Recipe(particles=30).reads_identity(False)
         ((True, True), (False, False))
@@ -240,7 +250,8 @@ class Recipe:
         (True, False)
         """
         charges = self.particles is not None and bool(has_kinds)
-        return bool(self.needs_kinds) or charges, charges
+        vary_kinds = self.vary is not None and self.vary.needs_kinds
+        return bool(self.needs_kinds) or charges or vary_kinds, charges
 
     @classmethod
     def from_options(cls, recipe=None, **options):
@@ -267,6 +278,7 @@ class Recipe:
         out = dataclasses.asdict(self)
         out["pixel_size"] = list(self.pixel_size)
         out["channels"] = None if self.channels is None else list(self.channels)
+        out["vary"] = None if self.vary is None else self.vary.to_attrs()
         return out
 
     @classmethod

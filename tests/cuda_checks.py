@@ -163,3 +163,32 @@ def test_particles_equal_the_cpu(jets, options):
         assert not got["particles"][3:5].any()
         assert_same({k: v for k, v in got.items() if k != "particles"},
                     {k: v for k, v in want.items() if k != "particles"}, recipe)
+
+
+# SplitMix64 wraps around modulo 2^64 on purpose; the simulator's NumPy scalars warn of it.
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("vary", ["scale=1.05,smear=0.2,drop=0.3,seed=5",
+                                  "neutral_scale=0.8,smear=0.05,drop=0.5,seed=4294967295"])
+def test_variations_equal_the_cpu(jets, vary):
+    """A variation (docs/recipe.md "Variations"): the same draws by input row and
+    slot on both, so the same varied jets, images and particles."""
+    chunk = jets[:max(12, N_JETS // 3)].copy()
+    chunk[4, 2, 0] = -1.0         # skipped invalid jet: stays invalid
+    rng = np.random.default_rng(5)
+    present = (chunk != 0).any(axis=2)
+    kinds = np.where(present, rng.integers(1, 6, present.shape), 0).astype(np.int8)
+    charges = np.where(np.isin(kinds, [2, 3, 4]), rng.choice([-1, 1], present.shape),
+                       0).astype(np.int8)
+    for options in (dict(particles=10), dict(channels=["pt", "neutral_pt", "count"],
+                                             particles=5, normalise="none")):
+        recipe = Recipe(**options, vary=vary, invalid="skip")
+        want = jetimg.preprocess(chunk, recipe, kinds=kinds, charges=charges, row_offset=1234)
+        got = jetimg.preprocess(chunk, recipe, kinds=kinds, charges=charges, row_offset=1234,
+                                device="cuda")
+        np.testing.assert_allclose(got["particles"], want["particles"], rtol=1e-6, atol=1e-6)
+        assert got["valid"][4] == 0 and not got["particles"][4].any()
+        assert_same({k: v for k, v in got.items() if k != "particles"},
+                    {k: v for k, v in want.items() if k != "particles"}, recipe)
+        nominal = jetimg.preprocess(chunk, Recipe(**options, invalid="skip"), kinds=kinds,
+                                    charges=charges)
+        assert (got["n_constituents"] < nominal["n_constituents"]).any()

@@ -45,6 +45,21 @@ OPTION_MATRIX = [
 ]
 
 
+#: particles against the reference: float32 storage of float64 features
+PARTICLE_RTOL, PARTICLE_ATOL = 2e-5, 2e-5
+
+
+def toy_kinds(jets, seed):
+    """Random kind codes 1-5 of the valid slots of ``jets``, and charges
+    consistent with them: (kinds, charges), (N, M) int8 each."""
+    rng = np.random.default_rng(seed)
+    present = (jets != 0).any(axis=2)
+    kinds = np.where(present, rng.integers(1, 6, jets.shape[:2]), 0).astype(np.int8)
+    sign = rng.choice(np.array([-1, 1], np.int8), jets.shape[:2])
+    charged = np.isin(kinds, [2, 3, 4])      # electron, muon, charged_hadron
+    return kinds, np.where(charged, sign, 0).astype(np.int8)
+
+
 def option_id(options):
     """A test id of one OPTION_MATRIX case: ``center=jet,rotate=True,...``."""
     return ",".join(f"{k}={v}" for k, v in options.items())

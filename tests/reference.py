@@ -26,7 +26,8 @@ import numpy as np
 __all__ = ["DEFAULTS", "ReferenceInvalidJet", "reference_jet", "reference_preprocess",
            "near_pixel_edge", "wrap_phi", "SNAP", "QUANTITIES", "KIND_SELECTS", "KIND_CODE",
            "CHANNEL_NAMES", "parse_channel", "reference_geometry", "reference_channels",
-           "PARTICLE_FEATURES", "KIND_FEATURES", "reference_particles"]
+           "PARTICLE_FEATURES", "KIND_FEATURES", "reference_particles", "VARY_DEFAULTS",
+           "splitmix64", "reference_uniform", "reference_vary"]
 
 #: SPEC.md options and their defaults.
 DEFAULTS = {
@@ -688,6 +689,79 @@ def reference_particles(jet, recipe=None, kinds=None, charges=None, *, particles
             for name in ("charged_hadron", "neutral_hadron", "photon", "electron", "muon"):
                 feats.append(1.0 if code == KIND_CODE[name] else 0.0)
         out[row] = feats
+    return out
+
+
+# --------------------------------------------------------------------------
+# SPEC Variations
+
+#: "vary as all five keys with defaults filled in"
+VARY_DEFAULTS = {"scale": 1.0, "neutral_scale": 1.0, "smear": 0.0, "drop": 0.0, "seed": 0}
+
+_MASK64 = (1 << 64) - 1
+
+
+def splitmix64(z):
+    """"mix(z) is one SplitMix64 output ... (all modulo 2^64)", on Python integers.
+
+    >>> hex(splitmix64(0))   # SplitMix64's first output for state 0
+    '0xe220a8397b1dcdaf'
+    """
+    z = (z + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def reference_uniform(seed, row, slot, t):
+    """u_t of the constituent in ``slot`` of input row ``row``: "h =
+    mix(mix(mix(S) ^ n) ^ (4 k + t)) and u_t = ((h >> 11) + 0.5) * 2^-53"."""
+    h = splitmix64(splitmix64(splitmix64(seed) ^ row) ^ (4 * slot + t))
+    return ((h >> 11) + 0.5) * 2.0 ** -53
+
+
+def reference_vary(jet, row, vary, kinds=None):
+    """SPEC Variations of one jet (M, 4): the varied jet, float64, dropped slots
+    turned to padding (zeros) and every other slot where it was.
+
+    ``row`` is the jet's 0-based row in the whole input; ``vary`` a mapping
+    of any of VARY_DEFAULTS' names; ``kinds`` (M,) the slots' kind codes
+    (needed for neutral_scale). An invalid jet comes back unchanged: "after
+    the validity check (an invalid jet stays invalid ...)".
+
+    >>> reference_vary([[10.0, 6.0, 8.0, 0.0]], 0, {"scale": 2})[0].tolist()
+    [20.0, 12.0, 16.0, 0.0]
+    """
+    v = dict(VARY_DEFAULTS)
+    v.update(vary or {})
+    jet = np.array(jet, dtype=np.float64)
+    valid = []
+    for k in range(jet.shape[0]):
+        E, px, py, pz = (float(x) for x in jet[k])
+        if _is_padding(E, px, py, pz):
+            continue
+        if _invalid_reason(k, E, px, py, pz) is not None:
+            return jet
+        valid.append(k)
+    if not valid:
+        return jet
+    # "Step 1's leading constituent of the unvaried jet (largest pT, first slot on ties)"
+    pts = [math.hypot(jet[k, 1], jet[k, 2]) for k in valid]
+    lead = valid[pts.index(max(pts))]
+    out = np.zeros_like(jet)
+    for k in valid:
+        # Order: drop, then smear, then neutral_scale, then scale.
+        if k != lead and reference_uniform(v["seed"], row, k, 0) < v["drop"]:
+            continue  # "removed ... as if never measured"
+        u1 = reference_uniform(v["seed"], row, k, 1)
+        u2 = reference_uniform(v["seed"], row, k, 2)
+        g = min(max(math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2), -3.0), 3.0)
+        f_smear = 1.0 + v["smear"] * g
+        neutral = kinds is not None and int(kinds[k]) in (KIND_CODE["photon"],
+                                                          KIND_CODE["neutral_hadron"])
+        f_neutral = v["neutral_scale"] if neutral else 1.0
+        for c in range(4):
+            out[k, c] = ((jet[k, c] * f_smear) * f_neutral) * v["scale"]
     return out
 
 

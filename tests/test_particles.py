@@ -21,11 +21,11 @@ from jetimg.kinds import KIND_CODE
 from jetimg.recipe import particle_features
 from jetimg.toys import jets_from_ptetaphi, toy_jets
 
-from .helpers import OPTION_MATRIX, option_id
+from .helpers import (OPTION_MATRIX, PARTICLE_ATOL as ATOL, PARTICLE_RTOL as RTOL, option_id,
+                      toy_kinds)
 from .reference import KIND_FEATURES, PARTICLE_FEATURES, reference_particles
 
 P_VALUES = (1, 7, 30, 200)
-RTOL, ATOL = 2e-5, 2e-5  # float32 storage of float64 features
 
 
 def reference_stack(jets, recipe, P, kinds=None, charges=None):
@@ -45,17 +45,6 @@ def assert_particles_agree(jets, options, kinds=None, charges=None, p_values=P_V
         np.testing.assert_allclose(got, want[:, :P], rtol=RTOL, atol=ATOL,
                                    err_msg=f"P={P} {options}")
     return want
-
-
-def toy_kinds(jets, seed):
-    """Random kind codes 1-5 and charges consistent with them on valid slots."""
-    rng = np.random.default_rng(seed)
-    present = (jets != 0).any(axis=2)
-    kinds = np.where(present, rng.integers(1, 6, jets.shape[:2]), 0).astype(np.int8)
-    sign = rng.choice(np.array([-1, 1], np.int8), jets.shape[:2])
-    charged = np.isin(kinds, [KIND_CODE["electron"], KIND_CODE["muon"],
-                              KIND_CODE["charged_hadron"]])
-    return kinds, np.where(charged, sign, 0).astype(np.int8)
 
 
 # ---------------------------------------------------------------------------

@@ -228,6 +228,14 @@ def recipe_options(func):
                           "rotation and flips: x, y, log_pt, log_e, log_pt_rel, log_e_rel, "
                           "delta_r, px, py, pz, e, and with particle kinds charge and five "
                           "kind flags [default: images only]."),
+        click.option("--vary", default=None, metavar="NAME=VALUE,...",
+                     help="A systematically varied sample: scale=S (every constituent's "
+                          "four-vector times S), neutral_scale=S (photons and neutral hadrons "
+                          "only; needs particle kinds), smear=SIGMA (each constituent times "
+                          "1 + SIGMA g, g normal clipped to +-3; SIGMA <= 0.3), drop=P (each "
+                          "constituent but the leading one lost with probability P), seed=N "
+                          "(0 <= N < 2**32); e.g. scale=1.05,smear=0.1,seed=3. The draws "
+                          "follow the input row and slot [default: the nominal jets]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -242,7 +250,7 @@ def recipe_from(kwargs):
                   normalise=kwargs.pop("normalise"),
                   invalid="skip" if kwargs.pop("skip_invalid") else "raise",
                   channels=kwargs.pop("channels") or None,
-                  particles=kwargs.pop("particles"))
+                  particles=kwargs.pop("particles"), vary=kwargs.pop("vary") or None)
     pixel_size = kwargs.pop("pixel_size")
     if pixel_size is not None:
         fields["pixel_size"] = pixel_size

@@ -182,8 +182,14 @@ def _store_info(store):
     if info["n_unreadable"]:
         click.echo(f"unreadable   {info['n_unreadable']} rows of labels or valid cannot be "
                    f"decoded (left out above): jetimg verify {store} names them")
-    recipe = attrs.get("recipe", {})
+    recipe = dict(attrs.get("recipe", {}))
+    vary = recipe.pop("vary", None)
     click.echo("recipe       " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
+    if isinstance(vary, dict):
+        shown = " ".join(f"{k}={v}" for k, v in vary.items())
+        click.echo(f"vary         {shown} (a systematically varied sample: docs/recipe.md)")
+    else:
+        click.echo("vary         none (the nominal jets)")
     click.echo(f"jetimg       {attrs.get('jetimg_version', '?')}")
 
 

@@ -27,6 +27,8 @@ image is zeroed): ``-(1 + 4 * slot + reason)``, see :func:`decode_invalid`.
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 N_SCRATCH = 7  # scratch rows the body takes: px, py, pz, w, x, y, slot
 
 # Invalid-slot reasons, in the order the body tests them.
@@ -54,6 +56,13 @@ class KernelOptions(NamedTuple):
     threshold: float   # GeV
     normalise: int     # 0 sum, 1 max, 2 none
     n_particles: int = 0  # P particles per jet (step 7); 0: none
+    vary: bool = False    # a variation (docs/recipe.md "Variations"); the five below
+    vary_scale: float = 1.0
+    vary_neutral_scale: float = 1.0
+    vary_smear: float = 0.0
+    vary_drop: float = 0.0
+    vary_seed: int = 0
+    row0: int = 0         # the input row of the first jet given: the variations' n
 
 
 #: channel quantity codes (the kernels' ``chan_qty``), as jetimg.recipe.QUANTITIES
@@ -89,27 +98,127 @@ def describe_invalid(jet, code):
     return f"slot {slot}: {reason} (E={e:g}, px={px:g}, py={py:g}, pz={pz:g} GeV)"
 
 
+# SplitMix64 (docs/recipe.md "Variations"), in uint64 arithmetic modulo 2^64.
+# (Under numba's CUDA simulator these are NumPy scalars, which warn on the
+# intended wrap-around; the simulator tests ignore that warning.)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
+_TWO_M53 = 2.0 ** -53
+#: the jetimg.kinds codes neutral_scale takes: photon, neutral_hadron
+NEUTRAL_KIND_CODES = (1, 5)
+
+
+def make_variation(jit):
+    """The variations compiled by ``jit``: ``(vary_jet, factors, varied)``.
+
+    ``factors(kinds, n_slots, key, slot, options)`` gives ``(keep, f_smear,
+    f_neutral, f_scale)`` of the constituent in ``slot`` of the jet whose
+    draws ``key`` (``row_key(seed, row)``) seeds; ``varied(v, f_smear,
+    f_neutral, f_scale)`` is ``((v * f_smear) * f_neutral) * f_scale``, the
+    varied value of one component (float64). ``vary_jet`` applies them to the
+    compacted constituents the geometry's first pass left in the scratch rows.
+    """
+
+    @jit
+    def mix(z):
+        z = z + _GOLDEN
+        z = (z ^ (z >> _S30)) * _MIX1
+        z = (z ^ (z >> _S27)) * _MIX2
+        return z ^ (z >> _S31)
+
+    @jit
+    def row_key(seed, row):
+        return mix(mix(np.uint64(seed)) ^ np.uint64(row))
+
+    @jit
+    def uniform(key, slot, t):
+        h = mix(key ^ np.uint64(4 * slot + t))
+        return (float(h >> _S11) + 0.5) * _TWO_M53
+
+    @jit
+    def factors(kinds, n_slots, key, slot, options):
+        drop = options[14]
+        smear = options[13]
+        keep = not (drop > 0.0 and uniform(key, slot, 0) < drop)
+        f_smear = 1.0
+        if smear > 0.0:
+            g = math.sqrt(-2.0 * math.log(uniform(key, slot, 1))) * math.cos(
+                TWO_PI * uniform(key, slot, 2))
+            g = -3.0 if g < -3.0 else (3.0 if g > 3.0 else g)
+            f_smear = 1.0 + smear * g
+        f_neutral = 1.0
+        if kinds.shape[0] == n_slots:
+            code = kinds[slot]
+            if code == NEUTRAL_KIND_CODES[0] or code == NEUTRAL_KIND_CODES[1]:
+                f_neutral = options[12]
+        return keep, f_smear, f_neutral, options[11]
+
+    @jit
+    def varied(v, f_smear, f_neutral, f_scale):
+        return ((v * f_smear) * f_neutral) * f_scale
+
+    @jit
+    def vary_jet(kinds, n_slots, row, k, lead, px_s, py_s, pz_s, w_s, s_s, options):
+        # Drop (never the unvaried jet's leading constituent ``lead``), then
+        # the factors, compacting in place; returns the new k and lead.
+        key = row_key(options[15], row)
+        kept = 0
+        for i in range(k):
+            m = int(s_s[i])
+            keep, f_smear, f_neutral, f_scale = factors(kinds, n_slots, key, m, options)
+            if not keep and i != lead:
+                continue
+            px_s[kept] = varied(px_s[i], f_smear, f_neutral, f_scale)
+            py_s[kept] = varied(py_s[i], f_smear, f_neutral, f_scale)
+            pz_s[kept] = varied(pz_s[i], f_smear, f_neutral, f_scale)
+            w_s[kept] = varied(w_s[i], f_smear, f_neutral, f_scale)
+            s_s[kept] = s_s[i]
+            kept += 1
+        new_lead = 0
+        lead_pt2 = -1.0
+        for i in range(kept):
+            pt2 = px_s[i] * px_s[i] + py_s[i] * py_s[i]
+            if pt2 > lead_pt2:  # strict: the first slot wins ties
+                lead_pt2 = pt2
+                new_lead = i
+        return kept, new_lead, lead_pt2
+
+    return vary_jet, row_key, factors, varied
+
+
 def make_geometry(jit, asinh, atan2):
     """Steps 1-4 of one jet compiled by ``jit`` using the given asinh/atan2:
     the per-jet quantities and the pixel of every valid constituent.
 
-    ``geometry(jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)`` returns
+    ``geometry(jet, kinds, row, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)``
+    (``row``: the jet's input row, for a variation's draws) returns
     ``(code, jet_pt, jet_eta, jet_phi, jet_mass)`` as the bodies do; for the
     ``k = code`` valid constituents (compacted, in slot order) it leaves the
     pixel row in ``px_s[i]`` (-1.0 outside the crop), the column in ``py_s[i]``,
     the weight w in ``w_s[i]``, the other quantity (E when w is pT, pT when
     w is E) in ``pz_s[i]``, the slot in ``s_s[i]``, and x', y' after steps
     1-3 (unsnapped, uncropped) in ``x_s[i]``, ``y_s[i]``; the caller may
-    overwrite ``x_s`` and ``y_s`` afterwards.
+    overwrite ``x_s`` and ``y_s`` afterwards. With ``options.vary`` the
+    constituents are varied after the first pass (validity) and before
+    everything else.
     """
+    vary_jet = make_variation(jit)[0]
 
     @jit
-    def geometry(jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options):
+    def geometry(jet, kinds, row, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options):
         # Scratch rows, (M,) float64 each: px, py (later each constituent's
         # pixel row and column), pz, E (later the weight w), x, y, slot.
         # Separate arrays, not rows of one block: LLVM then vectorises the
         # per-constituent loops.
-        center, rotate, flip, npix, dx, dy, intensity, threshold, normalise, _ = options
+        center = options[0]
+        rotate = options[1]
+        flip = options[2]
+        npix = options[3]
+        dx = options[4]
+        dy = options[5]
+        intensity = options[6]
         n_slots = jet.shape[0]
 
         # Pass 1: padding, validity, compaction, leading constituent, sums.
@@ -154,6 +263,20 @@ def make_geometry(jit, asinh, atan2):
             sum_py += py
             sum_pz += pz
             k += 1
+
+        if options[10] and k > 0:
+            # The variation, then the sums of the varied constituents, in slot order.
+            k, lead, lead_pt2 = vary_jet(kinds, n_slots, row, k, lead, px_s, py_s, pz_s,
+                                         w_s, s_s, options)
+            sum_e = 0.0
+            sum_px = 0.0
+            sum_py = 0.0
+            sum_pz = 0.0
+            for i in range(k):
+                sum_e += w_s[i]
+                sum_px += px_s[i]
+                sum_py += py_s[i]
+                sum_pz += pz_s[i]
 
         if k == 0:
             return 0, 0.0, 0.0, 0.0, 0.0
@@ -282,7 +405,7 @@ def make_particles(jit):
     """Step 7 compiled by ``jit``: the first P valid constituents by pT.
 
     ``fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s,
-    y_s, s_s, intensity)`` runs after the geometry (``k`` its code, the
+    y_s, s_s, options, row)`` runs after the geometry (``k`` its code, the
     scratch rows as it left them) and fills ``parts`` (P, F): row p holds
     the constituent of p-th largest pT (float64, as the geometry computed it;
     equal pT in slot order) when p < min(k, P), zeros otherwise (all zeros
@@ -290,12 +413,16 @@ def make_particles(jit):
     (M,) (docs/recipe.md step 7). Reads the scratch rows, writes none of them.
     The order is found by P scans over the k constituents, each taking the
     largest pT after the previous one's (pT, slot) place: no scratch, no
-    sort, and P x k steps, small for the P of particle taggers.
+    sort, and P x k steps, small for the P of particle taggers. With a
+    variation the four-vector is the input's times the constituent's factors,
+    drawn again for its slot and ``row``.
     """
+    _, row_key, factors, varied = make_variation(jit)
 
     @jit
     def fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s, y_s, s_s,
-                       intensity):
+                       options, row):
+        intensity = options[6]
         n_rows = parts.shape[0]
         n_feat = parts.shape[1]
         for p in range(n_rows):
@@ -333,10 +460,16 @@ def make_particles(jit):
             parts[p, 4] = math.log(pt / jet_pt) if jet_pt > 0.0 else 0.0
             parts[p, 5] = math.log(e / jet_e)
             parts[p, 6] = math.sqrt(x * x + y * y)
-            parts[p, 7] = float(jet[m, 1])
-            parts[p, 8] = float(jet[m, 2])
-            parts[p, 9] = float(jet[m, 3])
-            parts[p, 10] = float(jet[m, 0])
+            f_smear = 1.0
+            f_neutral = 1.0
+            f_scale = 1.0
+            if options[10]:
+                _, f_smear, f_neutral, f_scale = factors(
+                    kinds, jet.shape[0], row_key(options[15], row), m, options)
+            parts[p, 7] = varied(float(jet[m, 1]), f_smear, f_neutral, f_scale)
+            parts[p, 8] = varied(float(jet[m, 2]), f_smear, f_neutral, f_scale)
+            parts[p, 9] = varied(float(jet[m, 3]), f_smear, f_neutral, f_scale)
+            parts[p, 10] = varied(float(jet[m, 0]), f_smear, f_neutral, f_scale)
             if with_kinds:
                 code = kinds[m]
                 parts[p, 11] = float(charges[m])
@@ -357,7 +490,7 @@ def make_jet_body(jit, asinh, atan2):
 
     @jit
     def jet_body(jet, kinds, charges, image, parts, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
-                 options):
+                 options, row):
         npix = options[3]
         threshold = options[7]
         normalise = options[8]
@@ -365,10 +498,10 @@ def make_jet_body(jit, asinh, atan2):
             for c in range(npix):
                 image[r, c] = 0.0
         k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
-            jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+            jet, kinds, row, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
         if options[9] > 0:
             fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s, y_s, s_s,
-                           options[6])
+                           options, row)
         if k <= 0:
             return k, jet_pt, jet_eta, jet_phi, jet_mass
 
@@ -433,7 +566,7 @@ def make_channels_body(jit, asinh, atan2):
 
     @jit
     def channels_body(jet, kinds, charges, image, parts, px_s, py_s, pz_s, w_s, x_s, y_s, s_s,
-                      options, chan_qty, chan_mask):
+                      options, row, chan_qty, chan_mask):
         npix = options[3]
         threshold = options[7]
         normalise = options[8]
@@ -443,10 +576,10 @@ def make_channels_body(jit, asinh, atan2):
                 for h in range(image.shape[2]):  # not n_chan: LLVM then writes whole rows
                     image[r, c, h] = 0.0
         k, jet_pt, jet_eta, jet_phi, jet_mass = geometry(
-            jet, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+            jet, kinds, row, px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
         if options[9] > 0:
             fill_particles(jet, kinds, charges, parts, k, jet_pt, w_s, pz_s, x_s, y_s, s_s,
-                           options[6])
+                           options, row)
         if k <= 0:
             return k, jet_pt, jet_eta, jet_phi, jet_mass
 
@@ -566,7 +699,7 @@ def make_fill_jet(jit, jet_body):
         result = jet_body(jets[n], kinds[n if kinds.shape[0] > n else 0],
                           charges[n if charges.shape[0] > n else 0], images[n],
                           particles[n if particles.shape[0] > n else 0],
-                          px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options)
+                          px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, options[16] + n)
         store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
                      codes)
 
@@ -587,8 +720,8 @@ def make_fill_jet_channels(jit, channels_body):
         result = channels_body(jets[n], kinds[n if kinds.shape[0] > n else 0],
                                charges[n if charges.shape[0] > n else 0], images[n],
                                particles[n if particles.shape[0] > n else 0],
-                               px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options, chan_qty,
-                               chan_mask)
+                               px_s, py_s, pz_s, w_s, x_s, y_s, s_s, options,
+                               options[16] + n, chan_qty, chan_mask)
         store_result(n, result, jet_pt, jet_eta, jet_phi, jet_mass, n_constituents, valid,
                      codes)
 

@@ -205,14 +205,15 @@ def preprocess_cpu(jets, options, *, raise_invalid=True, row_offset=0, out=None,
     if channels is None:
         def call(lo, hi):
             fill_images_serial_cpu(jets[lo:hi], rows(kinds, lo, hi), rows(charges, lo, hi),
-                                   options, *(rows(a, lo, hi) for a in results))
+                                   options._replace(row0=options.row0 + lo),
+                                   *(rows(a, lo, hi) for a in results))
     else:
         chan_qty, chan_mask = channels
 
         def call(lo, hi):
             fill_channels_serial_cpu(jets[lo:hi], rows(kinds, lo, hi), rows(charges, lo, hi),
-                                     options, chan_qty, chan_mask,
-                                     *(rows(a, lo, hi) for a in results))
+                                     options._replace(row0=options.row0 + lo), chan_qty,
+                                     chan_mask, *(rows(a, lo, hi) for a in results))
     in_blocks(call, n_jets, numba.get_num_threads() if parallel else 1)
     if raise_invalid:
         bad = np.flatnonzero(codes < 0)

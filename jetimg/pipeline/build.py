@@ -257,6 +257,12 @@ def _build_locked(input, output, recipe, settings, fmt, progress, notify, starte
                              f"{_without_kinds(source)} carries no particle identity; kinds "
                              f"come from JetClass ROOT files, quark/gluon .npz files, or a "
                              f"pid array beside plain arrays (pid_key=)")
+        if recipe.vary is not None and recipe.vary.needs_kinds and not source.has_kinds:
+            raise InputError(f"vary={recipe.vary.to_text()!r}: neutral_scale scales photons "
+                             f"and neutral hadrons, but {_without_kinds(source)} carries no "
+                             f"particle identity; kinds come from JetClass ROOT files, "
+                             f"quark/gluon .npz files, or a pid array beside plain arrays "
+                             f"(pid_key=)")
         n_rows = source.n_rows
         if settings.limit is not None:
             if settings.limit > source.n_rows:

@@ -17,6 +17,7 @@ from ..errors import InputError, JetimgError
 from ..io.store import checkpoints, stores
 from ..io.store.completeness import rows_written
 from ..recipe import Recipe
+from ..variations import Vary
 
 __all__ = ["input_fingerprint", "input_files", "build_progress", "check_resumable", "resume_record",
            "count_invalid"]
@@ -128,8 +129,11 @@ def resume_record(output, info):
     except JetimgError as exc:
         raise InputError(f"cannot resume {output}: its recipe does not parse ({exc})") from None
     new = Recipe.from_attrs(info["recipe"])
-    differ = [f"recipe option {name}: {getattr(old, name)!r} before, {getattr(new, name)!r} now"
-              for name in old.differences(new)]
+    def shown(value):  # a variation as the command line writes it
+        return str(value) if isinstance(value, Vary) else repr(value)
+
+    differ = [f"recipe option {name}: {shown(getattr(old, name))} before, "
+              f"{shown(getattr(new, name))} now" for name in old.differences(new)]
     names = {"input": "input file name", "input_rows": "input rows", "n_jets": "rows (limit=)",
              "input_fingerprint": "input content (first and last rows)",
              "has_labels": "input labels", "label_names": "label names", "codec": "codec",
