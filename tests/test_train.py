@@ -367,6 +367,31 @@ def test_predict_checks_recipe(data, trained, tmp_path):
         T.predict(result.output, other_center)
 
 
+def test_a_varied_store_is_scored_with_a_note_and_refused_as_validation(data, trained,
+                                                                         tmp_path):
+    """A store that differs from the model's recipe only in ``vary`` is scored (a
+    nominal model on a shifted sample), saying so once; as validation data of a
+    nominal training store it is refused, as another recipe is."""
+    result, _ = trained
+    jets, labels = data["val_jets"][:200], data["val_labels"][:200]
+    varied = _store(tmp_path, "v", jets, labels, vary="smear=0.2,drop=0.3,seed=1")
+    nominal = _store(tmp_path, "n", jets, labels)
+    notes = []
+    scores = T.predict(result.output, varied, notify=notes.append)
+    assert len(notes) == 1 and "varied with vary smear=0.2,drop=0.3,seed=1" in notes[0]
+    assert "the model (its training data) is of the nominal jets" in notes[0]
+    assert not np.allclose(scores, T.predict(result.output, nominal))
+    ev = T.evaluate(varied, model=result.output, notify=notes.append)
+    assert len(notes) == 2 and ev.metrics["vary"]["smear"] == 0.2
+    assert T.evaluate(nominal, model=result.output).metrics["vary"] is None
+    out = invoke("evaluate", result.output, varied, "--no-plots")
+    assert out.exit_code == 0 and out.stderr.count("note: ") == 1, out.output
+    assert "AUC" in out.stdout
+    with pytest.raises(InputError, match=r"another recipe .* vary='smear=0.2,drop=0.3,seed=1' "
+                                         r"\(expected None\)"):
+        T.train(data["train"], varied, tmp_path / "m.keras", epochs=1, batch_size=100)
+
+
 def test_invalid_jets_kept_in_predict_dropped_in_training(data, trained, tmp_path):
     result, _ = trained
     more_jets, more_labels = toy_jets(3000, seed=13)

@@ -251,7 +251,8 @@ def predict(model, store, output, archive, batch_size, overwrite, allow_incomple
         incomplete_note(store)
     with progress_bar(quiet) as progress:
         scores = run(model, store, batch_size=batch_size, progress=progress, output=output,
-                     overwrite=overwrite, archive=archive, allow_incomplete=allow_incomplete)
+                     overwrite=overwrite, archive=archive, allow_incomplete=allow_incomplete,
+                     notify=_note)
     seconds = time.perf_counter() - started
     if scores.ndim == 2:
         from jetimg.train import read_metadata
@@ -338,7 +339,7 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     with progress_bar(quiet or scores is not None) as progress:
         result = run(store, model=model, scores=scores, signal_efficiency=signal_efficiency,
                      batch_size=batch_size, progress=progress, plots=plots, overwrite=overwrite,
-                     allow_incomplete=allow_incomplete)
+                     allow_incomplete=allow_incomplete, notify=_note)
     m = result.metrics
     written = result.plots
     if as_json:
@@ -357,6 +358,11 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
                f"{_fmt_rejection(m['background_rejection'])} at eps_S = "
                f"{m['signal_efficiency']:g}"
                + (f" -> {', '.join(str(p) for p in written)}" if written else ""))
+
+
+def _note(line):
+    """A library note, one line on stderr."""
+    click.echo(f"note: {line}", err=True)
 
 
 def _no_inf(value):

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.store import stores
 from ..recipe import Recipe, particle_features
+from ..variations import Vary
 
 #: Rows read per chunk from a constituents file (on-the-fly images).
 JET_CHUNK_ROWS = 1000
@@ -404,7 +405,7 @@ def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplet
     return source
 
 
-def check_recipe(expected, source, what):
+def check_recipe(expected, source, what, allow_vary=False):
     """Raise unless ``source``'s images were made like ``expected``.
 
     ``expected`` is a recipe dict (:meth:`Recipe.to_attrs`), ``{"npix": n}``
@@ -412,10 +413,18 @@ def check_recipe(expected, source, what):
     The channels are compared first (a recipe dict without ``channels``, as
     older stores and models record, means none). ``particles`` is not
     compared: it changes no image, and a particle tagger checks the
-    particles it needs itself (:func:`particle_view`).
+    particles it needs itself (:func:`particle_view`). With ``allow_vary``
+    (scoring), a source that differs only in its variation (``vary``,
+    docs/recipe.md) passes, and the one-line note returned says so; else
+    the variation is compared as every other option.
+
+    Returns
+    -------
+    str or None
+        The note on a variation that differs (with ``allow_vary``), else None.
     """
     if expected is None:
-        return
+        return None
     channels = _channel_names(expected)
     if channels != source.channels:
         raise InputError(f"{source.path} has channels {channels_text(source.channels)} but "
@@ -426,19 +435,39 @@ def check_recipe(expected, source, what):
                          f"{what} expects {expected['npix']}x{expected['npix']}: rebuild it "
                          f"with npix={expected['npix']}")
     if source.recipe is None:
-        return  # the pandas image layout stores no recipe: npix is all we can check
+        return None  # the pandas image layout stores no recipe: npix is all we can check
+    ignored = {"invalid", "channels", "particles"} | ({"vary"} if allow_vary else set())
     if set(expected) == {"npix"}:
         # no recipe to compare with (pandas image layout): every option the source records differs
-        diff = sorted(set(source.recipe) - {"npix", "invalid", "channels", "particles"})
-    else:  # ``invalid`` does not change the images; the channels are checked above
-        found = Recipe.from_attrs(source.recipe)
-        diff = sorted(set(Recipe.from_attrs(expected).differences(found))
-                      - {"invalid", "channels", "particles"})
+        diff = sorted(set(source.recipe) - {"npix"} - ignored)
+        if diff:
+            shown = ", ".join(f"{k}={source.recipe.get(k)!r} (expected None)" for k in diff)
+            raise InputError(f"{source.path} was made with another recipe than {what}: "
+                             f"{shown}; rebuild it with the same recipe")
+        return None
+    # ``invalid`` does not change the images; the channels are checked above
+    found = Recipe.from_attrs(source.recipe)
+    want = Recipe.from_attrs(expected)
+    diff = sorted(set(want.differences(found)) - ignored)
     if diff:
-        shown = ", ".join(f"{k}={source.recipe.get(k)!r} (expected {expected.get(k)!r})"
-                          for k in diff)
+        shown = ", ".join(f"{k}={_option_text(getattr(found, k))} (expected "
+                          f"{_option_text(getattr(want, k))})" for k in diff)
         raise InputError(f"{source.path} was made with another recipe than {what}: "
                          f"{shown}; rebuild it with the same recipe")
+    if found.vary != want.vary:
+        return (f"{source.path} is {_vary_text(found.vary)} and {what} is "
+                f"{_vary_text(want.vary)}: scoring it measures the tagger under that "
+                f"variation")
+    return None
+
+
+def _option_text(value):
+    """A recipe option as messages show it: a variation as its name=value text."""
+    return f"{str(value)!r}" if isinstance(value, Vary) else repr(value)
+
+
+def _vary_text(vary):
+    return "of the nominal jets" if vary is None else f"varied with vary {vary}"
 
 
 def input_scale(source, sample_rows=20_000):

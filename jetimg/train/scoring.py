@@ -44,7 +44,7 @@ def _scan(source, batch_size, fn, progress=None, fields=None):
 
 
 def predict(model, store, *, batch_size=1000, progress=None, output=None, overwrite=False,
-            archive=False, allow_incomplete=False):
+            archive=False, allow_incomplete=False, notify=None):
     """Signal probability (K class probabilities) of every jet of a store, in its row order.
 
     With ``output``, the scores are also written there (checked before any
@@ -73,6 +73,10 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
     allow_incomplete : bool
         Accept a store of an interrupted build (its unwritten rows read as
         invalid jets: NaN scores).
+    notify : callable, optional
+        ``notify(line)`` is told when the store differs from the model's
+        recipe only in its variation (``vary``, docs/recipe.md): a varied
+        sample scored with a nominal model, or the reverse.
 
     Returns
     -------
@@ -86,7 +90,7 @@ def predict(model, store, *, batch_size=1000, progress=None, output=None, overwr
     _exists(store)
     trained = model if isinstance(model, TrainedModel) else load_model(model)
     _model_classes(trained)
-    source = _open_for(store, trained.metadata, allow_incomplete)
+    source = _open_for(store, trained.metadata, allow_incomplete, notify)
     try:
         probabilities, _, valid = _score(trained, source, batch_size, progress)
     finally:
@@ -219,9 +223,11 @@ def model_view(meta, source):
     return particle_view(source, n, features)
 
 
-def _open_for(store, meta, allow_incomplete=False):
+def _open_for(store, meta, allow_incomplete=False, notify=None):
     """Open ``store`` for a model: constituents get the model's recipe; stores are checked
-    (recipe, channels, and the class names where the store has labels)."""
+    (recipe, channels, and the class names where the store has labels). A store
+    that differs from the model's recipe only in its variation (``vary``) is
+    scored, and ``notify`` is told so in one line."""
     recipe = meta.get("recipe")
     if isinstance(store, ImageSource):
         source = store
@@ -234,8 +240,10 @@ def _open_for(store, meta, allow_incomplete=False):
     else:
         source = open_images(store, allow_incomplete=allow_incomplete)
     try:
-        check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")}, source,
-                      "the model (its training store's recipe)")
+        note = check_recipe(recipe if recipe is not None else {"npix": meta.get("npix")},
+                            source, "the model (its training data)", allow_vary=True)
+        if note is not None and notify is not None:
+            notify(note)
         model_view(meta, source)
         if source.has_labels or source.label_names is not None:
             check_label_names(model_classes(meta)[1], source.label_names, source.path,
@@ -281,7 +289,7 @@ class Evaluation:
 
 
 def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_size=1000,
-             progress=None, plots=None, overwrite=False, allow_incomplete=False):
+             progress=None, plots=None, overwrite=False, allow_incomplete=False, notify=None):
     """AUC, accuracy and 1/eps_B of a tagger on a labelled store (invalid jets left out).
 
     Two classes: the AUC, the accuracy of the cut at 0.5 and 1/eps_B at
@@ -318,6 +326,11 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     allow_incomplete : bool
         Accept a store of an interrupted build (its unwritten rows read as
         invalid jets, left out).
+    notify : callable, optional
+        As for :func:`predict`: told in one line when the store differs from
+        the model's recipe only in its variation. ``metrics["vary"]`` is the
+        store's variation either way (its recipe's ``vary``, None for the
+        nominal jets or a store that records no recipe).
 
     Returns
     -------
@@ -332,9 +345,10 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
     trained = None
     if model is not None:
         trained = model if isinstance(model, TrainedModel) else load_model(model)
-        source = _open_for(store, trained.metadata, allow_incomplete)
+        source = _open_for(store, trained.metadata, allow_incomplete, notify)
     else:
         source = open_images(store, allow_incomplete=allow_incomplete)
+    vary = (source.recipe or {}).get("vary")
     try:
         if not source.has_labels:
             raise InputError(f"{source.path} has no labels: evaluate needs the truth "
@@ -363,6 +377,7 @@ def evaluate(store, *, model=None, scores=None, signal_efficiency=0.3, batch_siz
         summary.update(_named_aucs(summary, labels[keep], scores[keep]))
     summary["n_invalid"] = int(len(labels) - keep.sum())
     summary["store"] = source.path
+    summary["vary"] = vary
     result = Evaluation(metrics=summary, labels=labels[keep], scores=scores[keep],
                         label_names=list(names) if names else None)
     if figures:
