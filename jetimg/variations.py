@@ -19,9 +19,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
+
 from .errors import RecipeError
 
-__all__ = ["Vary", "VARY_NAMES", "SMEAR_MAX", "SEED_LIMIT"]
+__all__ = ["Vary", "VaryRanges", "VARY_NAMES", "SMEAR_MAX", "SEED_LIMIT", "vary_arrays"]
 
 #: the variation's names, in the recipe attribute's order
 VARY_NAMES = ("scale", "neutral_scale", "smear", "drop", "seed")
@@ -185,3 +187,243 @@ class Vary:
     def needs_kinds(self):
         """Whether the variation reads particle kinds (``neutral_scale`` other than 1)."""
         return self.neutral_scale != 1.0
+
+
+# ---------------------------------------------------------------------------
+# The same draws in NumPy, with a value per jet: variations drawn in training
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+#: the streams of a jet's own draws (its scale, neutral_scale, smear and drop
+#: values) are 2^63 + j: far from every constituent's 4 k + t
+JET_STREAM = 2 ** 63
+#: the draws of training epoch e use the 64-bit seed S + 2^32 (e + 1): never
+#: the draws of a build (S < 2^32), another for every epoch
+EPOCH_SEED_STEP = 2 ** 32
+
+
+def _mix(z):
+    """SplitMix64's output function on uint64 arrays (wrapping modulo 2^64)."""
+    z = z + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def _uniform(h):
+    """u = ((h >> 11) + 0.5) 2^-53 of uint64 hashes ``h``, in (0, 1)."""
+    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+
+
+def row_keys(seed, rows):
+    """mix(mix(S) ^ n) of every input row n (uint64 (N,)), ``seed`` < 2^64."""
+    with np.errstate(over="ignore"):
+        s = _mix(np.array([seed], np.uint64))
+        return _mix(s ^ np.asarray(rows, np.uint64).reshape(-1))
+
+
+def slot_uniforms(keys, n_slots, t):
+    """u_t of slots 0 .. n_slots - 1 of the jets of ``keys``: (N, n_slots) float64."""
+    with np.errstate(over="ignore"):
+        streams = np.arange(n_slots, dtype=np.uint64) * np.uint64(4) + np.uint64(t)
+        return _uniform(_mix(keys[:, None] ^ streams[None, :]))
+
+
+def jet_uniforms(keys, j):
+    """The jet's own draw j (0 scale, 1 neutral_scale, 2 smear, 3 drop): (N,) float64."""
+    with np.errstate(over="ignore"):
+        return _uniform(_mix(keys ^ np.uint64(JET_STREAM + j)))
+
+
+def vary_arrays(jets, rows, *, seed, scale=1.0, neutral_scale=1.0, smear=0.0, drop=0.0,
+                kinds=None):
+    """docs/recipe.md's variation of jets (N, M, 4) in NumPy, with values per jet.
+
+    ``scale``, ``neutral_scale``, ``smear`` and ``drop`` are numbers or (N,)
+    arrays (one value per jet); ``rows`` (N,) the jets' input rows, ``seed``
+    the draws' seed (any integer 0 <= seed < 2^64); ``kinds`` (N, M) kind
+    codes for ``neutral_scale``. Returns the varied jets, float64 (N, M, 4):
+    dropped constituents as padding (zeros), every constituent where it was,
+    invalid jets unchanged. With numbers and a seed below 2^32 this is what
+    the kernels do with ``vary`` (tests/test_variations.py holds them equal).
+    """
+    jets = np.asarray(jets)
+    n, m = jets.shape[:2]
+    out = jets.astype(np.float64)
+    if n == 0:
+        return out
+    e, px, py, pz = (out[..., c] for c in range(4))
+    padding = (e == 0) & (px == 0) & (py == 0) & (pz == 0)
+    good = np.isfinite(out).all(axis=2) & (e > 0) & ((px != 0) | (py != 0))
+    valid_jet = (padding | good).all(axis=1)
+    slots = good & valid_jet[:, None]
+    keys = row_keys(seed, rows)
+    per_jet = [np.broadcast_to(np.asarray(v, np.float64), (n,))
+               for v in (scale, neutral_scale, smear, drop)]
+    factor = np.broadcast_to(per_jet[0][:, None], (n, m)).copy()
+    if (per_jet[3] > 0).any():
+        pt2 = np.where(slots, px * px + py * py, -1.0)
+        lead = np.argmax(pt2, axis=1)          # the first slot of the largest pT
+        dropped = slots & (slot_uniforms(keys, m, 0) < per_jet[3][:, None])
+        dropped[np.arange(n), lead] = False
+    else:
+        dropped = np.zeros((n, m), bool)
+    f_smear = np.ones((n, m))
+    if (per_jet[2] > 0).any():
+        g = np.sqrt(-2.0 * np.log(slot_uniforms(keys, m, 1))) * np.cos(
+            2.0 * np.pi * slot_uniforms(keys, m, 2))
+        f_smear = 1.0 + per_jet[2][:, None] * np.clip(g, -3.0, 3.0)
+    f_neutral = np.ones((n, m))
+    if kinds is not None and (per_jet[1] != 1).any():
+        neutral = np.isin(np.asarray(kinds), (1, 5))      # photon, neutral_hadron
+        f_neutral = np.where(neutral, per_jet[1][:, None], 1.0)
+    varied = ((out * f_smear[..., None]) * f_neutral[..., None]) * factor[..., None]
+    varied[dropped] = 0.0
+    return np.where(slots[..., None], varied, out)
+
+
+def _range(text, name, value):
+    """(lo, hi) of a value "a:b" or a number, as floats."""
+    if isinstance(value, str) and ":" in value:
+        lo, _, hi = value.partition(":")
+        return _number(text, name, lo.strip()), _number(text, name, hi.strip())
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return _number(text, name, value[0]), _number(text, name, value[1])
+    v = _number(text, name, value)
+    return v, v
+
+
+@dataclass(frozen=True)
+class VaryRanges:
+    """A variation drawn afresh for every jet and epoch in training (hardened training).
+
+    Each of ``scale``, ``neutral_scale``, ``smear`` and ``drop`` is a range
+    (lo, hi): each jet of each epoch takes a value uniform in it (one number
+    is a range of width 0), then the variation of docs/recipe.md with that
+    value. The draws of epoch e are those of the 64-bit seed ``seed`` + 2^32
+    (e + 1), for the jet's input row and slot; its own values use streams
+    2^63 + j (j = 0 scale, 1 neutral_scale, 2 smear, 3 drop). So the same
+    seed, epoch, row and slot give the same draw, in any worker.
+
+    >>> r = VaryRanges.parse("scale=0.9:1.1,smear=0.05")
+    >>> r.scale, r.smear, r.drop
+    ((0.9, 1.1), (0.05, 0.05), (0.0, 0.0))
+    >>> r.to_text()
+    'scale=0.9:1.1,smear=0.05'
+    """
+
+    scale: tuple = (1.0, 1.0)
+    neutral_scale: tuple = (1.0, 1.0)
+    smear: tuple = (0.0, 0.0)
+    drop: tuple = (0.0, 0.0)
+    seed: int | None = None
+
+    @classmethod
+    def parse(cls, value):
+        """A VaryRanges of text ``"scale=0.9:1.1,smear=0:0.1,seed=3"``, a mapping
+        of the same (ranges as "a:b" or [a, b]), or a VaryRanges; None for None
+        or ``""``. Both ends of every range are checked as :class:`Vary`
+        checks a value, and a range must not run backwards."""
+        if value is None or isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            items = []
+            for part in value.split(","):
+                name, eq, val = part.partition("=")
+                if not part.strip():
+                    raise RecipeError(f"vary={value!r} has an empty entry: separate "
+                                      f"name=value pairs by single commas")
+                if not eq or not val.strip():
+                    raise RecipeError(f"vary={value!r}: {part.strip()!r} is not name=value "
+                                      f"or name=low:high (names: {', '.join(VARY_NAMES)})")
+                items.append((name.strip(), val.strip()))
+            text = value
+        elif isinstance(value, dict):
+            items = list(value.items())
+            text = ",".join(f"{k}={v}" for k, v in items)
+        else:
+            raise RecipeError(f"vary={value!r} is not valid; give name=value or "
+                              f"name=low:high pairs such as 'scale=0.9:1.1,smear=0.1'")
+        names = [name for name, _ in items]
+        for name in names:
+            if name not in VARY_NAMES:
+                raise RecipeError(f"vary={text!r}: unknown name {name!r}; the names are "
+                                  f"{', '.join(VARY_NAMES)}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise RecipeError(f"vary={text!r} names {', '.join(repeated)} more than once")
+        given = dict(items)
+        ranges = {}
+        for name in VARY_NAMES[:4]:
+            lo, hi = _range(text, name, given.get(name, Vary.__dataclass_fields__[name].default))
+            if lo > hi:
+                raise RecipeError(f"vary={text!r}: {name} runs from {lo:g} down to {hi:g}; "
+                                  f"give low:high")
+            for end in (lo, hi):   # each end must be a valid value, as Vary checks it
+                _check_end(text, name, end)
+            ranges[name] = (lo, hi)
+        seed = given.get("seed")
+        return cls(**ranges, seed=None if seed is None else _seed_of(text, seed))
+
+    def to_attrs(self):
+        """A JSON-able dict: each name as [low, high], and the seed (or None)."""
+        out = {name: list(getattr(self, name)) for name in VARY_NAMES[:4]}
+        out["seed"] = self.seed
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs):
+        return None if attrs is None else cls.parse(dict(attrs))
+
+    def to_text(self):
+        """The ranges that differ from nothing, as the command line writes them."""
+        parts = []
+        for name in VARY_NAMES[:4]:
+            lo, hi = getattr(self, name)
+            default = Vary.__dataclass_fields__[name].default
+            if (lo, hi) != (default, default):
+                parts.append(f"{name}={lo:g}" if lo == hi else f"{name}={lo:g}:{hi:g}")
+        if self.seed is not None:
+            parts.append(f"seed={self.seed}")
+        return ",".join(parts)
+
+    def __str__(self):
+        return self.to_text()
+
+    @property
+    def needs_kinds(self):
+        """Whether the variation reads particle kinds (a neutral_scale other than 1)."""
+        return self.neutral_scale != (1.0, 1.0)
+
+    def apply(self, jets, rows, epoch, seed=None, kinds=None):
+        """The jets of input ``rows`` as epoch ``epoch`` varies them (float64 (N, M, 4));
+        ``seed`` is used where the ranges name none (then 0)."""
+        base = self.seed if self.seed is not None else (seed or 0)
+        full = int(base) + EPOCH_SEED_STEP * (int(epoch) + 1)
+        keys = row_keys(full, rows)
+        values = {}
+        for j, name in enumerate(VARY_NAMES[:4]):
+            lo, hi = getattr(self, name)
+            values[name] = lo if lo == hi else lo + (hi - lo) * jet_uniforms(keys, j)
+        return vary_arrays(jets, rows, seed=full, kinds=kinds, **values)
+
+
+def _check_end(text, name, value):
+    """Raise as :class:`Vary` does for a value out of its range."""
+    try:
+        Vary.parse({name: value})
+    except RecipeError as exc:
+        detail = str(exc).split(": ", 1)[1]
+        raise RecipeError(f"vary={text!r}: {detail}") from None
+
+
+def _seed_of(text, seed):
+    try:
+        return Vary.parse({"seed": seed}).seed
+    except RecipeError as exc:
+        detail = str(exc).split(": ", 1)[1]
+        raise RecipeError(f"vary={text!r}: {detail}") from None

@@ -511,6 +511,45 @@ def test_train_on_the_fly_cli(data, tmp_path):
     assert (tmp_path / "ev_roc.png").exists() and (tmp_path / "ev_scores.png").exists()
 
 
+def test_hardened_training_from_constituents_cli(data, tmp_path):
+    """jetimg train with build's recipe options and a variation drawn per epoch
+    (--vary ranges) on constituents files; the model keeps the variation in its
+    metadata, its recipe nominal; both are refused with an image store."""
+    import h5py
+
+    for name, (jets, labels) in (("t", toy_jets(1000, seed=23)),
+                                 ("v", (data["val_jets"][:500], data["val_labels"][:500]))):
+        with h5py.File(tmp_path / f"{name}.h5", "w") as f:
+            f["jets"], f["labels"] = jets, labels
+    model = tmp_path / "hard.keras"
+    result = invoke("train", tmp_path / "t.h5", "--val", tmp_path / "v.h5", "-o", model,
+                    "--npix", NPIX, "--normalise", "none", "--threshold", 0.5, "--center", "jet",
+                    "--vary", "scale=0.9:1.1,smear=0:0.05", "--arch", "deeptop", "--epochs", 2,
+                    "--seed", 2, "--batch-size", 125, "-q")
+    assert result.exit_code == 0, result.output
+    meta = T.read_metadata(model)
+    assert meta["recipe"]["normalise"] == "none" and meta["recipe"]["threshold"] == 0.5
+    assert meta["recipe"]["center"] == "jet" and meta["recipe"]["vary"] is None
+    assert meta["train_vary"] == {"scale": [0.9, 1.1], "neutral_scale": [1.0, 1.0],
+                                  "smear": [0.0, 0.05], "drop": [0.0, 0.0], "seed": None}
+    assert meta["val_vary"] is None
+    # scored on the nominal constituents with the model's own recipe
+    ev = invoke("evaluate", model, tmp_path / "v.h5", "--json", "--no-plots")
+    assert ev.exit_code == 0 and json.loads(ev.stdout)["n_jets"] == 500, ev.output
+    for extra, option in ((["--vary", "scale=0.9:1.1"], "--vary"),
+                          (["--normalise", "none"], "--normalise"),
+                          (["--no-rotate"], "--rotate")):
+        bad = invoke("train", data["train"], "--val", data["val"], "-o", tmp_path / "x.keras",
+                     *extra)
+        lines = [line for line in bad.stderr.splitlines() if line.strip()]
+        assert bad.exit_code == 1 and len(lines) == 1, bad.output
+        assert lines[0].startswith(f"Error: {option}") and "image store" in lines[0]
+    assert not (tmp_path / "x.keras").exists()
+    lone = invoke("train", tmp_path / "t.h5", "--val", tmp_path / "v.h5", "-o",
+                  tmp_path / "y.keras", "--vary-validation")
+    assert lone.exit_code == 1 and "give --vary too" in lone.stderr
+
+
 def test_cli_errors(data, trained, tmp_path):
     result, _ = trained
     nolab = _store(tmp_path, "nl", data["val_jets"][:50])

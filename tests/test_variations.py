@@ -11,6 +11,7 @@ worker count, scheduler and resume, and the refusals. The CUDA twin is held
 to the CPU in tests/cuda_checks.py.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,8 +20,9 @@ import pytest
 import jetimg
 from jetimg import InputError, Recipe, RecipeError
 from jetimg.io.store.stores import open_store
+from jetimg.streams.images import JetImages, open_images
 from jetimg.toys import toy_jets
-from jetimg.variations import Vary
+from jetimg.variations import Vary, VaryRanges, vary_arrays
 
 from .helpers import (PARTICLE_ATOL as ATOL, PARTICLE_RTOL as RTOL, StopAfter,
                       assert_bit_identical, invoke, l1, one_line, read_store, toy_kinds)
@@ -394,3 +396,117 @@ def test_cli_build_info_resume_and_verify(source, tmp_path):
     assert one_line(bad) == ("Error: --vary smear=0.5: smear=0.5 is not valid; choose sigma "
                              "from 0 to 0.3")
     assert read_store(out)[1]["recipe"]["vary"]["smear"] == 0.1   # left as it was
+
+
+# ---------------------------------------------------------------------------
+# the NumPy twin (values per jet) and variations drawn per epoch in training
+
+
+@pytest.mark.parametrize("vary", VARIATIONS)
+def test_the_numpy_twin_gives_the_kernels_varied_jets(toys, vary):
+    """vary_arrays with one value for every jet is the reference's variation (to an
+    ulp of NumPy's against Python's log and cos) and gives the kernels' outputs."""
+    jets, kinds, charges = toys
+    v = Vary.parse(vary)
+    recipe = Recipe(particles=20, normalise="none")
+    rows = np.arange(ROW0, ROW0 + len(jets))
+    varied = vary_arrays(jets, rows, seed=v.seed, scale=v.scale, neutral_scale=v.neutral_scale,
+                         smear=v.smear, drop=v.drop, kinds=kinds)
+    np.testing.assert_allclose(varied, varied_reference(jets, vary, kinds), rtol=1e-14)
+    got = jetimg.preprocess(jets, dataclasses.replace(recipe, vary=v), kinds=kinds,
+                            charges=charges, row_offset=ROW0)
+    want = jetimg.preprocess(varied, recipe, kinds=kinds, charges=charges)
+    for name, a in want.items():
+        np.testing.assert_allclose(got[name], a, rtol=1e-6, atol=1e-6, err_msg=name)
+    np.testing.assert_array_equal(got["n_constituents"], want["n_constituents"])
+
+
+@pytest.mark.parametrize("text, words", [
+    ("scale=1.1:0.9", "scale runs from 1.1 down to 0.9; give low:high"),
+    ("smear=0:0.5", "smear=0.5 is not valid; choose sigma from 0 to 0.3"),
+    ("drop=0.2:1", "drop=1.0 is not valid"),
+    ("scale=0:1.1", "scale=0.0 is not valid"),
+    ("seed=1:2", "seed=1:2 is not valid"),
+    ("scale=a:b", "scale=a is not a number"),
+    ("jes=1", "unknown name 'jes'"),
+])
+def test_bad_ranges_are_one_line(text, words):
+    with pytest.raises(RecipeError) as err:
+        VaryRanges.parse(text)
+    message = str(err.value)
+    assert message.startswith(f"vary={text!r}") and words in message and "\n" not in message
+
+
+def test_ranges_draw_per_jet_and_epoch_reproducibly(toys):
+    jets = toys[0]
+    r = VaryRanges.parse("scale=0.9:1.1,seed=5")
+    assert r.to_attrs() == {"scale": [0.9, 1.1], "neutral_scale": [1.0, 1.0],
+                            "smear": [0.0, 0.0], "drop": [0.0, 0.0], "seed": 5}
+    assert VaryRanges.from_attrs(r.to_attrs()) == r and VaryRanges.parse(r.to_text()) == r
+    rows = np.arange(len(jets))
+    e0, e1 = r.apply(jets, rows, epoch=0), r.apply(jets, rows, epoch=1)
+    valid = (jets[:, 0, 0] > 0)
+    s0 = e0[valid, 0, 0] / jets[valid, 0, 0]
+    s1 = e1[valid, 0, 0] / jets[valid, 0, 0]
+    assert (0.9 <= s0).all() and (s0 <= 1.1).all() and np.ptp(s0) > 0.1
+    assert not np.allclose(s0, s1)                                   # a new draw per epoch
+    # one factor per jet: every constituent of a jet scaled alike
+    ratio = e0[valid] / np.where(jets[valid] == 0, 1, jets[valid])
+    present = jets[valid] != 0
+    assert np.allclose(ratio[present].reshape(-1), np.repeat(s0, present.sum(axis=(1, 2))))
+    np.testing.assert_array_equal(r.apply(jets[30:], rows[30:], epoch=1), e1[30:])  # by row
+    other = VaryRanges.parse("scale=0.9:1.1").apply(jets, rows, epoch=0, seed=5)
+    np.testing.assert_array_equal(other, e0)        # the training seed where the ranges give none
+
+
+def test_on_the_fly_images_vary_per_epoch_and_refuse_what_cannot_vary(source, tmp_path):
+    jets = source / "jets.npy"
+    stream = JetImages(jets, Recipe(npix=16, normalise="none"), vary="scale=0.8:1.2",
+                       vary_seed=3)
+    first = stream.read(0, 200)["images"]
+    stream.set_epoch(1)
+    second = stream.read(0, 200)["images"]
+    stream.set_epoch(0)
+    np.testing.assert_array_equal(stream.read(0, 200)["images"], first)
+    sums = first.sum(axis=(1, 2)) / second.sum(axis=(1, 2))
+    assert np.ptp(sums) > 0.1
+    nominal = JetImages(jets, Recipe(npix=16, normalise="none")).read(0, 200)["images"]
+    ratio = first.sum(axis=(1, 2)) / nominal.sum(axis=(1, 2))
+    assert 0.8 - 1e-5 <= ratio.min() and ratio.max() <= 1.2 + 1e-5
+    stream.close()
+    with pytest.raises(InputError, match="give one variation"):
+        JetImages(jets, Recipe(vary="scale=1.1"), vary="smear=0.1")
+    with pytest.raises(InputError, match="no particle kinds, which neutral_scale needs"):
+        JetImages(jets, vary="neutral_scale=0.9:1.1")
+    build(source, tmp_path / "s.zarr", limit=100)
+    with pytest.raises(InputError, match=r"^vary='scale=0.9:1.1' varies jets as their images "
+                                         r"are made, and .* is an image store"):
+        open_images(tmp_path / "s.zarr", vary="scale=0.9:1.1")
+
+
+def test_torch_on_the_fly_datasets_vary_per_epoch_alike_in_every_worker(source):
+    torch = pytest.importorskip("torch")
+    from jetimg.torch import JetIterableDataset, JetParticleIterableDataset
+
+    def sums(dataset, workers=0):
+        loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=workers)
+        out = {int(row): float(image.sum()) for image, row in loader}
+        return np.array([out[r] for r in sorted(out)])
+
+    ds = JetIterableDataset(source / "jets.npy", Recipe(npix=16, normalise="none"),
+                            labels=False, return_rows=True, seed=4, vary="scale=0.8:1.2",
+                            chunk_rows=250, buffer_size=500)
+    first = sums(ds)
+    assert np.array_equal(sums(ds, workers=2), first)     # the same draws in the workers
+    ds.set_epoch(1)
+    second = sums(ds)
+    ratio = first / second
+    assert np.ptp(ratio) > 0.1 and 0.8 / 1.2 - 1e-5 < ratio.min() <= ratio.max() < 1.5 + 1e-5
+    ds.set_epoch(0)
+    assert np.array_equal(sums(ds), first)
+    parts = JetParticleIterableDataset(source / "jets.npy", Recipe(particles=5), labels=False,
+                                       seed=4, vary="drop=0.5", chunk_rows=250, shuffle=False)
+    first = torch.stack([item["features"] for item in parts])
+    parts.set_epoch(1)
+    second = torch.stack([item["features"] for item in parts])
+    assert (first != second).any(dim=(1, 2)).float().mean() > 0.9    # other particles kept

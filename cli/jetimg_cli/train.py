@@ -12,7 +12,7 @@ import time
 
 import click
 
-from jetimg_cli.common import incomplete_note, user_errors
+from jetimg_cli.common import PixelSize, incomplete_note, user_errors
 from jetimg_cli.progress import progress_bar, train_progress
 
 ARCHS = ("challenge", "deeptop", "dnn", "pfn", "lola")
@@ -40,6 +40,38 @@ def _allow_incomplete(func):
         "--allow-incomplete", is_flag=True,
         help="Accept a store of an interrupted build (complete: false); its rows never "
              "written read as invalid jets.")(func)
+
+
+def _constituent_recipe_options(func):
+    """The recipe options of jetimg build beside --npix, --channels and --particles, for
+    the images made on the fly from constituents files (each refused with an image store,
+    whose images are made; default: the default recipe's)."""
+    from jetimg.recipe import CENTERS, INTENSITIES, NORMALISES
+
+    options = [
+        click.option("--center", type=click.Choice(CENTERS), default=None,
+                     help="Constituents files: what goes to (0, 0) [default: centroid]."),
+        click.option("--rotate/--no-rotate", default=None,
+                     help="Constituents files: turn the principal axis vertical "
+                          "[default: --rotate]."),
+        click.option("--flip/--no-flip", default=None,
+                     help="Constituents files: flip so the most intensity sits at x<0, y>0 "
+                          "[default: --flip]."),
+        click.option("--pixel-size", type=PixelSize(), default=None,
+                     help="Constituents files: pixel width in eta and phi, DX,DY (one "
+                          "number: both) [default: as jetimg build]."),
+        click.option("--intensity", type=click.Choice(INTENSITIES), default=None,
+                     help="Constituents files: pixel weight, pT or E [default: pt]."),
+        click.option("--threshold", type=float, default=None,
+                     help="Constituents files: zero pixels below this raw intensity (GeV) "
+                          "[default: 0]."),
+        click.option("--normalise", type=click.Choice(NORMALISES), default=None,
+                     help="Constituents files: divide each image by its sum or maximum, or "
+                          "keep GeV [default: sum]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 @click.command()
@@ -92,6 +124,16 @@ def _allow_incomplete(func):
               help="Particle taggers: the particle features to read, by name (jetimg info "
                    "lists a store's) [default: log_pt_rel,x,y for dnn; all for pfn; lola "
                    "reads px,py,pz,e].")
+@_constituent_recipe_options
+@click.option("--vary", default=None, metavar="NAME=LOW:HIGH,...",
+              help="Hardened training, constituents files only: vary every training jet "
+                   "afresh in every epoch before the recipe, each of scale, neutral_scale, "
+                   "smear, drop a value or a range LOW:HIGH drawn uniformly per jet (e.g. "
+                   "scale=0.9:1.1 or smear=0:0.1,drop=0.1), reproducible from seed= (else "
+                   "--seed), the epoch, the row and the slot; the model records it. "
+                   "Validation stays nominal (--vary-validation varies it once).")
+@click.option("--vary-validation", is_flag=True,
+              help="With --vary: vary the validation jets too (the first epoch's draw).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Threads reading batches ahead of training.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT (and its log and plot).")
@@ -100,13 +142,15 @@ def _allow_incomplete(func):
               help="No progress bar or progress lines (the summary line stays).")
 @_errors
 def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience, seed, log,
-          plot, npix, channels, particles, n_particles, features, workers, overwrite,
-          allow_incomplete, quiet):
+          plot, npix, channels, particles, n_particles, features, vary, vary_validation,
+          workers, overwrite, allow_incomplete, quiet, **recipe_options):
     """Train a tagger on TRAIN_STORE, streaming it chunk by chunk.
 
     TRAIN_STORE and --val are image stores (jetimg build: Zarr, HDF5 or
     --layout pandas-images) with labels, or constituents files whose images
-    are made on the fly (--npix, --channels). The classes are the store's
+    are made on the fly (with jetimg build's recipe options: --npix,
+    --channels, --normalise, --threshold, ...; and with --vary, varied afresh
+    every epoch: hardened training, docs/systematics.md). The classes are the store's
     label_names (JetClass: ten; top tagging: QCD, top; two without names),
     the same for --val; the model's softmax has one output per class. Images
     with C channels (an image store's own, or --channels) make a model of
@@ -131,11 +175,20 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
       jetimg train qg_train.npz --val qg_val.npz -o qg.keras --channels pt,charged_pt
       jetimg train train_p30.zarr --val val_p30.zarr -o pfn.keras --arch pfn
       jetimg train train.h5 --val val.h5 -o dnn.keras --arch dnn --particles 30
+      jetimg train train.h5 --val val.h5 -o hard.keras --normalise none --vary scale=0.9:1.1
     """
     from jetimg import Recipe
     from jetimg.train import train as run
 
     options = {}
+    for name, value in recipe_options.items():
+        if value is not None:
+            _no_store_option("--" + name.replace("_", "-"), "its own recipe", train_store,
+                             val_store)
+            options[name] = value
+    if vary_validation and not vary:
+        raise click.ClickException("--vary-validation varies the validation jets as --vary "
+                                   "does: give --vary too")
     if npix is not None:
         options["npix"] = npix
     if channels is not None:
@@ -160,7 +213,8 @@ def train(train_store, val_store, output, epochs, batch_size, lr, arch, patience
                      lr=lr, arch=arch, patience=patience, seed=seed, log=log, plot=plot,
                      overwrite=overwrite, recipe=recipe, workers=workers, progress=progress,
                      allow_incomplete=allow_incomplete, n_particles=n_particles,
-                     features=features, _names={"n_particles": "--n-particles",
+                     features=features, vary=vary or None, vary_validation=vary_validation,
+                     _names={"n_particles": "--n-particles",
                                                 "features": "--features", "arch": "--arch",
                                                 "particles": "--particles P"})
     stop = ", stopped early" if result.stopped_early else ""

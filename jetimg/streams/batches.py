@@ -293,8 +293,13 @@ class Batches:
         return -(-len(self.rows) // self.batch_size)
 
     def on_epoch_end(self):
-        """Start the next epoch with a new order."""
+        """Start the next epoch with a new order (and, for a source that varies its
+        jets per epoch, the next epoch's jets: its chunks are read again)."""
         self.epoch += 1
+        if getattr(self.source, "train_vary", None) is not None:
+            self.source.set_epoch(self.epoch)
+            with self._lock:
+                self._cache.clear()
         self._plan()
 
     def _chunk(self, c):

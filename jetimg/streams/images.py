@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.store import stores
 from ..recipe import Recipe, particle_features
-from ..variations import Vary
+from ..variations import Vary, VaryRanges
 
 #: Rows read per chunk from a constituents file (on-the-fly images).
 JET_CHUNK_ROWS = 1000
@@ -302,11 +302,18 @@ class JetImages(ImageSource):
     build`` writes them). The kernels make images and particles in one pass,
     so reading only ``particles`` still makes the images (and the reverse):
     ``fields`` saves nothing here but memory.
+
+    ``vary`` (a :class:`~jetimg.variations.VaryRanges`, or its text such as
+    ``"scale=0.9:1.1"``) varies every jet afresh in each epoch before the
+    recipe (hardened training): the draws of :meth:`set_epoch`'s epoch, by
+    input row and slot, from the ranges' seed or else ``vary_seed``. It
+    cannot be given with a recipe that has a fixed ``vary`` of its own.
     """
 
     layout = "constituents"
 
-    def __init__(self, path, recipe=None, key=None, labels_key=None, parallel=False):
+    def __init__(self, path, recipe=None, key=None, labels_key=None, parallel=False, vary=None,
+                 vary_seed=None):
         from ..io import open_inputs
 
         recipe = Recipe() if recipe is None else recipe
@@ -334,6 +341,21 @@ class JetImages(ImageSource):
                              + (f" (and {', '.join(kind_channels[1:])})"
                                 if len(kind_channels) > 1 else "")
                              + "; channels pt, e and count need none")
+        self._train_vary = VaryRanges.parse(vary)
+        self.train_vary = None if self._train_vary is None else self._train_vary.to_attrs()
+        self._vary_seed = vary_seed
+        self.epoch = 0
+        if self._train_vary is not None:
+            problem = None
+            if self._recipe.vary is not None:
+                problem = (f"the recipe varies every epoch alike (vary {self._recipe.vary}); "
+                           f"give one variation, fixed or drawn per epoch")
+            elif self._train_vary.needs_kinds and not has_kinds:
+                problem = (f"{path} has no particle kinds, which neutral_scale needs (photons "
+                           f"and neutral hadrons)")
+            if problem is not None:
+                self._source.close()
+                raise InputError(f"vary={self._train_vary.to_text()!r}: {problem}")
         self.n_rows, self.npix = self._source.n_rows, self._recipe.npix
         self.chunk_rows = JET_CHUNK_ROWS
         self.has_labels = self._source.has_labels
@@ -341,13 +363,24 @@ class JetImages(ImageSource):
         self.label_names = tuple(str(n) for n in names) if names else None
         self._parallel = parallel
 
+    def set_epoch(self, epoch):
+        """Draw the training variation (``vary``) of epoch ``epoch`` from now on."""
+        self.epoch = int(epoch)
+
     def read(self, start, stop, fields=None):
         from ..core import preprocess
 
         fields = check_fields(self, fields)
         jets, labels = self._source.read(start, stop)
+        with_kinds, with_charges = self._identity
+        varied = self._train_vary
+        identity = self._source.read_identity(
+            start, stop, with_kinds or (varied is not None and varied.needs_kinds), with_charges)
+        if varied is not None:
+            jets = varied.apply(jets, np.arange(start, stop), self.epoch, self._vary_seed,
+                                identity["kinds"])
         out = preprocess(jets, self._recipe, parallel=self._parallel, row_offset=start,
-                         **self._source.read_identity(start, stop, *self._identity))
+                         **identity)
         out["labels"] = labels
         return {name: out[name] for name in fields}
 
@@ -358,7 +391,8 @@ class JetImages(ImageSource):
         self._source.close()
 
 
-def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplete=False):
+def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplete=False,
+                vary=None, vary_seed=None):
     """Open the images of a file for training or prediction, whatever its layout.
 
     Parameters
@@ -377,6 +411,9 @@ def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplet
     allow_incomplete : bool
         Accept an image store of an interrupted build (``complete: false``,
         refused by default); its unwritten rows read as invalid jets.
+    vary, vary_seed
+        A variation drawn per jet and epoch, for constituents files only
+        (:class:`JetImages`); refused for an image store, whose images are made.
 
     Returns
     -------
@@ -393,7 +430,13 @@ def open_images(path, recipe=None, *, key=None, labels_key=None, allow_incomplet
         raise InputError(f"cannot read {path}: permission denied")
     kind = stores.image_layout(path)
     if kind is None:
-        return JetImages(path, recipe, key=key, labels_key=labels_key)
+        return JetImages(path, recipe, key=key, labels_key=labels_key, vary=vary,
+                         vary_seed=vary_seed)
+    if vary is not None:
+        text = VaryRanges.parse(vary)
+        raise InputError(f"vary={str(text)!r} varies jets as their images are made, and {path} "
+                         f"is an image store: give its constituents file, or build a varied "
+                         f"store with jetimg build --vary")
     if kind == "store":
         source = StoreImages(path, allow_incomplete)
     else:

@@ -55,7 +55,9 @@ class _Stream(ImageFile, IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
-        self._source()
+        source = self._source()
+        if getattr(source, "train_vary", None) is not None:
+            source.set_epoch(self.epoch)     # a variation drawn per epoch (vary=)
         names = self._names() + (("valid",) if self._valid_after else ())
         for rows in self.buffers(worker, workers):
             data = gather_rows(rows, self.chunk_rows, self._read_chunk, names)
@@ -135,9 +137,10 @@ class StoreIterableDataset(_Stream):
         return int(self.n_rank_rows)
 
 
-def _open_jets(inputs, recipe, key, labels_key, chunk_rows):
+def _open_jets(inputs, recipe, key, labels_key, chunk_rows, vary=None, vary_seed=None):
     """The on-the-fly image source of ``inputs`` (module level, so that it pickles)."""
-    source = JetImages(inputs, recipe, key=key, labels_key=labels_key)
+    source = JetImages(inputs, recipe, key=key, labels_key=labels_key, vary=vary,
+                       vary_seed=vary_seed)
     source.chunk_rows = chunk_rows
     return source
 
@@ -168,6 +171,12 @@ class JetIterableDataset(_Stream):
         As :func:`jetimg.open_jets`.
     shuffle, seed, buffer_size, rank, world_size, labels, return_rows
         As :class:`StoreIterableDataset`.
+    vary : str or VaryRanges, optional
+        Hardened training (docs/systematics.md): a variation drawn afresh for
+        every jet in every epoch before the recipe, each name a value or a
+        range (``"scale=0.9:1.1,smear=0:0.1"``), from its own seed, else
+        ``seed``, else 0: :meth:`set_epoch` gives each epoch its own draw,
+        the same in every worker and rank.
 
     Attributes
     ----------
@@ -181,7 +190,7 @@ class JetIterableDataset(_Stream):
 
     def __init__(self, inputs, recipe=None, *, chunk_rows=1000, shuffle=True, seed=None,
                  buffer_size=10_000, rank=None, world_size=None, labels=True,
-                 return_rows=False, key=None, labels_key=None):
+                 return_rows=False, key=None, labels_key=None, vary=None):
         require_torch()
         recipe = Recipe() if recipe is None else recipe
         if not isinstance(recipe, Recipe):
@@ -190,8 +199,11 @@ class JetIterableDataset(_Stream):
         self.return_rows = bool(return_rows)
         chunk_rows = integer("chunk_rows", chunk_rows)
         self._open_file(functools.partial(_open_jets, inputs, self.recipe, key, labels_key,
-                                          chunk_rows), labels)
+                                          chunk_rows, vary), labels)
         self._plan(np.arange(self.n_rows), shuffle, seed, buffer_size, rank, world_size)
+        # the variation's draws follow the shuffling's seed (drawn above when None)
+        self.close()
+        self._opener = functools.partial(self._opener, vary_seed=self.seed)
         # make one image here: the kernels load now, once, and forked workers start warm
         if self.n_rows:
             self._source().read(0, 1)

@@ -224,17 +224,18 @@ class JetParticleIterableDataset(ParticleFile, JetIterableDataset):
     features, n_particles
         As :class:`StoreParticleDataset`.
     chunk_rows, shuffle, seed, buffer_size, rank, world_size, labels, return_rows, key, labels_key
+    vary
         As :class:`~jetimg.torch.JetIterableDataset`.
     """
 
     def __init__(self, inputs, recipe, *, features=None, n_particles=None, chunk_rows=1000,
                  shuffle=True, seed=None, buffer_size=10_000, rank=None, world_size=None,
-                 labels=True, return_rows=False, key=None, labels_key=None):
+                 labels=True, return_rows=False, key=None, labels_key=None, vary=None):
         if getattr(recipe, "particles", None) is None:
             raise InputError("recipe has no particles: give one with particles, e.g. "
                              "jetimg.Recipe(particles=30)")
         super().__init__(inputs, recipe, chunk_rows=chunk_rows, shuffle=shuffle, seed=seed,
                          buffer_size=buffer_size, rank=rank, world_size=world_size,
                          labels=labels, return_rows=return_rows, key=key,
-                         labels_key=labels_key)
+                         labels_key=labels_key, vary=vary)
         self._setup_particles(features, n_particles)

@@ -105,13 +105,18 @@ def _dataset_classes():
             As :class:`StoreDataset`: ``inputs="particles"`` needs a recipe
             with ``particles`` (the kernels make images and particles in one
             pass either way).
+        vary : str or VaryRanges, optional
+            A variation drawn afresh for every jet and epoch before the recipe
+            (hardened training, docs/systematics.md), e.g. ``"scale=0.9:1.1"``;
+            its draws come from its own seed, else ``seed``, else 0.
         """
 
         def __init__(self, path, recipe=None, batch_size=128, *, shuffle=True, seed=None,
                      buffer_size=10_000, labels=True, key=None, labels_key=None, workers=1,
-                     use_multiprocessing=False, max_queue_size=10, inputs="images", view=None):
+                     use_multiprocessing=False, max_queue_size=10, inputs="images", view=None,
+                     vary=None):
             source = path if isinstance(path, JetImages) else JetImages(
-                path, recipe, key=key, labels_key=labels_key)
+                path, recipe, key=key, labels_key=labels_key, vary=vary, vary_seed=seed)
             keras.utils.PyDataset.__init__(self, workers=workers,
                                            use_multiprocessing=use_multiprocessing,
                                            max_queue_size=max_queue_size)

@@ -116,7 +116,8 @@ def _paths(output, log, plot):
 def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
           arch="challenge", patience=5, seed=None, scale=None, log=None, plot=None,
           overwrite=False, recipe=None, buffer_size=10_000, workers=2, progress=None,
-          allow_incomplete=False, n_particles=None, features=None, _names=None):
+          allow_incomplete=False, n_particles=None, features=None, vary=None,
+          vary_validation=False, _names=None):
     """Train a tagger on a store, keeping the best epoch by validation loss.
 
     Adam on the categorical cross-entropy over K classes: the training
@@ -191,6 +192,17 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     allow_incomplete : bool
         Accept stores of an interrupted build (refused by default); their
         unwritten rows read as invalid jets and are left out.
+    vary : str, dict or VaryRanges, optional
+        Hardened training (docs/systematics.md): a variation drawn afresh for
+        every training jet in every epoch before the recipe, each name a
+        value or a range (``"scale=0.9:1.1,smear=0:0.1"``: uniform per jet),
+        reproducible from its ``seed`` (else ``seed``, else 0), the epoch, the
+        input row and the slot. Constituents files only (an image store's
+        images are made already). The model records it as ``train_vary`` in
+        its metadata; its recipe stays the nominal one.
+    vary_validation : bool
+        Vary the validation jets too (one draw, the first epoch's); by default
+        they stay nominal.
 
     Returns
     -------
@@ -223,9 +235,11 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
     tmp = output.with_name(f".{output.stem}.jetimg-tmp-{os.getpid()}.keras")
     sources = []
     try:
-        train_source = open_images(train_store, recipe, allow_incomplete=allow_incomplete)
+        train_source = open_images(train_store, recipe, allow_incomplete=allow_incomplete,
+                                   vary=vary, vary_seed=seed)
         sources.append(train_source)
-        val_source = open_images(val_store, recipe, allow_incomplete=allow_incomplete)
+        val_source = open_images(val_store, recipe, allow_incomplete=allow_incomplete,
+                                 vary=vary if vary_validation else None, vary_seed=seed)
         sources.append(val_source)
         check_recipe(train_source.recipe or {"npix": train_source.npix}, val_source,
                       f"the training data {train_source.path}")
@@ -319,6 +333,8 @@ def train(train_store, val_store, output, *, epochs=20, batch_size=128, lr=1e-3,
                                   if best_epoch and history.get("val_accuracy") else None),
             "batch_size": int(batch_size), "lr": float(lr), "patience": patience,
             "seed": seed, "interrupted": interrupted,
+            "train_vary": getattr(train_source, "train_vary", None),
+            "val_vary": getattr(val_source, "train_vary", None),
             "keras_version": keras.__version__, "backend": keras.backend.backend(),
             "train_images_per_second": rate, "train_seconds": train_seconds,
         }
