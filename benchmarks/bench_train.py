@@ -331,28 +331,14 @@ def single(args):
 # -- the table: several architectures and seeds ---------------------------------
 
 def working_point(labels, scores, signal_efficiency):
-    """1/eps_B at ``signal_efficiency`` and the QCD jets passing its cut.
-
-    ``jetimg.metrics.background_rejection`` reads eps_B off the ROC curve at
-    the first point whose eps_S reaches ``signal_efficiency`` (interpolating
-    from the point before where it overshoots); that point is the cut ``score
-    >= threshold``, and the QCD jets passing it are its eps_B times the QCD
-    jets. Where the interpolation moves eps_B (eps_S overshoots), the
-    interpolated count (``n_background / rejection``) is kept beside it.
-    """
+    """:func:`jetimg.metrics.working_point`, its counts under this table's names
+    (``qcd_passing``: the QCD jets passing the cut)."""
     from jetimg import metrics
 
-    rejection = metrics.background_rejection(labels, scores, signal_efficiency)
-    eps_s, eps_b, thresholds = metrics.roc_curve(labels, scores)
-    k = int(np.searchsorted(eps_s, signal_efficiency, side="left"))
-    n_background = int(np.count_nonzero(np.asarray(labels) == 0))
-    return {"signal_efficiency": float(signal_efficiency), "rejection": rejection,
-            "threshold": float(thresholds[k]),
-            "signal_efficiency_at_cut": float(eps_s[k]),
-            "qcd_passing": int(round(eps_b[k] * n_background)),
-            "qcd_passing_interpolated": 0.0 if np.isinf(rejection)
-            else n_background / rejection,
-            "n_background": n_background}
+    wp = metrics.working_point(labels, scores, signal_efficiency)
+    wp["qcd_passing"] = wp.pop("background_passing")
+    wp["qcd_passing_interpolated"] = wp.pop("background_passing_interpolated")
+    return wp
 
 
 def trainable_parameters(model_path):

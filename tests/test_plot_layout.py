@@ -250,6 +250,21 @@ def _history(epochs=12):
 
 JETCLASS = ["QCD", "Hbb", "Hcc", "Hgg", "H4q", "Hqql", "Zqq", "Wqq", "Tbqq", "Tbl"]
 
+
+def _scan(names, metrics, groups=("default", "hardened"), n_models=3):
+    """A robustness scan's result of made-up figures (no model needed to draw it)."""
+    from jetimg.train.robustness import RobustnessResult
+
+    rng = np.random.default_rng(2)
+    values = [0.9, 0.95, 1.0, 1.05, 1.1]
+    summary = {g: {m: [(float(0.9 + 0.05 * rng.random()) if "rejection" not in m or i != 2
+                        else float("inf"), 0.01) for i, _ in enumerate(values)]
+                   for m in metrics} for g in groups}
+    return RobustnessResult(
+        name=names, values=values, seed=0, summary=summary, metrics=list(metrics), rows=[],
+        groups={g: [f"{g}_seed{k}.keras" for k in range(n_models)] for g in groups},
+        n_jets=20000, input="bench_data/sim_topqcd_n20000_seed103.h5")
+
 #: kind -> how to draw it from the stores.
 FIGURES = {
     "average 1 channel 2 classes": lambda s: jetimg.plots.plot_average(s["one"]),
@@ -297,6 +312,11 @@ FIGURES = {
         *_labels_scores(4), FOUR, store=s["four3"]),
     "class scores 10 classes": lambda s: jetimg.plots.plot_class_scores(
         *_labels_scores(10), JETCLASS, store=s["four3"]),
+    "robustness 2 classes": lambda s: jetimg.plots.plot_robustness(_scan(
+        "scale", ["auc", "accuracy", "rejection@0.3", "passing@0.3", "rejection@0.5"])),
+    "robustness 5 classes": lambda s: jetimg.plots.plot_robustness(_scan(
+        "neutral_scale", ["accuracy", "auc_mean", "rejection Hbb", "rejection Zqq",
+                          "rejection Wqq", "rejection Tbqq"], groups=("pfn",), n_models=1)),
 }
 
 

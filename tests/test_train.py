@@ -550,6 +550,52 @@ def test_hardened_training_from_constituents_cli(data, tmp_path):
     assert lone.exit_code == 1 and "give --vary too" in lone.stderr
 
 
+def test_robustness_scan_of_groups_table_json_and_figure(data, trained, tmp_path):
+    """jetimg robustness: models in groups scored under a scan of one variation.
+    A global scale leaves sum-normalised images (and so every score) unchanged;
+    a smear does not; the nominal row equals evaluate on the same jets."""
+    import h5py
+
+    from jetimg.train.robustness import robustness
+
+    result, _ = trained
+    with h5py.File(tmp_path / "test.h5", "w") as f:
+        f["jets"], f["labels"] = data["val_jets"][:600], data["val_labels"][:600]
+    other = T.train(data["train"], data["val"], tmp_path / "other.keras", epochs=1,
+                    batch_size=100, seed=3, log=False, plot=False).output
+    groups = {"a": [result.output, other], "b": [other]}
+    scan = robustness(groups, tmp_path / "test.h5", "scale=0.9,1,1.1", seed=2)
+    assert scan.values == [0.9, 1.0, 1.1] and scan.nominal_index == 1 and scan.n_jets == 600
+    assert len(scan.rows) == 9 and scan.metrics[:2] == ["auc", "accuracy"]
+    aucs = [r["auc"] for r in scan.rows if r["model"] == str(result.output)]
+    assert max(aucs) - min(aucs) < 1e-4                   # sum-normalised: scale-blind
+    ev = T.evaluate(tmp_path / "test.h5", model=result.output)
+    assert aucs[1] == pytest.approx(ev.metrics["auc"], abs=1e-12)
+    mean, sd = scan.summary["a"]["auc"][1]
+    both = [r["auc"] for r in scan.rows if r["group"] == "a" and r["value"] == 1.0]
+    assert mean == pytest.approx(np.mean(both)) and sd == pytest.approx(np.std(both, ddof=1))
+    assert scan.summary["b"]["auc"][1][1] == 0.0
+    smeared = robustness([result.output], tmp_path / "test.h5", ("smear", [0, 0.3]))
+    auc0, auc3 = (r["auc"] for r in smeared.rows)
+    assert auc0 == pytest.approx(aucs[1]) and auc3 != pytest.approx(auc0, abs=1e-4)
+    wp = smeared.rows[0]
+    assert wp["passing@0.3"] <= wp["passing@0.5"] <= wp["n_background"]
+    out = invoke("robustness", tmp_path / "test.h5", "-m", f"a={result.output},{other}",
+                 "-m", str(other), "--vary", "drop=0,0.2", "-o", tmp_path / "r.png", "-q")
+    assert out.exit_code == 0, out.output
+    assert "drop scan, seed 0, 600 jets" in out.stdout and "a: 2 models" in out.stdout
+    assert "other: 1 model" in out.stdout and (tmp_path / "r.png").stat().st_size > 10_000
+    js = invoke("robustness", tmp_path / "test.h5", "-m", str(other), "--vary",
+                "smear=0,0.1", "--json", "--no-plot")
+    assert js.exit_code == 0 and json.loads(js.stdout)["name"] == "smear", js.output
+    for vary, words in (("shift=1,2", "--vary shift=1,2 is not valid"),
+                        ("smear=0,0.5", "smear=0.5 is not valid"),
+                        ("scale=1,1", "repeats a value")):
+        bad = invoke("robustness", tmp_path / "test.h5", "-m", str(other), "--vary", vary,
+                     "--no-plot")
+        assert bad.exit_code == 1 and words in bad.stderr, bad.output
+
+
 def test_cli_errors(data, trained, tmp_path):
     result, _ = trained
     nolab = _store(tmp_path, "nl", data["val_jets"][:50])

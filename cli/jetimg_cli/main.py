@@ -1,7 +1,7 @@
 """``jetimg``: the command group; each command lives in its own module.
 
 build.py (build), store.py (info, verify), plot.py, train.py (train, predict,
-evaluate), simulate.py; common.py holds what they share. Each command calls one
+evaluate, robustness), simulate.py; common.py holds what they share. Each command calls one
 documented library function. Heavy imports (numba, Dask, Zarr) happen inside
 the commands, so ``jetimg --version`` and ``--help`` stay fast.
 """
@@ -19,7 +19,7 @@ from jetimg_cli.plot import plot
 from jetimg_cli.simulate import simulate
 from jetimg_cli.split import split
 from jetimg_cli.store import info, verify
-from jetimg_cli.train import evaluate, predict, train
+from jetimg_cli.train import evaluate, predict, robustness, train
 
 # The interpreter's last garbage collection, at exit, walks every object that
 # numba, Dask and Zarr made: 0.15 s after a build (measured), for nothing, as
@@ -74,7 +74,8 @@ def cli(debug):
     """
 
 
-for command in (build, split, info, verify, plot, train, predict, evaluate, simulate):
+for command in (build, split, info, verify, plot, train, predict, evaluate, robustness,
+                simulate):
     cli.add_command(command)
 
 

@@ -464,3 +464,120 @@ def _classes_report(m, written):
     if written:
         lines.append(f"-> {', '.join(str(p) for p in written)}")
     return "\n".join(lines)
+
+
+def _model_groups(values):
+    """``--models [NAME=]A.keras,B.keras`` (repeated) as {group: [paths]}; a group without a
+    name is named by its first file's stem."""
+    groups = {}
+    for text in values:
+        name, eq, paths = text.partition("=")
+        if not eq or "," in name or name.endswith(".keras"):
+            name, paths = "", text
+        files = [p.strip() for p in paths.split(",") if p.strip()]
+        if not files:
+            raise click.BadParameter(f"{text!r} names no model file", param_hint="--models")
+        name = name.strip() or pathlib.Path(files[0]).stem
+        if name in groups:
+            raise click.BadParameter(f"group {name!r} is given twice", param_hint="--models")
+        groups[name] = files
+    return groups
+
+
+def _robustness_table(result):
+    """The scan as text: one row per value, a column per group and metric (mean +- sd)."""
+    def fmt(metric, mean, sd, n):
+        if metric.startswith("passing") or metric == "n_background":
+            text = f"{mean:.1f}" if n > 1 else f"{mean:.0f}"
+        elif metric.startswith("rejection"):
+            text = "inf" if math.isinf(mean) else f"{mean:.1f}"
+            if n > 1 and math.isfinite(sd):
+                text += f" +- {sd:.1f}"
+            return text
+        else:
+            text = f"{mean:.4f}"
+        return text + (f" +- {sd:.4f}" if n > 1 and metric in ("auc", "accuracy", "auc_mean")
+                       else "")
+
+    metrics = [m for m in result.metrics if m != "n_background"]
+    lines = [f"{result.name} scan, seed {result.seed}, {result.n_jets} jets of "
+             f"{result.input}" + (f" ({result.rows[0]['n_background']} background)"
+                                  if "n_background" in result.metrics else "")]
+    for group, files in result.groups.items():
+        header = [f"{result.name:>8}"] + [f"{m:>18}" for m in metrics]
+        lines += ["", f"{group}: {len(files)} model{'s' if len(files) > 1 else ''} "
+                  f"({', '.join(files)})", " ".join(header)]
+        for i, value in enumerate(result.values):
+            cells = [f"{value:>8g}"]
+            for m in metrics:
+                mean, sd = result.summary[group][m][i]
+                cells.append(f"{fmt(m, mean, sd, len(files)):>18}")
+            lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("input_", metavar="INPUT", nargs=-1, required=True,
+                type=click.Path(path_type=str))
+@click.option("--models", "-m", "models", multiple=True, required=True,
+              metavar="[NAME=]A.keras,B.keras",
+              help="Models to score, a group per option (repeat it): e.g. -m "
+                   "default=d0.keras,d1.keras,d2.keras -m hardened=h0.keras,h1.keras; a "
+                   "group's models are summarised as mean +- sd.")
+@click.option("--vary", required=True, metavar="NAME=V1,V2,...",
+              help="The variation and its values, e.g. scale=0.9,0.95,1,1.05,1.1 (scale, "
+                   "neutral_scale, smear or drop; docs/recipe.md).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The variation's seed, the same at every value.")
+@click.option("--key", default=None, help="Dataset / pandas key of the jets (as for build).")
+@click.option("--labels-key", default=None, help="Labels dataset or column (as for build).")
+@click.option("-o", "--output", default="robustness.png", show_default=True,
+              type=click.Path(dir_okay=False, path_type=str),
+              help="The figure: each metric against the value, a band per group, and its "
+                   "ratio to the nominal value (.png, .pdf, .svg).")
+@click.option("--no-plot", is_flag=True, help="No figure.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scan as JSON.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing figure.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_errors
+def robustness(input_, models, vary, seed, key, labels_key, output, no_plot, as_json,
+               batch_size, overwrite, quiet):
+    """How taggers hold up: score models on INPUT under a scan of one variation.
+
+    INPUT is a constituents file with labels (several files or a quoted glob
+    pattern too). For each value of --vary, each model's images (or
+    particles) are made from INPUT with the model's own recipe and the
+    variation, with the same --seed at every value, and scored: AUC and
+    1/eps_B at eps_S = 0.3 and 0.5 with the background jets passing each cut
+    (K classes: accuracy, mean AUC and JetClass's rejections of QCD). A
+    table per group (mean +- sd over its models), --json, and a figure of
+    each metric against the value with a ratio-to-nominal panel.
+
+    \b
+    Examples:
+      jetimg robustness test.h5 -m default=d0.keras,d1.keras,d2.keras \\
+          -m hardened=h0.keras,h1.keras,h2.keras --vary scale=0.9,0.95,1,1.05,1.1
+      jetimg robustness test.h5 -m cnn.keras --vary smear=0,0.1,0.2,0.3 --json --no-plot
+    """
+    from jetimg.plots.robustness import plot_robustness
+    from jetimg.plots.style import figure_format, save_figure
+    from jetimg.train.modelfile import check_model_file
+    from jetimg.train.robustness import robustness as run
+
+    groups = _model_groups(models)
+    for files in groups.values():
+        for path in files:
+            check_model_file(path, "--models")
+    if not no_plot:
+        figure_format(output, overwrite=overwrite)
+    inputs = list(input_) if len(input_) > 1 else input_[0]
+    with progress_bar(quiet, label="scores") as progress:
+        result = run(groups, inputs, vary, seed=seed, batch_size=batch_size, key=key,
+                     labels_key=labels_key, progress=progress)
+    if not no_plot:
+        save_figure(plot_robustness(result), output, overwrite=overwrite)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        click.echo(_robustness_table(result) + (f"\n-> {output}" if not no_plot else ""))

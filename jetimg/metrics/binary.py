@@ -232,6 +232,34 @@ def background_rejection(labels, scores, signal_efficiency=0.3):
     return float(np.inf) if value <= 0.0 else float(1.0 / value)
 
 
+def working_point(labels, scores, signal_efficiency=0.3):
+    """1/eps_B at ``signal_efficiency`` and the background jets passing its cut.
+
+    :func:`background_rejection` reads eps_B off the ROC curve at the first
+    point whose eps_S reaches ``signal_efficiency`` (interpolating from the
+    point before where it overshoots); that point is the cut ``score >=
+    threshold``, and the background jets passing it are its eps_B times the
+    background jets (``background_passing``): the count a large 1/eps_B rests
+    on. Where the interpolation moves eps_B, the interpolated count
+    (``n_background / rejection``) is kept beside it.
+
+    >>> wp = working_point([1, 1, 1, 0, 0, 0], [0.9, 0.8, 0.3, 0.85, 0.2, 0.1], 2 / 3)
+    >>> wp["rejection"], wp["background_passing"], wp["n_background"]
+    (3.0, 1, 3)
+    """
+    rejection = background_rejection(labels, scores, signal_efficiency)
+    eps_s, eps_b, thresholds = roc_curve(labels, scores)
+    k = int(np.searchsorted(eps_s, signal_efficiency, side="left"))
+    n_background = int(np.count_nonzero(np.asarray(labels) == 0))
+    return {"signal_efficiency": float(signal_efficiency), "rejection": rejection,
+            "threshold": float(thresholds[k]),
+            "signal_efficiency_at_cut": float(eps_s[k]),
+            "background_passing": int(round(eps_b[k] * n_background)),
+            "background_passing_interpolated": 0.0 if np.isinf(rejection)
+            else n_background / rejection,
+            "n_background": n_background}
+
+
 def accuracy(labels, scores, threshold=0.5):
     """Fraction of jets classified right by the cut ``score >= threshold`` (signal).
 

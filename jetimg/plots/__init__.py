@@ -12,6 +12,7 @@
 * particles: ``plot_particles`` (multiplicity, pT fraction, positions and
   kinds of a store's particles per class), ``particle_summary`` (the
   streamed histograms behind it).
+* robustness: ``plot_robustness`` (a scan of one variation, jetimg robustness).
 * style: ``hep_style`` and ``save_figure`` (PNG, PDF or SVG by suffix).
 
 matplotlib loads on first use, so ``import jetimg.plots`` stays cheap.
@@ -39,6 +40,7 @@ _LAZY = {
     "class_colours": "jetimg.plots.colours",
     "plot_particles": "jetimg.plots.particles",
     "particle_summary": "jetimg.plots.particles",
+    "plot_robustness": "jetimg.plots.robustness",
 }
 
 __all__ = list(_LAZY)
