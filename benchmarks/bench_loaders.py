@@ -18,7 +18,11 @@ shuffled, batch ``--batch-size``:
 * ``torch iterable, W workers``: ``DataLoader(StoreIterableDataset(...),
   num_workers=W)``, W = 0 and 2;
 * ``torch map+sampler, W workers``: ``DataLoader(StoreDataset(...),
-  batch_sampler=ChunkSampler(...), num_workers=W)``, W = 0 and 2.
+  batch_sampler=ChunkSampler(...), num_workers=W)``, W = 0 and 2;
+* ``keras JetDataset``: images made on the fly from the store's constituents
+  file (kept beside it) with the same recipe, on the calling thread; and the
+  same with a variation drawn per jet and epoch (hardened training:
+  ``vary=VARY``, default ``scale=0.9:1.1,smear=0:0.1,drop=0:0.1``).
 
 Opening a dataset is left out of the time (the Keras dataset's too); an
 epoch of a DataLoader with workers includes starting them, as a user's epoch
@@ -74,17 +78,16 @@ def toy_store(folder, n, seed=0):
     from jetimg.toys import toy_jets
 
     out = folder / f"toy_{n}_seed{seed}.zarr"
-    if (out / "zarr.json").exists():
+    source = folder / f"toy_{n}_seed{seed}.h5"     # kept: the on-the-fly loaders read it
+    if (out / "zarr.json").exists() and source.exists():
         return out
     folder.mkdir(parents=True, exist_ok=True)
     jets, labels = toy_jets(n, seed=seed)
-    source = folder / f"toy_{n}_seed{seed}.h5"
     with h5py.File(source, "w") as f:
         f["jets"] = jets
         f["labels"] = labels
     result = jetimg.build(source, out, overwrite=True)
     print(f"# built {out}: {result.n_jets} jets in {result.seconds:.1f} s", flush=True)
-    source.unlink()
     return out
 
 
@@ -109,6 +112,18 @@ def keras_epoch(store, batch_size, epoch):
     return time.perf_counter() - t0, n
 
 
+def jet_epoch(jets_file, batch_size, epoch, vary):
+    """An epoch of JetDataset (images made on the fly), with ``vary`` drawn per epoch."""
+    from jetimg.train import JetDataset
+
+    ds = JetDataset(jets_file, batch_size=batch_size, seed=1, vary=vary)
+    for _ in range(epoch):                # the epoch's own draw (and order)
+        ds.on_epoch_end()
+    t0 = time.perf_counter()
+    n = sum(int(ds[i][2].sum()) for i in range(len(ds)))     # valid jets (weight 1)
+    return time.perf_counter() - t0, n
+
+
 def torch_epoch(store, batch_size, workers, kind, epoch):
     from torch.utils.data import DataLoader
 
@@ -130,7 +145,7 @@ def torch_epoch(store, batch_size, workers, kind, epoch):
     return time.perf_counter() - t0, n
 
 
-def loader_rates(store, n_jets, batch_size, repeat):
+def loader_rates(store, n_jets, batch_size, repeat, jets_file=None, vary=None):
     """{name: [images/s per sample]}, samples in rounds over the loaders."""
     loaders = {"floor (zarr chunks in order)": lambda e: (floor_epoch(store), n_jets),
                "keras StoreDataset, 1 thread": lambda e: keras_epoch(store, batch_size, e)}
@@ -138,6 +153,10 @@ def loader_rates(store, n_jets, batch_size, repeat):
         for w in WORKERS:
             loaders[f"torch {kind}, {w} workers"] = (
                 lambda e, w=w, kind=kind: torch_epoch(store, batch_size, w, kind, e))
+    if jets_file is not None and jets_file.exists():
+        loaders["keras JetDataset (on the fly)"] = (
+            lambda e: jet_epoch(jets_file, batch_size, e, None))
+        loaders["keras JetDataset + vary"] = lambda e: jet_epoch(jets_file, batch_size, e, vary)
     rates = {name: [] for name in loaders}
     for name, run in loaders.items():           # one untimed epoch each: caches, imports
         run(0)
@@ -279,6 +298,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--work", type=pathlib.Path, default=ROOT / "bench_data" / "loaders")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--vary", default="scale=0.9:1.1,smear=0:0.1,drop=0:0.1",
+                        help="the variation of the 'JetDataset + vary' loader")
+    parser.add_argument("--no-training", action="store_true",
+                        help="the loaders only (no training rates; x training from "
+                             "results/bench_loaders.json, measured on this machine before)")
     args = parser.parse_args(argv)
     store = pathlib.Path(args.store) if args.store else toy_store(args.work, args.jets)
     s = jetimg.open_store(store)
@@ -289,7 +313,26 @@ def main(argv=None):
     print(f"# store {store}: images {shape}, chunks of {chunk} rows; batch "
           f"{args.batch_size}; {args.repeat} samples of one epoch each", flush=True)
 
-    rates = loader_rates(store, n_jets, args.batch_size, args.repeat)
+    jets_file = store.with_suffix(".h5")
+    rates = loader_rates(store, n_jets, args.batch_size, args.repeat, jets_file, args.vary)
+    print(f"# JetDataset + vary: vary={args.vary!r}", flush=True)
+    if args.no_training:
+        earlier = json.loads((ROOT / "benchmarks/results/bench_loaders.json").read_text())
+        train_rate = max(earlier["training"][f"keras on {b} (challenge CNN)"]
+                         ["images_per_second"] for b in BACKENDS)
+        print(f"\n{'loader':<32} {'median img/s':>13} {'best':>10} {'x training':>11}")
+        for name, values in rates.items():
+            med = statistics.median(values)
+            print(f"{name:<32} {med:>13,.0f} {max(values):>10,.0f} {med / train_rate:>11.1f}")
+        print(f"# x training: over the fastest Keras training rate of "
+              f"results/bench_loaders.json ({train_rate:,.0f}; not measured in this run)")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"cpu": cpu_name(), "store": str(store), "vary": args.vary,
+                           "loaders": {k: {"median": statistics.median(v), "samples": v}
+                                       for k, v in rates.items()},
+                           "training_rate_from_earlier": train_rate}, f, indent=1)
+        return
     trainers = {}
     for backend in BACKENDS:
         trainers[f"keras on {backend} (challenge CNN)"] = in_backend(
