@@ -250,7 +250,7 @@ def test_five_classes_end_to_end(sample, model5, tmp_path):
     assert set(data) == {"n_jets", "n_classes", "label_names", "n_per_class", "accuracy",
                          "confusion_matrix", "auc", "auc_mean", "auc_vs_rest",
                          "auc_vs_rest_mean", "auc_vs_qcd", "signal_efficiency",
-                         "background_rejection", "notes", "n_invalid", "store", "plots"}
+                         "background_rejection", "notes", "n_invalid", "store", "vary", "plots"}
     assert data["accuracy"] == pytest.approx(m["accuracy"])
     assert data["confusion_matrix"] == m["confusion_matrix"]
     out = invoke("evaluate", "--scores", tmp_path / "s.npy", sample["val5"], "-o", tmp_path)

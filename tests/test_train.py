@@ -811,7 +811,7 @@ def test_two_classes_unchanged(data, trained, tmp_path):
     assert out.exit_code == 0, out.output
     assert set(json.loads(out.stdout)) == {
         "n_jets", "n_signal", "n_background", "auc", "accuracy", "signal_efficiency",
-        "background_rejection", "n_invalid", "store", "plots"}
+        "background_rejection", "n_invalid", "store", "vary", "plots"}
     jets, labels = data["val_jets"][:300], data["val_labels"][:300]
     named = _named_store(tmp_path, "named", jets, labels, ["QCD", "top"])
     np.testing.assert_allclose(T.predict(result.output, named), scores[:300], atol=1e-6)
