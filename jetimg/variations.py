@@ -48,6 +48,43 @@ def _number(text, name, value):
         raise RecipeError(f"vary={text!r}: {name}={_shown(value)} is not a number") from None
 
 
+def _name_values(value, form, example):
+    """``(text, [(name, value), ...])`` of ``"name=value,..."`` text or of a mapping,
+    the names checked (known, none repeated); None for empty text or mapping.
+    ``text`` is what messages quote; ``form`` and ``example`` say what is expected."""
+    if isinstance(value, str):
+        text = value
+        if not text.strip():
+            return None
+        items = []
+        for part in value.split(","):
+            name, eq, val = part.partition("=")
+            if not part.strip():
+                raise RecipeError(f"vary={text!r} has an empty entry: separate name=value "
+                                  f"pairs by single commas")
+            if not eq or not val.strip():
+                raise RecipeError(f"vary={text!r}: {part.strip()!r} is not {form} (names: "
+                                  f"{', '.join(VARY_NAMES)})")
+            items.append((name.strip(), val.strip()))
+    elif isinstance(value, dict):
+        items = list(value.items())
+        text = ",".join(f"{k}={v}" for k, v in items)
+    else:
+        raise RecipeError(f"vary={value!r} is not valid; give {form} pairs such as {example} "
+                          f"or a dict of them")
+    if not items:
+        return None
+    names = [name for name, _ in items]
+    for name in names:
+        if name not in VARY_NAMES:
+            raise RecipeError(f"vary={text!r}: unknown name {name!r}; the names are "
+                              f"{', '.join(VARY_NAMES)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RecipeError(f"vary={text!r} names {', '.join(repeated)} more than once")
+    return text, items
+
+
 @dataclass(frozen=True)
 class Vary:
     """A systematic variation of every jet's valid constituents (docs/recipe.md
@@ -128,37 +165,10 @@ class Vary:
         """
         if value is None or isinstance(value, cls):
             return value
-        if isinstance(value, str):
-            text = value
-            if not text.strip():
-                return None
-            items = []
-            for part in value.split(","):
-                name, eq, val = part.partition("=")
-                name = name.strip()
-                if not part.strip():
-                    raise RecipeError(f"vary={text!r} has an empty entry: separate "
-                                      f"name=value pairs by single commas")
-                if not eq or not val.strip():
-                    raise RecipeError(f"vary={text!r}: {part.strip()!r} is not name=value "
-                                      f"(names: {', '.join(VARY_NAMES)})")
-                items.append((name, val.strip()))
-        elif isinstance(value, dict):
-            text = ",".join(f"{k}={v}" for k, v in value.items())
-            items = list(value.items())
-        else:
-            raise RecipeError(f"vary={value!r} is not valid; give name=value pairs such as "
-                              f"'scale=1.05,smear=0.1,seed=3' or a dict of them")
-        if not items:
+        parsed = _name_values(value, "name=value", "'scale=1.05,smear=0.1,seed=3'")
+        if parsed is None:
             return None
-        names = [name for name, _ in items]
-        for name in names:
-            if name not in VARY_NAMES:
-                raise RecipeError(f"vary={text!r}: unknown name {name!r}; the names are "
-                                  f"{', '.join(VARY_NAMES)}")
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise RecipeError(f"vary={text!r} names {', '.join(repeated)} more than once")
+        text, items = parsed
         out = cls.__new__(cls)
         for f in fields(cls):
             object.__setattr__(out, f.name, dict(items).get(f.name, f.default))
@@ -328,34 +338,11 @@ class VaryRanges:
         checks a value, and a range must not run backwards."""
         if value is None or isinstance(value, cls):
             return value
-        if isinstance(value, str):
-            if not value.strip():
-                return None
-            items = []
-            for part in value.split(","):
-                name, eq, val = part.partition("=")
-                if not part.strip():
-                    raise RecipeError(f"vary={value!r} has an empty entry: separate "
-                                      f"name=value pairs by single commas")
-                if not eq or not val.strip():
-                    raise RecipeError(f"vary={value!r}: {part.strip()!r} is not name=value "
-                                      f"or name=low:high (names: {', '.join(VARY_NAMES)})")
-                items.append((name.strip(), val.strip()))
-            text = value
-        elif isinstance(value, dict):
-            items = list(value.items())
-            text = ",".join(f"{k}={v}" for k, v in items)
-        else:
-            raise RecipeError(f"vary={value!r} is not valid; give name=value or "
-                              f"name=low:high pairs such as 'scale=0.9:1.1,smear=0.1'")
-        names = [name for name, _ in items]
-        for name in names:
-            if name not in VARY_NAMES:
-                raise RecipeError(f"vary={text!r}: unknown name {name!r}; the names are "
-                                  f"{', '.join(VARY_NAMES)}")
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise RecipeError(f"vary={text!r} names {', '.join(repeated)} more than once")
+        parsed = _name_values(value, "name=value or name=low:high",
+                              "'scale=0.9:1.1,smear=0.1'")
+        if parsed is None:
+            return None
+        text, items = parsed
         given = dict(items)
         ranges = {}
         for name in VARY_NAMES[:4]:

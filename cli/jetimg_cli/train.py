@@ -397,7 +397,9 @@ def evaluate(paths, scores, signal_efficiency, plots_dir, prefix, no_plots, over
     m = result.metrics
     written = result.plots
     if as_json:
-        out = _no_inf(m)
+        from jetimg.metrics import json_ready
+
+        out = json_ready(m)
         out["plots"] = [str(p) for p in written]
         click.echo(json.dumps(out, indent=1))
         return
@@ -418,16 +420,6 @@ def _note(line):
     """A library note, one line on stderr."""
     click.echo(f"note: {line}", err=True)
 
-
-def _no_inf(value):
-    """The metrics with inf (and NaN) as None, for JSON, nested mappings and lists included."""
-    if isinstance(value, dict):
-        return {k: _no_inf(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_no_inf(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _classes_report(m, written):

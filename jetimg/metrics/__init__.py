@@ -16,15 +16,15 @@
 0.75
 """
 
-from .binary import (accuracy, auc, background_rejection, check_scores, roc_curve, summary,
-                     working_point)
+from .binary import (accuracy, auc, background_rejection, check_scores, json_ready, roc_curve,
+                     summary, working_point)
 from .multiclass import (BACKGROUND_CLASS, JETCLASS_EFFICIENCY, check_class_scores,
                          class_accuracy, confusion_matrix, jetclass_efficiency,
                          jetclass_rejections, multiclass_summary, one_vs_rest_auc,
                          rejection_against)
 
 __all__ = ["check_scores", "roc_curve", "auc", "background_rejection", "accuracy", "summary",
-           "working_point",
+           "working_point", "json_ready",
            "check_class_scores", "confusion_matrix", "class_accuracy", "one_vs_rest_auc",
            "rejection_against", "jetclass_efficiency", "jetclass_rejections",
            "multiclass_summary", "BACKGROUND_CLASS", "JETCLASS_EFFICIENCY"]

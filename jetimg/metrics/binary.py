@@ -19,6 +19,8 @@ tabulates for each top tagger.
 inf
 """
 
+import math
+
 import numpy as np
 
 from ..errors import InputError
@@ -258,6 +260,22 @@ def working_point(labels, scores, signal_efficiency=0.3):
             "background_passing_interpolated": 0.0 if np.isinf(rejection)
             else n_background / rejection,
             "n_background": n_background}
+
+
+def json_ready(value):
+    """Metrics with inf and NaN as None (JSON has neither), nested mappings and lists
+    included.
+
+    >>> json_ready({"rejection": float("inf"), "auc": [0.9, float("nan")]})
+    {'rejection': None, 'auc': [0.9, None]}
+    """
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def accuracy(labels, scores, threshold=0.5):

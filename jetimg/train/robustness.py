@@ -14,7 +14,6 @@ draws it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import pathlib
 
@@ -101,15 +100,9 @@ class RobustnessResult:
 
     def to_json(self):
         """A JSON-able dict (infinite rejections as None)."""
-        def clean(value):
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [clean(v) for v in value]
-            if isinstance(value, float) and not math.isfinite(value):
-                return None
-            return value
-        return clean(dataclasses.asdict(self))
+        from ..metrics import json_ready
+
+        return json_ready(dataclasses.asdict(self))
 
     @property
     def nominal_index(self):
