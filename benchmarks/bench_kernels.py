@@ -3,7 +3,7 @@
 A script, not a test (benchmarks/ stays out of the test run)::
 
     python benchmarks/bench_kernels.py [--chunks 1000,10000,100000] [--repeat 5]
-                                       [--seed 0] [--json PATH]
+                                       [--seed 0] [--vary TEXT] [--json PATH]
 
 For each chunk size it times, on the same toy jets (``jetimg.toys.toy_jets``,
 float32, 200 slots, about 60-80 constituents):
@@ -15,6 +15,9 @@ float32, 200 slots, about 60-80 constituents):
   per-jet quantities) written below as whole-chunk NumPy array operations on
   the flattened valid constituents, with no Python loop over jets; its images
   are checked against ``jetimg.preprocess`` once at the start;
+* with ``--vary TEXT`` also ``jetimg serial, vary``: the calling thread with
+  the recipe's variation (docs/recipe.md "Variations"), e.g.
+  ``smear=0.1,drop=0.1``: what the draws cost;
 * ``copy floor``: ``np.copyto`` of the chunk into a preallocated buffer (reads
   the jets) plus ``np.empty((n, 40, 40), float32).fill(0)`` (a fresh output of
   the images' size, every page touched, as ``preprocess`` allocates and writes
@@ -275,6 +278,9 @@ def main(argv=None):
                              "beyond it (default %(default)s)")
     parser.add_argument("--check-jets", type=int, default=2000,
                         help="jets for the NumPy-vs-jetimg check (default 2000)")
+    parser.add_argument("--vary", default=None,
+                        help="also time the serial kernel with this variation, e.g. "
+                             "smear=0.1,drop=0.1")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     chunks = [int(c) for c in args.chunks.split(",") if c.strip()]
@@ -335,6 +341,9 @@ def main(argv=None):
             ("jetimg serial", 1, lambda: jetimg.preprocess(jets, parallel=False)),
             ("jetimg parallel", n_threads, lambda: jetimg.preprocess(jets, parallel=True)),
         ]
+        if args.vary:
+            configs.append(("jetimg serial, vary", 1,
+                            lambda: jetimg.preprocess(jets, parallel=False, vary=args.vary)))
         timings = time_interleaved([fn for _, _, fn in configs], args.repeat,
                                    args.min_time, args.max_seconds)
         for (name, threads, _), (samples, inner, note) in zip(configs, timings):
