@@ -9,7 +9,7 @@ resume. It is built from a mapping or from the command line's text:
 >>> v.scale, v.smear, v.seed
 (1.05, 0.1, 3)
 >>> v.to_attrs()
-{'scale': 1.05, 'neutral_scale': 1.0, 'smear': 0.0, 'drop': 0.0, 'seed': 3}
+{'scale': 1.05, 'neutral_scale': 1.0, 'smear': 0.1, 'drop': 0.0, 'seed': 3}
 >>> Vary.parse("") is None
 True
 """
