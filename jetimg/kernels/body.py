@@ -1,4 +1,5 @@
-"""The per-jet body of the recipe (docs/recipe.md steps 1-5, and 7), written once.
+"""The per-jet body of the recipe (docs/recipe.md steps 1-5, 7, and the variations),
+written once.
 
 ``make_jet_body(jit, asinh, atan2)`` compiles the same Python source for the
 CPU (``numba.njit``) and for CUDA (``numba.cuda.jit(device=True)``), with the
@@ -7,8 +8,10 @@ target's own ``asinh`` and ``atan2`` for the per-constituent kinematics;
 steps 1-4 (``make_geometry``: the pixel of every constituent) and differ only
 in what they add to the pixels. Both write the jet's particles (step 7,
 ``make_particles``) right after the geometry when ``options.n_particles`` > 0,
-so one compiled kernel serves recipes with and without particles. The bodies
-never allocate: the caller hands them one jet, one image, one particles block
+so one compiled kernel serves recipes with and without particles; likewise a
+variation (``options.vary``, ``make_variation``) is applied inside the
+geometry, between its validity pass and step 1, and the draws follow the
+jet's input row (``options.row0`` + its index). The bodies never allocate: the caller hands them one jet, one image, one particles block
 and a scratch block. All kinematics are float64; the images are accumulated
 in float32, the particles computed in float64 and stored as float32.
 
@@ -111,8 +114,9 @@ NEUTRAL_KIND_CODES = (1, 5)
 
 
 def make_variation(jit):
-    """The variations compiled by ``jit``: ``(vary_jet, factors, varied)``.
+    """The variations compiled by ``jit``: ``(vary_jet, row_key, factors, varied)``.
 
+    ``row_key(seed, row)`` is mix(mix(seed) ^ row), a jet's key;
     ``factors(kinds, n_slots, key, slot, options)`` gives ``(keep, f_smear,
     f_neutral, f_scale)`` of the constituent in ``slot`` of the jet whose
     draws ``key`` (``row_key(seed, row)``) seeds; ``varied(v, f_smear,
