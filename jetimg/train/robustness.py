@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..recipe import Recipe
 from ..streams.images import JetImages
 from ..variations import Vary
-from .modelfile import TrainedModel, load_model
+from .modelfile import load_model
 from .scoring import _model_classes, _score, _signal
 
 __all__ = ["robustness", "RobustnessResult", "NOMINAL", "parse_scan"]
@@ -199,7 +199,7 @@ def robustness(models, input, vary, *, seed=0, batch_size=1000, key=None, labels
     for paths in groups.values():
         for path in paths:
             if path not in loaded:
-                trained = load_model(path) if not isinstance(path, TrainedModel) else path
+                trained = load_model(path)
                 if trained.metadata.get("recipe") is None:
                     raise InputError(f"{path} records no recipe (it was trained on the pandas "
                                      f"image layout): its images cannot be made from {input}")
